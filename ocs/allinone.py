@@ -1,0 +1,175 @@
+"""The all-in-one cloud: every service in one process, state in one directory.
+
+SQLite in the state directory, the in-memory bus, the fake hypervisor unless
+told otherwise. On first start it creates the ``admin`` account; once the API
+answers, it writes ``<state_dir>/ocsrc`` with the credentials to source.
+Restarting on the same directory keeps every resource.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from oslo_config import cfg
+
+from ocs.api_ec2.service import database_url, deps_from_conf
+from ocs.api_ec2.app import create_app
+from ocs.crypto import load_secret_box
+from ocs.db import accounts as db_accounts
+from ocs.db import engine as db_engine
+from ocs.db import migration
+from ocs.wsgi_server import ThreadedWSGIServer, parse_listen
+
+LOG = logging.getLogger(__name__)
+
+ADMIN_ACCOUNT = "admin"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    secret_access_key: str
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def conf_text(conf: cfg.ConfigOpts, listen: str) -> str:
+    return (
+        "# Written by 'ocs-manage all-in-one' at every start; put your own settings\n"
+        "# in another file and pass both with --config-file.\n"
+        "[DEFAULT]\n"
+        f"state_dir = {conf.state_dir}\n"
+        "\n[database]\n"
+        f"connection = {database_url(conf)}\n"
+        "\n[bus]\n"
+        f"transport_url = {conf.bus.transport_url}\n"
+        "\n[api]\n"
+        f"listen = {listen}\n"
+        "\n[compute]\n"
+        f"driver = {conf.compute.driver}\n"
+    )
+
+
+def ocsrc_text(creds: Credentials, region: str, endpoint: str) -> str:
+    return (
+        "# Source this file to use the OCS all-in-one with aws-cli or boto3.\n"
+        f"export AWS_ACCESS_KEY_ID={creds.access_key_id}\n"
+        f"export AWS_SECRET_ACCESS_KEY={creds.secret_access_key}\n"
+        f"export AWS_DEFAULT_REGION={region}\n"
+        f"export AWS_ENDPOINT_URL={endpoint}\n"
+    )
+
+
+def read_ocsrc(path: Path) -> dict[str, str]:
+    """The ``export`` lines of an ocsrc file as a dict (empty if there is none)."""
+    env: dict[str, str] = {}
+    if not path.exists():
+        return env
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
+    return env
+
+
+def bootstrap_admin(conf: cfg.ConfigOpts, known: Credentials | None) -> Credentials:
+    """The admin's credentials: ``known`` if still valid, else a fresh key.
+
+    Creates the admin account on first start.
+    """
+    box = load_secret_box(conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir)
+    engine = db_engine.make_engine(database_url(conf), pool_size=1, max_overflow=0)
+    try:
+        with db_engine.transaction(db_engine.session_factory(engine)) as s:
+            try:
+                account = db_accounts.get_account(s, ADMIN_ACCOUNT)
+            except db_accounts.AccountNotFound:
+                account = db_accounts.create_account(s, ADMIN_ACCOUNT)
+                LOG.info("created account %s (%s)", account.name, account.id)
+            if known is not None:
+                found = db_accounts.lookup_secret(s, known.access_key_id, box)
+                if found == (account.id, known.secret_access_key):
+                    return known
+            key, secret = db_accounts.create_access_key(s, account.id, box)
+            LOG.info("created access key %s for %s", key.access_key_id, account.name)
+            return Credentials(key.access_key_id, secret)
+    finally:
+        engine.dispose()
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+class AllInOne:
+    """Start with :meth:`start`, stop with :meth:`stop` (or run :meth:`serve_forever`)."""
+
+    def __init__(self, conf: cfg.ConfigOpts):
+        self.conf = conf
+        self.state_dir = Path(conf.state_dir).expanduser()
+        self.server: ThreadedWSGIServer | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def ocsrc(self) -> Path:
+        return self.state_dir / "ocsrc"
+
+    @property
+    def conf_file(self) -> Path:
+        return self.state_dir / "ocs.conf"
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        migration.sync(database_url(self.conf))
+        old = read_ocsrc(self.ocsrc)
+        known = None
+        if old.get("AWS_ACCESS_KEY_ID") and old.get("AWS_SECRET_ACCESS_KEY"):
+            known = Credentials(old["AWS_ACCESS_KEY_ID"], old["AWS_SECRET_ACCESS_KEY"])
+        creds = bootstrap_admin(self.conf, known)
+        host, port = parse_listen(self.conf.api.listen)
+        self.server = ThreadedWSGIServer(None, host, port)
+        host, port = self.server.address
+        listen = f"{host}:{port}"
+        self.conf.set_override("listen", listen, group="api")
+        self.server.set_app(create_app(deps_from_conf(self.conf)))
+        self.server.start()
+        write_private(self.conf_file, conf_text(self.conf, listen))
+        wait_for_port(host, port)
+        endpoint = self.conf.api.public_endpoint or f"http://{listen}"
+        write_private(self.ocsrc, ocsrc_text(creds, self.conf.ec2.region, endpoint))
+        LOG.info("OCS all-in-one serves the EC2 API on http://%s", listen)
+
+    def endpoint(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def serve_forever(self) -> None:
+        self._stopped.wait()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        self._stopped.set()

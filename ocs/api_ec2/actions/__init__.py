@@ -1,0 +1,36 @@
+"""The dispatch table: EC2 action name → handler, built once at import.
+
+Each module of this package is one EC2 resource family and exports ``ACTIONS``,
+a dict from action name to a handler ``(ctx, params) -> dict``. ``params`` holds
+the request parsed into botocore member names; the handler returns a dict keyed
+by the member names of the action's output shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ocs.api_ec2.actions import regions, tags
+from ocs.api_ec2.context import RequestContext
+
+Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
+
+_MODULES = (regions, tags)
+
+
+def _build() -> dict[str, Handler]:
+    table: dict[str, Handler] = {}
+    for module in _MODULES:
+        for name, handler in module.ACTIONS.items():
+            if name in table:
+                raise RuntimeError(f"action {name} is handled twice")
+            table[name] = handler
+    return table
+
+
+HANDLERS: dict[str, Handler] = _build()
+
+# Actions that change nothing: DryRun still answers DryRunOperation for them,
+# as EC2 does, but they need no idempotency bookkeeping.
+READ_ONLY_PREFIXES = ("Describe", "Get", "List")

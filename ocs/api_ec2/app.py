@@ -1,0 +1,243 @@
+"""The EC2 front end: a falcon WSGI app answering the EC2 Query protocol on ``/``.
+
+One request goes: read the parameters (query string and form body) → verify the
+SigV4 signature → find the action's handler → parse the parameters with the
+botocore model → DryRun check → handler → serialize the output with the model.
+Every error is rendered here, once, as EC2's error document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import falcon
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocs import errors
+from ocs.api_ec2 import auth, protocol
+from ocs.api_ec2.actions import HANDLERS, Handler
+from ocs.api_ec2.context import RequestContext, Settings
+from ocs.crypto import SecretBox
+from ocs.db import accounts as db_accounts
+from ocs.db import tags as db_tags
+
+LOG = logging.getLogger(__name__)
+
+XML = "text/xml;charset=UTF-8"
+MAX_BODY = 1024 * 1024  # EC2 refuses larger query requests
+
+
+@dataclass
+class ApiDeps:
+    """Everything the app needs, built at the process edge."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    secret_box: SecretBox
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    handlers: dict[str, Handler] = field(default_factory=lambda: dict(HANDLERS))
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+class Ec2Resource:
+    """The single EC2 endpoint; GET and POST are the same protocol."""
+
+    def __init__(self, deps: ApiDeps):
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._handle(req, resp, b"")
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length or 0
+        if length > MAX_BODY:
+            raise_in_response(resp, errors.InvalidParameterValue("Request body is too large."))
+            return
+        body = req.bounded_stream.read() if length else b""
+        self._handle(req, resp, body)
+
+    def _handle(self, req: falcon.Request, resp: falcon.Response, body: bytes) -> None:
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        action = "-"
+        try:
+            params = read_params(req.query_string, body, req.content_type)
+            action = params.pop("Action", "") or ""
+            payload = self._dispatch(req, body, action, params, request_id)
+            resp.status = falcon.HTTP_200
+            resp.data = payload
+        except errors.OcsError as exc:
+            render_error(resp, exc, request_id)
+        except Exception:  # noqa: BLE001 - the one place that turns bugs into InternalError
+            LOG.exception("unexpected error in %s (request %s)", action, request_id)
+            render_error(resp, errors.InternalError(), request_id)
+        resp.content_type = XML
+        resp.set_header("x-amzn-RequestId", request_id)
+        LOG.info(
+            "%s %s %s %.1fms", request_id, action, resp.status, (time.perf_counter() - started) * 1000
+        )
+
+    def _dispatch(
+        self, req: falcon.Request, body: bytes, action: str, params: dict[str, str], request_id: str
+    ) -> bytes:
+        deps = self.deps
+        identity = auth.verify(
+            auth.signed_request_from_wsgi(req.env, body),
+            self._lookup_secret,
+            region=deps.settings.region,
+            now=deps.now(),
+            max_skew=deps.settings.max_clock_skew,
+        )
+        if not action:
+            raise errors.MissingAction()
+        operation = protocol.operation_model(action)
+        handler = deps.handlers.get(action)
+        if operation is None or handler is None:
+            raise errors.InvalidAction(action=action)
+        for name in list(params):
+            if name in protocol.AUTH_PARAMS or name == "Version":
+                del params[name]
+        parsed = protocol.parse_request(operation, params)
+        if parsed.get("DryRun"):
+            raise errors.DryRunOperation()
+        has_token = operation.input_shape is not None and "ClientToken" in operation.input_shape.members
+        token = parsed.get("ClientToken") if has_token else None
+        call = _Call(identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed)
+        if not token:
+            return self._run(call, None)
+        try:
+            return self._run(call, token)
+        except IntegrityError:
+            # Another request with the same token committed first: answer as it did.
+            return self._run(call, token)
+
+    def _run(self, call: _Call, token: str | None) -> bytes:
+        deps = self.deps
+        with deps.sessions() as session:
+            ctx = RequestContext(
+                account_id=call.account_id,
+                access_key_id=call.access_key_id,
+                request_id=call.request_id,
+                action=call.action,
+                settings=deps.settings,
+                session=session,
+                now=deps.now,
+                services=deps.services,
+            )
+            try:
+                digest = params_digest(call.params) if token else ""
+                if token:
+                    replay = _replay(session, call, token, digest)
+                    if replay is not None:
+                        return replay
+                result = call.handler(ctx, call.params)
+                payload = protocol.serialize_response(call.operation, result or {}, call.request_id)
+                if token:
+                    db_tags.save_client_token(
+                        session, call.account_id, call.action, token, digest, payload.decode("utf-8")
+                    )
+                session.commit()
+                return payload
+            except BaseException:
+                session.rollback()
+                raise
+
+    def _lookup_secret(self, access_key_id: str) -> tuple[str, str] | None:
+        with self.deps.sessions() as session:
+            return db_accounts.lookup_secret(session, access_key_id, self.deps.secret_box)
+
+
+@dataclass(frozen=True)
+class _Call:
+    account_id: str
+    access_key_id: str
+    action: str
+    request_id: str
+    operation: Any
+    handler: Handler
+    params: dict[str, Any]
+
+
+def params_digest(params: dict[str, Any]) -> str:
+    """A stable digest of a request's parameters, ClientToken and DryRun aside."""
+    relevant = {k: v for k, v in params.items() if k not in ("ClientToken", "DryRun")}
+    text = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_REQUEST_ID = re.compile(r"<requestId>[^<]*</requestId>")
+
+
+def _replay(session: Session, call: _Call, token: str, digest: str) -> bytes | None:
+    """The stored answer to an earlier request with ``token``, under a new request id."""
+    record = db_tags.find_client_token(session, call.account_id, call.action, token)
+    if record is None:
+        return None
+    if record.params_hash != digest:
+        raise errors.IdempotentParameterMismatch(token=token)
+    text = _REQUEST_ID.sub(f"<requestId>{call.request_id}</requestId>", record.response, count=1)
+    return text.encode("utf-8")
+
+
+def read_params(query_string: str, body: bytes, content_type: str | None) -> dict[str, str]:
+    """The request's parameters: query string first, then the form body on top.
+
+    A parameter given twice keeps its first value, as EC2 does.
+    """
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query_string or "", keep_blank_values=True):
+        params.setdefault(key, value)
+    if body:
+        ctype = (content_type or "").split(";", 1)[0].strip().lower()
+        if ctype not in ("", "application/x-www-form-urlencoded"):
+            raise errors.InvalidParameterValue(
+                f"Unsupported content type: {ctype}", code="UnsupportedProtocol"
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise errors.InvalidParameterValue("The request body is not valid UTF-8.") from exc
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            params.setdefault(key, value)
+    return params
+
+
+def render_error(resp: falcon.Response, exc: errors.OcsError, request_id: str) -> None:
+    resp.status = falcon.code_to_http_status(exc.status)
+    resp.data = protocol.serialize_error(exc.code, str(exc), request_id)
+    if exc.status >= 500:
+        LOG.error("request %s failed: %s %s", request_id, exc.code, exc)
+
+
+def raise_in_response(resp: falcon.Response, exc: errors.OcsError) -> None:
+    request_id = str(uuid.uuid4())
+    render_error(resp, exc, request_id)
+    resp.content_type = XML
+    resp.set_header("x-amzn-RequestId", request_id)
+
+
+class _NotFoundSink:
+    """Any other path: EC2 answers an error document, never an HTML page."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **kwargs: Any) -> None:
+        raise_in_response(resp, errors.InvalidAction(action=req.path))
+
+
+def create_app(deps: ApiDeps) -> falcon.App:
+    app = falcon.App(media_type=XML)
+    app.req_options.auto_parse_form_urlencoded = False
+    app.req_options.strip_url_path_trailing_slash = False
+    app.add_route("/", Ec2Resource(deps))
+    app.add_sink(_NotFoundSink(), prefix=r"/(?!$)")
+    return app

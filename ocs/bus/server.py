@@ -1,0 +1,232 @@
+"""The service runner: consume a service's queue and dispatch to an endpoint.
+
+:class:`RpcServer` takes the same :class:`~ocs.bus.rpc.RpcClient` subclass that
+callers use (its class body is the table of operations) and an endpoint object
+with one method per operation, named like it, taking the request payload and
+returning the response payload (calls) or None::
+
+    server = RpcServer(bus, SchedulerClient, SchedulerEndpoint(...))
+    server.start()            # on a thread; or server.serve_forever() in a process
+    ...
+    server.stop()
+
+Handlers run on a pool of ``workers`` threads; the consuming thread only
+receives, dispatches and acknowledges (kombu channels are not thread-safe), so
+heartbeats keep flowing while a handler runs for long. A message is
+acknowledged only after its handler returned:
+
+- a call's result or error goes back to the caller, then the message is acked;
+  an :class:`~ocs.errors.OcsError` travels as itself, anything else as a bare
+  ``InternalError`` (the traceback is logged here);
+- a cast whose handler raises an ``OcsError`` is acked (retrying cannot help);
+  any other exception requeues it once, and drops it (logged) if it fails again;
+- a message whose handler never finished (crash, kill, lost connection) stays
+  unacked and the broker delivers it again.
+
+Lost broker connections are re-established automatically (kombu's
+ConsumerMixin) with the bus's ``reconnect_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
+from time import monotonic
+from typing import Any
+
+from ocs import errors
+from ocs.bus.consumer import ConsumerThread
+from ocs.bus.messages import error_to_wire, from_wire, to_wire
+from ocs.bus.rpc import DEADLINE_HEADER, Kind, Operation, RpcClient
+from ocs.bus.transport import Bus
+
+LOG = logging.getLogger(__name__)
+
+ACK, REQUEUE, REJECT = "ack", "requeue", "reject"
+
+#: How often the consuming thread looks for finished handlers while some run
+#: (AMQP; the memory transport is woken at once).
+ACK_INTERVAL = 0.002
+
+#: Seconds a reply may take to publish.
+REPLY_TIMEOUT = 5.0
+
+
+class RpcServer(ConsumerThread):
+    """Serves ``api``'s operations on ``topic`` with ``endpoint``'s methods.
+
+    ``topic`` is the concrete routing key to listen on (required when the
+    api's topic is a template such as ``compute.{host}``). When the api
+    declares fanout operations the server also subscribes to its broadcasts.
+    ``prefetch`` bounds the unacknowledged messages held (default: workers + 1,
+    so that the next message is at hand while an acknowledgement is on its way).
+    """
+
+    def __init__(self, bus: Bus, api: type[RpcClient], endpoint: object, *,
+                 topic: str | None = None, workers: int = 1, prefetch: int | None = None,
+                 name: str | None = None) -> None:
+        self.api = api
+        self.endpoint = endpoint
+        self.topic = topic or api.default_topic()
+        if "{" in self.topic:
+            raise ValueError(f"{api.__name__}'s topic {self.topic!r} is a template; "
+                             "give the server its concrete topic")
+        missing = [n for n in api.operations if not callable(getattr(endpoint, n, None))]
+        if missing:
+            raise TypeError(f"{type(endpoint).__name__} has no handler for "
+                            f"{api.__name__} operations {sorted(missing)}")
+        super().__init__(bus, name=name or f"ocs-rpc-{self.topic}")
+        self.workers = workers
+        self.prefetch = prefetch or workers + 1
+        self._direct = any(op.kind is not Kind.FANOUT for op in api.operations.values())
+        self._fanout = any(op.kind is Kind.FANOUT for op in api.operations.values())
+        self._done: SimpleQueue[tuple[Any, str]] = SimpleQueue()
+        self._in_flight = 0
+        self._grace = 5.0
+        self._executor: ThreadPoolExecutor | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking messages, let running handlers finish (up to ``timeout``
+        seconds; unfinished ones are redelivered later) and return."""
+        self._grace = timeout
+        super().stop(timeout + 1.0)
+
+    def _main(self) -> None:
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
+        try:
+            super()._main()
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- consuming (consumer thread) ----------------------------------------
+
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu's name
+        queues = []
+        if self._direct:
+            queues.append(self.bus.topic_queue(self.topic))
+        if self._fanout:
+            queues.append(self.bus.fanout_queue(self.api.service))
+        return [Consumer(queues=[queue], on_message=self._on_message, accept=["json"],
+                         prefetch_count=self.prefetch) for queue in queues]
+
+    def consume(self, limit: int | None = None, timeout: float | None = None,
+                safety_interval: float = 1.0, **kwargs: Any) -> Iterator[None]:
+        """kombu's consume loop, plus acknowledging what the workers finished."""
+        with self.consumer_context(**kwargs) as (conn, _channel, consumers):
+            while not self.should_stop:
+                self._settle()
+                wait = ACK_INTERVAL if self._in_flight else safety_interval
+                try:
+                    conn.drain_events(timeout=wait)
+                except socket.timeout:
+                    conn.heartbeat_check()
+                except OSError:
+                    if not self.should_stop:
+                        raise
+                yield None
+            self._finish(consumers)
+
+    def _on_message(self, message: Any) -> None:
+        assert self._executor is not None
+        self._in_flight += 1
+        self._executor.submit(self._work, message)
+
+    def _settle(self, wait: float = 0.0) -> None:
+        while True:
+            try:
+                message, outcome = self._done.get(timeout=wait) if wait else self._done.get_nowait()
+            except Empty:
+                return
+            wait = 0.0
+            self._in_flight -= 1
+            try:
+                if outcome == ACK:
+                    message.ack()
+                elif outcome == REQUEUE:
+                    message.requeue()
+                else:
+                    message.reject()
+            except Exception as exc:  # noqa: BLE001 - its channel may be gone
+                LOG.warning("%s: could not %s a message (it will be redelivered): %s",
+                            self.name, outcome, exc)
+
+    def _finish(self, consumers: list[Any]) -> None:
+        for consumer in consumers:
+            try:
+                consumer.cancel()
+            except self.bus.errors:
+                LOG.debug("%s: cancel failed", self.name, exc_info=True)
+        deadline = monotonic() + self._grace
+        while self._in_flight and monotonic() < deadline:
+            self._settle(wait=min(0.05, max(0.001, deadline - monotonic())))
+        if self._in_flight:
+            LOG.warning("%s: %d handlers still running at stop; their messages will be "
+                        "redelivered", self.name, self._in_flight)
+
+    # --- handling (worker threads) ------------------------------------------
+
+    def _work(self, message: Any) -> None:
+        try:
+            outcome = REQUEUE if self.should_stop else self._handle(message)
+        except Exception:  # noqa: BLE001 - never lose track of a message
+            LOG.exception("%s: failed to handle a message", self.name)
+            outcome = REJECT
+        self._done.put((message, outcome))
+        self.interrupt()
+
+    def _handle(self, message: Any) -> str:
+        body = message.decode()
+        name = body.get("op") if isinstance(body, dict) else None
+        op = self.api.operations.get(name) if isinstance(name, str) else None
+        reply_to = message.properties.get("reply_to")
+        if op is None:
+            LOG.error("%s: dropping a message for unknown operation %r", self.name, name)
+            self._reply(message, reply_to, {"error": error_to_wire(errors.InternalError(
+                f"The {self.api.service} service has no operation {name!r}."))})
+            return REJECT
+        if reply_to and self._expired(message):
+            LOG.warning("%s: dropping %s, its caller gave up", self.name, op.name)
+            return ACK
+        return self._dispatch(op, body.get("payload"), message, reply_to)
+
+    def _dispatch(self, op: Operation[Any, Any], payload: Any, message: Any,
+                  reply_to: str | None) -> str:
+        try:
+            request = from_wire(op.request, payload)
+            result = to_wire(getattr(self.endpoint, op.name)(request))
+        except errors.OcsError as exc:
+            LOG.info("%s.%s raised %s: %s", self.api.service, op.name, exc.code, exc)
+            self._reply(message, reply_to, {"error": error_to_wire(exc)})
+            return ACK
+        except Exception as exc:
+            LOG.exception("%s.%s failed", self.api.service, op.name)
+            if reply_to:
+                self._reply(message, reply_to, {"error": error_to_wire(exc)})
+                return ACK
+            if message.delivery_info.get("redelivered"):
+                LOG.error("%s.%s failed again on redelivery; dropping the message",
+                          self.api.service, op.name)
+                return REJECT
+            return REQUEUE
+        self._reply(message, reply_to, {"result": result})
+        return ACK
+
+    def _reply(self, message: Any, reply_to: str | None, body: dict[str, Any]) -> None:
+        if not reply_to:
+            return
+        try:
+            self.bus.publish(body, exchange="", routing_key=reply_to, timeout=REPLY_TIMEOUT,
+                             correlation_id=message.properties.get("correlation_id"))
+        except errors.OcsError:
+            LOG.exception("%s: could not send a reply to %s", self.name, reply_to)
+
+    @staticmethod
+    def _expired(message: Any) -> bool:
+        deadline = (message.headers or {}).get(DEADLINE_HEADER)
+        return isinstance(deadline, (int, float)) and time.time() > deadline

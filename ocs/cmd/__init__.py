@@ -1,0 +1,1 @@
+"""Thin process entry points: parse configuration, set up logging, run a service."""

@@ -1,0 +1,41 @@
+"""``ocs-api``: the EC2 front end under gunicorn."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from oslo_config import cfg
+
+from ocs.cmd.common import parse_conf
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, conf: cfg.ConfigOpts):
+        self.conf = conf
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", self.conf.api.listen)
+        self.cfg.set("workers", self.conf.api.workers)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", 8)
+        self.cfg.set("accesslog", None)
+        self.cfg.set("proc_name", "ocs-api")
+
+    def load(self) -> Any:
+        from ocs.api_ec2.service import app_from_conf
+
+        return app_from_conf(self.conf)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    conf = parse_conf(argv, "ocs-api")
+    _Gunicorn(conf).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Engines, sessions and transactions.
+
+Every process makes one engine per database URL with :func:`make_engine`, one
+session factory with :func:`session_factory`, and does its work in short
+transactions::
+
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    with transaction(factory) as s:
+        accounts.create_account(s, "demo")
+
+SQLite (the all-in-one default) gets what it needs to serve several threads at
+once: foreign keys on, write-ahead logging so readers never block the writer, a
+busy timeout, and ``BEGIN IMMEDIATE`` so a transaction takes the write lock when
+it starts. Without the last one, a transaction that reads and then writes fails
+at once with "database is locked" when another writer committed in between,
+whatever the busy timeout says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+LOG = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT = 30.0
+"""Seconds a SQLite connection waits for a lock before it gives up."""
+
+DB_FILE_NAME = "ocs.sqlite"
+
+
+def default_url(state_dir: str) -> str:
+    """The URL of the all-in-one's SQLite file inside ``state_dir``."""
+    path = os.path.abspath(os.path.expanduser(state_dir))
+    return f"sqlite:///{os.path.join(path, DB_FILE_NAME)}"
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    echo: bool = False,
+    sqlite_foreign_keys: bool = True,
+) -> Engine:
+    """An engine for ``url``, tuned for its backend.
+
+    ``pool_size`` and ``max_overflow`` apply to server databases; SQLite keeps the
+    pool SQLAlchemy picks for it. ``sqlite_foreign_keys=False`` is for migrations
+    only (Alembic's batch mode recreates tables, which must not cascade).
+    The directory of a SQLite file is created (mode 0700) when missing.
+    """
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return _sqlite_engine(u, echo=echo, foreign_keys=sqlite_foreign_keys)
+    kwargs: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_pre_ping": True,
+        "echo": echo,
+    }
+    if u.get_backend_name() in ("mysql", "mariadb"):
+        if "charset" not in u.query:
+            u = u.update_query_dict({"charset": "utf8mb4"})
+        kwargs["pool_recycle"] = 3600  # below the server's wait_timeout
+    return create_engine(u, **kwargs)
+
+
+def _sqlite_engine(u: URL, *, echo: bool, foreign_keys: bool) -> Engine:
+    database = u.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        directory = os.path.dirname(os.path.abspath(database))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    engine = create_engine(u, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver: SQLAlchemy emits BEGIN.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
+            if not in_memory:
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to ``engine``.
+
+    Objects stay readable after commit (``expire_on_commit=False``), so a
+    repository function may return them out of its transaction.
+    """
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in a transaction: committed on success, rolled back on error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

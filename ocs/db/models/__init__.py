@@ -1,0 +1,33 @@
+"""Every mapped table of OCS, one module per resource family.
+
+A new family (instances, images, networks ...) is a new module here, imported
+below so that :data:`Base.metadata` is complete, plus a new migration in
+``ocs/db/migrations/versions``. The test ``test_models_match_migrations`` fails
+until both agree.
+"""
+
+from __future__ import annotations
+
+from ocs.db.models.accounts import (
+    ACCESS_KEY_ACTIVE,
+    ACCESS_KEY_INACTIVE,
+    ACCESS_KEY_STATUSES,
+    AccessKey,
+    Account,
+)
+from ocs.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utcnow
+from ocs.db.models.tags import ClientToken, Tag
+
+__all__ = [
+    "ACCESS_KEY_ACTIVE",
+    "ACCESS_KEY_INACTIVE",
+    "ACCESS_KEY_STATUSES",
+    "NAMING_CONVENTION",
+    "AccessKey",
+    "Account",
+    "ClientToken",
+    "Tag",
+    "Base",
+    "UtcDateTime",
+    "utcnow",
+]

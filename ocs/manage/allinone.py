@@ -1,0 +1,52 @@
+"""``ocs-manage all-in-one``: the whole cloud in one process."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from types import FrameType
+
+import platformdirs
+from oslo_config import cfg
+
+from ocs.allinone import AllInOne
+from ocs.wsgi_server import parse_listen
+
+
+def run(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    if args.state_dir:
+        conf.set_override("state_dir", args.state_dir)
+    if args.listen:
+        parse_listen(args.listen)
+        conf.set_override("listen", args.listen, group="api")
+    if args.hypervisor:
+        conf.set_override("driver", args.hypervisor, group="compute")
+    cloud = AllInOne(conf)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        cloud.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    cloud.start()
+    print(f"OCS all-in-one is running at {cloud.endpoint()}", flush=True)
+    print(f"  state directory  {cloud.state_dir}")
+    print(f"  configuration    {cloud.conf_file}")
+    print(f"  credentials      {cloud.ocsrc}   (source it, then: aws ec2 describe-regions)")
+    print("Stop it with Ctrl-C.", flush=True)
+    sys.stdout.flush()
+    cloud.serve_forever()
+    print("OCS all-in-one stopped.", flush=True)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("all-in-one", help="run every service in one process (SQLite, in-memory bus)")
+    p.add_argument(
+        "--state-dir",
+        help=f"directory for the database, keys and ocsrc (default {platformdirs.user_data_dir('ocs')})",
+    )
+    p.add_argument("--listen", help="HOST:PORT of the EC2 API (default 127.0.0.1:8773)")
+    p.add_argument("--hypervisor", choices=["fake", "libvirt"], help="hypervisor driver (default fake)")
+    p.set_defaults(func=run)

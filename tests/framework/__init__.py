@@ -1,0 +1,1 @@
+"""Test library (kept apart from the tests): whole clouds, clients, log capture."""

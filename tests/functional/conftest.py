@@ -1,0 +1,28 @@
+"""Fixtures of the functional tier: a whole cloud in this process."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.framework.cloud import Cloud
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    c = Cloud(tmp_path_factory.mktemp("cloud")).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def ec2(cloud):
+    return cloud.client()
+
+
+@pytest.fixture(autouse=True)
+def _dump_logs_on_failure(caplog, request):
+    """On failure, pytest shows the captured OCS log lines (the cloud's side of the story)."""
+    caplog.set_level(logging.INFO, logger="ocs")
+    yield

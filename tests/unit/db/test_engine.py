@@ -1,0 +1,90 @@
+"""Engines, sessions and transactions; SQLite tuning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ocs.db import accounts
+from ocs.db.engine import default_url, make_engine, session_factory, transaction
+from ocs.db.models import UtcDateTime
+
+
+def test_default_url(tmp_path: Path) -> None:
+    assert default_url(str(tmp_path)) == f"sqlite:///{tmp_path}/ocs.sqlite"
+    assert default_url("relative/dir") == f"sqlite:///{os.path.abspath('relative/dir')}/ocs.sqlite"
+    assert default_url("~/x").startswith(f"sqlite:///{os.path.expanduser('~')}/x/")
+
+
+def test_sqlite_pragmas_and_parent_directory(tmp_path: Path) -> None:
+    engine = make_engine(default_url(str(tmp_path / "new" / "state")))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 1000
+        assert (tmp_path / "new" / "state" / "ocs.sqlite").exists()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_in_memory_works() -> None:
+    engine = make_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT x FROM t").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_foreign_keys_are_enforced(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        orphan = text(
+            "INSERT INTO access_keys (access_key_id, account_id, secret_encrypted, status, created_at)"
+            " VALUES ('AKIAX', '999999999999', 'x', 'Active', '2030-01-01 00:00:00')"
+        )
+        with pytest.raises(Exception, match="FOREIGN KEY"), transaction(session_factory(engine)) as s:
+            s.execute(orphan)
+    finally:
+        engine.dispose()
+
+
+def test_transaction_commits_and_rolls_back(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    factory = session_factory(engine)
+    try:
+        with transaction(factory) as s:
+            accounts.create_account(s, "kept")
+        with pytest.raises(KeyError), transaction(factory) as s:
+            accounts.create_account(s, "dropped")
+            raise KeyError("boom")
+        with transaction(factory) as s:
+            assert [a.name for a in accounts.list_accounts(s)] == ["kept"]
+    finally:
+        engine.dispose()
+
+
+def test_mysql_urls_get_utf8mb4() -> None:
+    engine = make_engine("mysql+pymysql://u@127.0.0.1:1/db")
+    try:
+        assert engine.url.query["charset"] == "utf8mb4"
+    finally:
+        engine.dispose()
+
+
+def test_utc_datetime_refuses_naive_values() -> None:
+    t = UtcDateTime()
+    dialect = make_engine("sqlite://").dialect
+    with pytest.raises(ValueError, match="naive datetime"):
+        t.process_bind_param(dt.datetime(2030, 1, 1), dialect)
+    aware = dt.datetime(2030, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    assert t.process_bind_param(aware, dialect) == dt.datetime(2030, 1, 1, 9)
+    assert t.process_result_value(dt.datetime(2030, 1, 1, 9), dialect) == aware
