@@ -19,12 +19,15 @@ from pathlib import Path
 
 from oslo_config import cfg
 
-from ocs.api_ec2.service import database_url, deps_from_conf
 from ocs.api_ec2.app import create_app
+from ocs.api_ec2.service import database_url, deps_from_conf
+from ocs.conf.images import store_path
 from ocs.crypto import load_secret_box
 from ocs.db import accounts as db_accounts
 from ocs.db import engine as db_engine
 from ocs.db import migration
+from ocs.images.importer import ensure_default_image
+from ocs.images.store import ImageStore
 from ocs.wsgi_server import ThreadedWSGIServer, parse_listen
 
 LOG = logging.getLogger(__name__)
@@ -111,6 +114,19 @@ def bootstrap_admin(conf: cfg.ConfigOpts, known: Credentials | None) -> Credenti
         engine.dispose()
 
 
+def bootstrap_images(conf: cfg.ConfigOpts) -> None:
+    """Register the public default image on first start (if ``[images] default_image``)."""
+    if not conf.images.default_image:
+        return
+    engine = db_engine.make_engine(database_url(conf), pool_size=1, max_overflow=0)
+    try:
+        with db_engine.transaction(db_engine.session_factory(engine)) as s:
+            admin = db_accounts.get_account(s, ADMIN_ACCOUNT)
+            ensure_default_image(s, ImageStore(store_path(conf)), admin.id)
+    finally:
+        engine.dispose()
+
+
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -148,6 +164,7 @@ class AllInOne:
         if old.get("AWS_ACCESS_KEY_ID") and old.get("AWS_SECRET_ACCESS_KEY"):
             known = Credentials(old["AWS_ACCESS_KEY_ID"], old["AWS_SECRET_ACCESS_KEY"])
         creds = bootstrap_admin(self.conf, known)
+        bootstrap_images(self.conf)
         host, port = parse_listen(self.conf.api.listen)
         self.server = ThreadedWSGIServer(None, host, port)
         host, port = self.server.address

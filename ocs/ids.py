@@ -61,7 +61,7 @@ def new_id(kind: str) -> str:
 
 def is_valid(kind: str, value: str) -> bool:
     m = _HEX.match(value or "")
-    return bool(m) and m.group("prefix") == KINDS[kind].prefix
+    return m is not None and m.group("prefix") == KINDS[kind].prefix
 
 
 def validate(kind: str, value: str) -> str:

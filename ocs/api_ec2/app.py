@@ -31,6 +31,7 @@ from ocs.api_ec2.context import RequestContext, Settings
 from ocs.crypto import SecretBox
 from ocs.db import accounts as db_accounts
 from ocs.db import tags as db_tags
+from ocs.db import vpcs as db_vpcs
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Ec2Resource:
 
     def __init__(self, deps: ApiDeps):
         self.deps = deps
+        self._networked: set[str] = set()  # accounts whose default network this process saw made
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._handle(req, resp, b"")
@@ -79,7 +81,7 @@ class Ec2Resource:
             resp.data = payload
         except errors.OcsError as exc:
             render_error(resp, exc, request_id)
-        except Exception:  # noqa: BLE001 - the one place that turns bugs into InternalError
+        except Exception:
             LOG.exception("unexpected error in %s (request %s)", action, request_id)
             render_error(resp, errors.InternalError(), request_id)
         resp.content_type = XML
@@ -109,6 +111,7 @@ class Ec2Resource:
             if name in protocol.AUTH_PARAMS or name == "Version":
                 del params[name]
         parsed = protocol.parse_request(operation, params)
+        self._ensure_network(identity.account_id)
         if parsed.get("DryRun"):
             raise errors.DryRunOperation()
         has_token = operation.input_shape is not None and "ClientToken" in operation.input_shape.members
@@ -152,6 +155,22 @@ class Ec2Resource:
             except BaseException:
                 session.rollback()
                 raise
+
+    def _ensure_network(self, account_id: str) -> None:
+        """Give the account its default VPC before its first request runs (checked once per process)."""
+        if account_id in self._networked:
+            return
+        settings = self.deps.settings
+        with self.deps.sessions() as session:
+            db_vpcs.ensure_default_network(
+                session,
+                account_id,
+                vpc_cidr=settings.default_vpc_cidr,
+                zones=settings.availability_zones,
+                now=self.deps.now(),
+            )
+            session.commit()
+        self._networked.add(account_id)
 
     def _lookup_secret(self, access_key_id: str) -> tuple[str, str] | None:
         with self.deps.sessions() as session:

@@ -380,7 +380,7 @@ def _check_declared_payload(declared: str | None, body_hash: str, claim: _Claim,
 # --- canonicalization through botocore ---------------------------------------
 
 
-class _ServerSigV4(SigV4Auth):  # type: ignore[misc]  # botocore has no type hints
+class _ServerSigV4(SigV4Auth):  # botocore has no type hints
     """botocore's SigV4 signer, told exactly which headers and payload hash to use.
 
     The client-side signer picks the headers itself (all but a few) and hashes

@@ -353,7 +353,7 @@ _INSTANCE_TYPES: FilterSpec = {
     ),
 }
 
-_KEY_PAIRS: FilterSpec = {"fingerprint": "KeyFingerprint", **_plain("key-pair-id key-name")}
+_KEY_PAIRS: FilterSpec = {"fingerprint": "KeyFingerprint", **_plain("key-pair-id key-name key-type")}
 
 _IMAGES: FilterSpec = {
     **_plain("architecture boot-mode creation-date description ena-support free-tier-eligible"),

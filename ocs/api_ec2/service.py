@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import falcon
 from oslo_config import cfg
 
 from ocs.api_ec2.app import ApiDeps, create_app
 from ocs.api_ec2.context import Settings
 from ocs.crypto import load_secret_box
 from ocs.db import engine as db_engine
-
-import falcon
 
 
 def endpoint_url(conf: cfg.ConfigOpts) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from kombu import Connection
+from kombu.connection import Connection
 from kombu.mixins import ConsumerMixin
 
 if TYPE_CHECKING:
@@ -22,12 +22,15 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
+#: Reconnection attempts start at the bus's reconnect_interval and double up to this.
+MAX_RECONNECT_INTERVAL = 30.0
+
 
 class _Stopping(Exception):
     """Raised inside kombu's reconnect loop to abandon it on stop()."""
 
 
-class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
+class ConsumerThread(ConsumerMixin):
     """Base of the RPC server and the reply router.
 
     Subclasses define ``get_consumers(Consumer, channel)``. ``poll_interval`` is
@@ -43,6 +46,7 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
         self.connection = bus.connection(consumer=True)
         self.should_stop = False
         self._ready = threading.Event()
+        self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
         self._current: Connection | None = None
 
@@ -53,6 +57,7 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
         if self._thread is not None:
             raise RuntimeError(f"{self.name} already started")
         self.should_stop = False
+        self._wakeup.clear()
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self._thread.start()
         if wait:
@@ -60,6 +65,8 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
 
     def serve_forever(self) -> None:
         """Consume on the calling thread until :meth:`stop` (or Ctrl-C)."""
+        self.should_stop = False
+        self._wakeup.clear()
         try:
             self._main()
         except KeyboardInterrupt:
@@ -76,6 +83,7 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
     def stop(self, timeout: float = 5.0) -> None:
         """Stop consuming and wait up to ``timeout`` seconds for the thread."""
         self.should_stop = True
+        self._wakeup.set()
         self.interrupt()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
@@ -93,11 +101,17 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
 
     def _main(self) -> None:
         try:
-            self.run(safety_interval=self.poll_interval)
-        except _Stopping:
-            pass
-        except Exception:
-            LOG.exception("%s stopped on an unexpected error", self.name)
+            while not self.should_stop:
+                try:
+                    self.run(safety_interval=self.poll_interval)  # returns on stop
+                except _Stopping:
+                    break
+                except Exception:
+                    # kombu's loop retries connection errors itself; anything
+                    # else must not end the service either.
+                    LOG.exception("%s: consuming failed, restarting", self.name)
+                    self._ready.clear()
+                    self._wakeup.wait(self.bus.reconnect_interval)
         finally:
             self._ready.clear()
             self._current = None
@@ -110,13 +124,21 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
     @contextmanager
     def establish_connection(self) -> Iterator[Connection]:
         with self.create_connection() as conn:
-            conn.ensure_connection(
-                self.on_connection_error, None,
-                interval_start=self.bus.reconnect_interval,
-                interval_step=self.bus.reconnect_interval,
-                interval_max=30.0, callback=self._raise_if_stopping)
+            interval = self.bus.reconnect_interval
+            while True:
+                self._raise_if_stopping()
+                try:
+                    conn.ensure_connection(max_retries=0)
+                    break
+                except self.bus.errors as exc:
+                    self.on_connection_error(exc, interval)
+                    self._wakeup.wait(interval)
+                    interval = min(interval * 2, MAX_RECONNECT_INTERVAL)
             self._current = conn
-            yield conn
+            try:
+                yield conn
+            finally:
+                self._ready.clear()  # until consumers are declared on a new connection
 
     def _raise_if_stopping(self) -> None:
         if self.should_stop:
@@ -124,21 +146,17 @@ class ConsumerThread(ConsumerMixin):  # type: ignore[misc]
 
     def on_connection_error(self, exc: BaseException, interval: float) -> None:
         self._ready.clear()
-        LOG.warning("%s: broker connection error, retrying in %.1f s: %s",
-                    self.name, interval, exc)
-        self._raise_if_stopping()
+        LOG.warning("%s: cannot reach the broker, retrying in %.1f s: %s", self.name, interval, exc)
 
     def on_connection_revived(self) -> None:
         LOG.debug("%s: connected to %r", self.name, self.bus)
 
-    def on_consume_ready(self, connection: Connection, channel: Any, consumers: Any,
-                         **kwargs: Any) -> None:
+    def on_consume_ready(self, connection: Connection, channel: Any, consumers: Any, **kwargs: Any) -> None:
         self._ready.set()
 
     def on_consume_end(self, connection: Connection, channel: Any) -> None:
         self._ready.clear()
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        LOG.error("%s: dropping a message that is not JSON (%s): %r",
-                  self.name, exc, message.body[:200])
+        LOG.error("%s: dropping a message that is not JSON (%s): %r", self.name, exc, message.body[:200])
         message.reject()

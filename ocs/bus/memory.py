@@ -18,7 +18,6 @@ unique exchange name (queue names are prefixed with it).
 
 from __future__ import annotations
 
-import socket
 import threading
 import weakref
 from queue import Empty
@@ -47,7 +46,8 @@ class _Wakeups:
         with self._lock:
             transports = list(self._transports)
         for transport in transports:
-            if queue in transport._callbacks:
+            callbacks = transport._callbacks
+            if callbacks is not None and queue in callbacks:
                 transport.wakeup.set()
 
 
@@ -68,8 +68,7 @@ class Channel(memory.Channel):
         super()._put(queue, message, **kwargs)
         _WAKEUPS.notify(queue)
 
-    def _put_fanout(self, exchange: str, message: Any, routing_key: str | None = None,
-                    **kwargs: Any) -> None:
+    def _put_fanout(self, exchange: str, message: Any, routing_key: str | None = None, **kwargs: Any) -> None:
         for queue in self._lookup(exchange, routing_key):
             self._put(queue, message)
 
@@ -78,8 +77,9 @@ class Channel(memory.Channel):
         message.delivery_info["redelivered"] = True
         super()._restore(message)
 
-    def queue_delete(self, queue: str, if_unused: bool = False, if_empty: bool = False,
-                     **kwargs: Any) -> None:
+    def queue_delete(
+        self, queue: str, if_unused: bool = False, if_empty: bool = False, **kwargs: Any
+    ) -> None:
         if if_empty and self._size(queue):
             return
         super().queue_delete(queue, if_unused=if_unused, if_empty=if_empty, **kwargs)
@@ -113,23 +113,25 @@ class Transport(memory.Transport):
         _WAKEUPS.unregister(self)
         super().close_connection(connection)
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any, timeout: float | None = None, **kwargs: Any) -> None:
         """Deliver one message, waiting up to ``timeout`` seconds for it."""
+        cycle = self.cycle
+        assert cycle is not None
         deadline = None if timeout is None else monotonic() + timeout
         while True:
             self.wakeup.clear()
             try:
-                self.cycle.get(self._deliver, timeout=timeout)
+                cycle.get(self._deliver, timeout=timeout)
                 return
             except Empty:
                 pass
             if self._interrupted:
                 self._interrupted = False
-                raise socket.timeout()
+                raise TimeoutError()
             if deadline is None:
                 self.wakeup.wait()
                 continue
             remaining = deadline - monotonic()
             if remaining <= 0:
-                raise socket.timeout()
+                raise TimeoutError()
             self.wakeup.wait(remaining)

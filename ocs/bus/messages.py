@@ -95,7 +95,7 @@ def _dataclass_from_wire(tp: type, data: JsonValue) -> Any:
     return tp(**kwargs)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_types(tp: type) -> dict[str, Any]:
     return typing.get_type_hints(tp)
 

@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from kombu import Queue
+from kombu.entity import Queue
 
 from ocs.bus.consumer import ConsumerThread
 
@@ -67,9 +67,8 @@ class ReplyRouter(ConsumerThread):
         with self._lock:
             self._pending.pop(correlation_id, None)
 
-    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu's name
-        return [Consumer(queues=[self.queue], on_message=self._on_reply,
-                         accept=["json"], no_ack=True)]
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        return [Consumer(queues=[self.queue], on_message=self._on_reply, accept=["json"], no_ack=True)]
 
     def on_connection_revived(self) -> None:
         # An exclusive queue dies with its connection and may stay locked for a
@@ -87,10 +86,11 @@ class ReplyRouter(ConsumerThread):
             return
         try:
             pending.reply = message.decode()
-        except Exception:  # noqa: BLE001 - a bad reply must not kill the router
+        except Exception:
             LOG.exception("undecodable reply %s", correlation_id)
-            pending.reply = {"error": {"class": "InternalError",
-                                       "message": "An internal error has occurred."}}
+            pending.reply = {
+                "error": {"class": "InternalError", "message": "An internal error has occurred."}
+            }
         pending.event.set()
 
     def on_consume_end(self, connection: Any, channel: Any) -> None:

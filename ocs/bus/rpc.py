@@ -49,7 +49,7 @@ import uuid
 from time import monotonic
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from ocs import errors
 from ocs.bus.messages import error_from_wire, from_wire, to_wire
@@ -75,14 +75,25 @@ class Operation(Generic[ReqT, RespT]):
     ``timeout`` the seconds a call waits for its reply or a cast/fanout may take
     to publish (None: the bus's ``rpc_timeout``), ``persistent`` whether the
     message survives a broker restart and is redelivered after a crash,
-    ``topic`` overrides the client class's topic template.
+    ``topic`` sends this operation to another (concrete) topic than the
+    client class's; the service's server listens there too.
     """
 
-    def __init__(self, kind: Kind, request: Any, response: Any = None, *,
-                 timeout: float | None = None, persistent: bool | None = None,
-                 topic: str | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        request: Any,
+        response: Any = None,
+        *,
+        timeout: float | None = None,
+        persistent: bool | None = None,
+        topic: str | None = None,
+        name: str = "",
+    ) -> None:
         if response is not None and kind is not Kind.CALL:
             raise ValueError(f"only a call has a response type, not a {kind.value}")
+        if topic is not None and ("{" in topic or kind is Kind.FANOUT):
+            raise ValueError("an operation's own topic must be concrete, and a fanout has none")
         if kind is Kind.FANOUT and persistent:
             raise ValueError("fanout subscribers' queues are transient; it cannot be persistent")
         self.kind = kind
@@ -109,8 +120,10 @@ class Operation(Generic[ReqT, RespT]):
         return BoundOperation(instance, self)
 
     def __repr__(self) -> str:
-        return (f"<Operation {self.name} {self.kind.value} topic={self.topic} "
-                f"timeout={self.timeout} persistent={self.persistent}>")
+        return (
+            f"<Operation {self.name} {self.kind.value} topic={self.topic} "
+            f"timeout={self.timeout} persistent={self.persistent}>"
+        )
 
 
 class BoundOperation(Generic[ReqT, RespT]):
@@ -120,36 +133,58 @@ class BoundOperation(Generic[ReqT, RespT]):
         self.client = client
         self.operation = operation
 
-    def __call__(self, request: ReqT, *, timeout: float | None = None,
-                 topic: str | None = None) -> RespT:
+    def __call__(self, request: ReqT, *, timeout: float | None = None, topic: str | None = None) -> RespT:
         result: RespT = self.client.invoke(self.operation, request, timeout=timeout, topic=topic)
         return result
 
 
-def cast(request: Any, *, timeout: float | None = None, persistent: bool = True,
-         topic: str | None = None) -> Operation[Any, None]:
+def cast(
+    request: type[ReqT],
+    *,
+    timeout: float | None = None,
+    persistent: bool = True,
+    topic: str | None = None,
+) -> Operation[ReqT, None]:
     """Declare a fire-and-forget operation taking a ``request`` payload."""
     return Operation(Kind.CAST, request, timeout=timeout, persistent=persistent, topic=topic)
 
 
 @overload
-def call(request: type[ReqT], response: type[RespT], *, timeout: float | None = None,
-         persistent: bool = False, topic: str | None = None) -> Operation[ReqT, RespT]: ...
+def call(
+    request: type[ReqT],
+    response: type[RespT],
+    *,
+    timeout: float | None = None,
+    persistent: bool = False,
+    topic: str | None = None,
+) -> Operation[ReqT, RespT]: ...
 
 
 @overload
-def call(request: Any, response: Any = None, *, timeout: float | None = None,
-         persistent: bool = False, topic: str | None = None) -> Operation[Any, Any]: ...
+def call(
+    request: type[ReqT],
+    response: None = None,
+    *,
+    timeout: float | None = None,
+    persistent: bool = False,
+    topic: str | None = None,
+) -> Operation[ReqT, None]: ...
 
 
-def call(request: Any, response: Any = None, *, timeout: float | None = None,
-         persistent: bool = False, topic: str | None = None) -> Operation[Any, Any]:
-    """Declare a request/reply operation; the reply is a ``response`` payload."""
-    return Operation(Kind.CALL, request, response, timeout=timeout, persistent=persistent,
-                     topic=topic)
+def call(
+    request: Any,
+    response: Any = None,
+    *,
+    timeout: float | None = None,
+    persistent: bool = False,
+    topic: str | None = None,
+) -> Operation[Any, Any]:
+    """Declare a request/reply operation; the reply is a ``response`` payload
+    (None: the call only waits for the handler to finish, or for its error)."""
+    return Operation(Kind.CALL, request, response, timeout=timeout, persistent=persistent, topic=topic)
 
 
-def fanout(request: Any, *, timeout: float | None = None) -> Operation[Any, None]:
+def fanout(request: type[ReqT], *, timeout: float | None = None) -> Operation[ReqT, None]:
     """Declare a broadcast to every running server of the service."""
     return Operation(Kind.FANOUT, request, timeout=timeout, persistent=False)
 
@@ -187,8 +222,14 @@ class RpcClient:
 
     # --- sending ------------------------------------------------------------
 
-    def invoke(self, operation: Operation[Any, Any] | str, request: Any, *,
-               timeout: float | None = None, topic: str | None = None) -> Any:
+    def invoke(
+        self,
+        operation: Operation[Any, Any] | str,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        topic: str | None = None,
+    ) -> Any:
         """Send ``request`` as ``operation`` (an Operation or its name)."""
         op = self.operations[operation] if isinstance(operation, str) else operation
         payload = to_wire(request)
@@ -196,14 +237,20 @@ class RpcClient:
         body = {"op": op.name, "payload": payload}
         if op.kind is Kind.FANOUT:
             exchange = self.bus.fanout_exchange(self.service)
-            self.bus.publish(body, exchange=exchange, routing_key=self.service,
-                             timeout=seconds, declare=[exchange])
+            self.bus.publish(
+                body, exchange=exchange, routing_key=self.service, timeout=seconds, declare=[exchange]
+            )
             return None
         target = topic or self.resolve_topic(op, payload)
         if op.kind is Kind.CAST:
-            self.bus.publish(body, exchange=self.bus.exchange, routing_key=target,
-                             timeout=seconds, persistent=op.persistent,
-                             declare=self._declare(op, target))
+            self.bus.publish(
+                body,
+                exchange=self.bus.exchange,
+                routing_key=target,
+                timeout=seconds,
+                persistent=op.persistent,
+                declare=self._declare(op, target),
+            )
             return None
         return self._call(op, body, target, seconds)
 
@@ -215,8 +262,9 @@ class RpcClient:
         try:
             return template.format(**(payload if isinstance(payload, dict) else {}))
         except (KeyError, IndexError) as exc:
-            raise ValueError(f"{self.service}.{op.name} needs {exc} in its payload "
-                             f"to address {template!r}") from exc
+            raise ValueError(
+                f"{self.service}.{op.name} needs {exc} in its payload to address {template!r}"
+            ) from exc
 
     def _declare(self, op: Operation[Any, Any], target: str) -> list[Exchange | Queue]:
         # A persistent message must not be dropped for want of a queue: declare
@@ -225,21 +273,29 @@ class RpcClient:
             return [self.bus.topic_queue(target)]
         return [self.bus.exchange]
 
-    def _call(self, op: Operation[Any, Any], body: dict[str, Any], target: str,
-              timeout: float) -> Any:
+    def _call(self, op: Operation[Any, Any], body: dict[str, Any], target: str, timeout: float) -> Any:
         deadline = monotonic() + timeout
         router = self.bus.replies
         if not router.wait_ready(timeout):
-            raise errors.BusTimeout(target=target, method=op.name, timeout=f"{timeout:g}")
+            raise errors.ServiceUnavailable(
+                f"The message bus is unreachable; could not call {target}.{op.name}."
+            )
         correlation_id = uuid.uuid4().hex
         pending = router.expect(correlation_id)
         try:
             remaining = max(0.001, deadline - monotonic())
             self.bus.publish(
-                body, exchange=self.bus.exchange, routing_key=target, timeout=remaining,
-                persistent=op.persistent, declare=self._declare(op, target),
-                reply_to=router.address, correlation_id=correlation_id,
-                expiration=remaining, headers={DEADLINE_HEADER: time.time() + remaining})
+                body,
+                exchange=self.bus.exchange,
+                routing_key=target,
+                timeout=remaining,
+                persistent=op.persistent,
+                declare=self._declare(op, target),
+                reply_to=router.address,
+                correlation_id=correlation_id,
+                expiration=remaining,
+                headers={DEADLINE_HEADER: time.time() + remaining},
+            )
             reply = pending.wait(deadline - monotonic())
         finally:
             router.forget(correlation_id)

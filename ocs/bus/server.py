@@ -30,13 +30,14 @@ ConsumerMixin) with the bus's ``reconnect_interval``.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
 from time import monotonic
 from typing import Any
+
+from kombu.entity import Queue
 
 from ocs import errors
 from ocs.bus.consumer import ConsumerThread
@@ -66,28 +67,41 @@ class RpcServer(ConsumerThread):
     so that the next message is at hand while an acknowledgement is on its way).
     """
 
-    def __init__(self, bus: Bus, api: type[RpcClient], endpoint: object, *,
-                 topic: str | None = None, workers: int = 1, prefetch: int | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        api: type[RpcClient],
+        endpoint: object,
+        *,
+        topic: str | None = None,
+        workers: int = 1,
+        prefetch: int | None = None,
+        name: str | None = None,
+    ) -> None:
         self.api = api
         self.endpoint = endpoint
         self.topic = topic or api.default_topic()
         if "{" in self.topic:
-            raise ValueError(f"{api.__name__}'s topic {self.topic!r} is a template; "
-                             "give the server its concrete topic")
+            raise ValueError(
+                f"{api.__name__}'s topic {self.topic!r} is a template; give the server its concrete topic"
+            )
         missing = [n for n in api.operations if not callable(getattr(endpoint, n, None))]
         if missing:
-            raise TypeError(f"{type(endpoint).__name__} has no handler for "
-                            f"{api.__name__} operations {sorted(missing)}")
+            raise TypeError(
+                f"{type(endpoint).__name__} has no handler for {api.__name__} operations {sorted(missing)}"
+            )
         super().__init__(bus, name=name or f"ocs-rpc-{self.topic}")
         self.workers = workers
         self.prefetch = prefetch or workers + 1
-        self._direct = any(op.kind is not Kind.FANOUT for op in api.operations.values())
+        self.topics = sorted(
+            {op.topic or self.topic for op in api.operations.values() if op.kind is not Kind.FANOUT}
+        )
         self._fanout = any(op.kind is Kind.FANOUT for op in api.operations.values())
         self._done: SimpleQueue[tuple[Any, str]] = SimpleQueue()
         self._in_flight = 0
         self._grace = 5.0
         self._executor: ThreadPoolExecutor | None = None
+        self._subscription: Queue | None = None
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -99,6 +113,7 @@ class RpcServer(ConsumerThread):
 
     def _main(self) -> None:
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=self.name)
+        self._done, self._in_flight = SimpleQueue(), 0  # forget a previous run's messages
         try:
             super()._main()
         finally:
@@ -106,17 +121,25 @@ class RpcServer(ConsumerThread):
 
     # --- consuming (consumer thread) ----------------------------------------
 
-    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:  # noqa: N803 - kombu's name
-        queues = []
-        if self._direct:
-            queues.append(self.bus.topic_queue(self.topic))
-        if self._fanout:
-            queues.append(self.bus.fanout_queue(self.api.service))
-        return [Consumer(queues=[queue], on_message=self._on_message, accept=["json"],
-                         prefetch_count=self.prefetch) for queue in queues]
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        queues = [self.bus.topic_queue(topic) for topic in self.topics]
+        self._subscription = self.bus.fanout_queue(self.api.service) if self._fanout else None
+        if self._subscription is not None:
+            queues.append(self._subscription)
+        return [
+            Consumer(
+                queues=[queue], on_message=self._on_message, accept=["json"], prefetch_count=self.prefetch
+            )
+            for queue in queues
+        ]
 
-    def consume(self, limit: int | None = None, timeout: float | None = None,
-                safety_interval: float = 1.0, **kwargs: Any) -> Iterator[None]:
+    def consume(
+        self,
+        limit: int | None = None,
+        timeout: float | None = None,
+        safety_interval: float = 1.0,
+        **kwargs: Any,
+    ) -> Iterator[None]:
         """kombu's consume loop, plus acknowledging what the workers finished."""
         with self.consumer_context(**kwargs) as (conn, _channel, consumers):
             while not self.should_stop:
@@ -124,7 +147,7 @@ class RpcServer(ConsumerThread):
                 wait = ACK_INTERVAL if self._in_flight else safety_interval
                 try:
                     conn.drain_events(timeout=wait)
-                except socket.timeout:
+                except TimeoutError:
                     conn.heartbeat_check()
                 except OSError:
                     if not self.should_stop:
@@ -132,10 +155,18 @@ class RpcServer(ConsumerThread):
                 yield None
             self._finish(consumers)
 
+    def on_consume_end(self, connection: Any, channel: Any) -> None:
+        super().on_consume_end(connection, channel)
+        if self._subscription is not None:  # auto-delete on RabbitMQ, not in memory
+            try:
+                self._subscription.bind(channel).delete()
+            except self.bus.errors:
+                LOG.debug("%s: could not delete %s", self.name, self._subscription.name, exc_info=True)
+
     def _on_message(self, message: Any) -> None:
         assert self._executor is not None
         self._in_flight += 1
-        self._executor.submit(self._work, message)
+        self._executor.submit(self._work, message, self._done)
 
     def _settle(self, wait: float = 0.0) -> None:
         while True:
@@ -153,8 +184,9 @@ class RpcServer(ConsumerThread):
                 else:
                     message.reject()
             except Exception as exc:  # noqa: BLE001 - its channel may be gone
-                LOG.warning("%s: could not %s a message (it will be redelivered): %s",
-                            self.name, outcome, exc)
+                LOG.warning(
+                    "%s: could not %s a message (it will be redelivered): %s", self.name, outcome, exc
+                )
 
     def _finish(self, consumers: list[Any]) -> None:
         for consumer in consumers:
@@ -166,18 +198,21 @@ class RpcServer(ConsumerThread):
         while self._in_flight and monotonic() < deadline:
             self._settle(wait=min(0.05, max(0.001, deadline - monotonic())))
         if self._in_flight:
-            LOG.warning("%s: %d handlers still running at stop; their messages will be "
-                        "redelivered", self.name, self._in_flight)
+            LOG.warning(
+                "%s: %d handlers still running at stop; their messages will be redelivered",
+                self.name,
+                self._in_flight,
+            )
 
     # --- handling (worker threads) ------------------------------------------
 
-    def _work(self, message: Any) -> None:
+    def _work(self, message: Any, done: SimpleQueue[tuple[Any, str]]) -> None:
         try:
             outcome = REQUEUE if self.should_stop else self._handle(message)
-        except Exception:  # noqa: BLE001 - never lose track of a message
+        except Exception:
             LOG.exception("%s: failed to handle a message", self.name)
             outcome = REJECT
-        self._done.put((message, outcome))
+        done.put((message, outcome))
         self.interrupt()
 
     def _handle(self, message: Any) -> str:
@@ -187,21 +222,22 @@ class RpcServer(ConsumerThread):
         reply_to = message.properties.get("reply_to")
         if op is None:
             LOG.error("%s: dropping a message for unknown operation %r", self.name, name)
-            self._reply(message, reply_to, {"error": error_to_wire(errors.InternalError(
-                f"The {self.api.service} service has no operation {name!r}."))})
+            unknown = errors.InternalError(f"The {self.api.service} service has no operation {name!r}.")
+            self._reply(message, reply_to, {"error": error_to_wire(unknown)})
             return REJECT
         if reply_to and self._expired(message):
             LOG.warning("%s: dropping %s, its caller gave up", self.name, op.name)
             return ACK
         return self._dispatch(op, body.get("payload"), message, reply_to)
 
-    def _dispatch(self, op: Operation[Any, Any], payload: Any, message: Any,
-                  reply_to: str | None) -> str:
+    def _dispatch(self, op: Operation[Any, Any], payload: Any, message: Any, reply_to: str | None) -> str:
         try:
             request = from_wire(op.request, payload)
-            result = to_wire(getattr(self.endpoint, op.name)(request))
+            value = getattr(self.endpoint, op.name)(request)
+            result = to_wire(value) if reply_to else None
         except errors.OcsError as exc:
-            LOG.info("%s.%s raised %s: %s", self.api.service, op.name, exc.code, exc)
+            level = logging.INFO if reply_to else logging.WARNING  # else nobody hears of it
+            LOG.log(level, "%s.%s raised %s: %s", self.api.service, op.name, exc.code, exc)
             self._reply(message, reply_to, {"error": error_to_wire(exc)})
             return ACK
         except Exception as exc:
@@ -210,8 +246,7 @@ class RpcServer(ConsumerThread):
                 self._reply(message, reply_to, {"error": error_to_wire(exc)})
                 return ACK
             if message.delivery_info.get("redelivered"):
-                LOG.error("%s.%s failed again on redelivery; dropping the message",
-                          self.api.service, op.name)
+                LOG.error("%s.%s failed again on redelivery; dropping the message", self.api.service, op.name)
                 return REJECT
             return REQUEUE
         self._reply(message, reply_to, {"result": result})
@@ -221,8 +256,13 @@ class RpcServer(ConsumerThread):
         if not reply_to:
             return
         try:
-            self.bus.publish(body, exchange="", routing_key=reply_to, timeout=REPLY_TIMEOUT,
-                             correlation_id=message.properties.get("correlation_id"))
+            self.bus.publish(
+                body,
+                exchange="",
+                routing_key=reply_to,
+                timeout=REPLY_TIMEOUT,
+                correlation_id=message.properties.get("correlation_id"),
+            )
         except errors.OcsError:
             LOG.exception("%s: could not send a reply to %s", self.name, reply_to)
 

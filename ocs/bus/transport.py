@@ -29,8 +29,10 @@ from collections.abc import Iterable
 from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any
 
-from kombu import Connection, Exchange, Producer, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 from kombu.exceptions import OperationalError
+from kombu.messaging import Producer
 
 from ocs import errors
 from ocs.bus import memory
@@ -56,19 +58,21 @@ class _Publisher:
 
     def publish(self, body: Any, timeout: float, **kwargs: Any) -> None:
         if self.producer is None:
-            conn = self.bus.connection(confirm_publish=self.confirm,
-                                       connect_timeout=max(0.1, min(timeout, 5.0)))
+            conn = self.bus.connection(
+                confirm_publish=self.confirm, connect_timeout=max(0.1, min(timeout, 5.0))
+            )
             self.connection = conn
             conn.ensure_connection(max_retries=0)  # one attempt; publish() retries
             self.producer = Producer(conn.default_channel, serializer="json")
-        self.producer.publish(body, **kwargs)
+        wait = max(0.001, timeout)  # bounds the socket write and the broker's confirm
+        self.producer.publish(body, timeout=wait, confirm_timeout=wait if self.confirm else None, **kwargs)
 
     def reset(self) -> None:
         conn, self.connection, self.producer = self.connection, None, None
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close
+            except Exception:
                 LOG.debug("closing a broken publisher connection failed", exc_info=True)
 
 
@@ -82,9 +86,16 @@ class Bus:
     of consuming connections (0 disables it). Thread-safe.
     """
 
-    def __init__(self, url: str = "memory://", exchange: str = "ocs", *,
-                 rpc_timeout: float = 30.0, reconnect_interval: float = 1.0,
-                 heartbeat: float = 30.0, max_idle_publishers: int = 8) -> None:
+    def __init__(
+        self,
+        url: str = "memory://",
+        exchange: str = "ocs",
+        *,
+        rpc_timeout: float = 30.0,
+        reconnect_interval: float = 1.0,
+        heartbeat: float = 30.0,
+        max_idle_publishers: int = 8,
+    ) -> None:
         self.url = url
         self.exchange_name = exchange
         self.rpc_timeout = rpc_timeout
@@ -99,24 +110,34 @@ class Bus:
         self._closed = False
         probe = self.connection()
         self.errors: tuple[type[BaseException], ...] = (
-            (OperationalError, OSError) + tuple(probe.connection_errors)
-            + tuple(probe.channel_errors))
+            (OperationalError, OSError) + tuple(probe.connection_errors) + tuple(probe.channel_errors)
+        )
 
     # --- connections and topology -------------------------------------------
 
-    def connection(self, *, consumer: bool = False, confirm_publish: bool = False,
-                   connect_timeout: float = 5.0) -> Connection:
+    def connection(
+        self, *, consumer: bool = False, confirm_publish: bool = False, connect_timeout: float = 5.0
+    ) -> Connection:
         """A new, not yet connected kombu connection to this bus."""
         if self.is_memory:
             return Connection(hostname="localhost", transport=memory.Transport)
         options = {"confirm_publish": True} if confirm_publish else {}
-        return Connection(self.url, heartbeat=self.heartbeat if consumer else 0,
-                          connect_timeout=connect_timeout, transport_options=options)
+        return Connection(
+            self.url,
+            heartbeat=self.heartbeat if consumer else 0,
+            connect_timeout=connect_timeout,
+            transport_options=options,
+        )
 
     def topic_queue(self, topic: str) -> Queue:
         """The durable queue on which the service listening on ``topic`` consumes."""
-        return Queue(f"{self.exchange_name}.{topic}", exchange=self.exchange,
-                     routing_key=topic, durable=True, auto_delete=False)
+        return Queue(
+            f"{self.exchange_name}.{topic}",
+            exchange=self.exchange,
+            routing_key=topic,
+            durable=True,
+            auto_delete=False,
+        )
 
     def fanout_exchange(self, service: str) -> Exchange:
         """The exchange of ``service``'s broadcasts."""
@@ -125,14 +146,18 @@ class Bus:
     def fanout_queue(self, service: str) -> Queue:
         """A new subscriber queue for ``service``'s broadcasts (one per server)."""
         exchange = self.fanout_exchange(service)
-        return Queue(f"{exchange.name}.{uuid.uuid4().hex[:12]}", exchange=exchange,
-                     durable=False, auto_delete=True, exclusive=True)
+        return Queue(
+            f"{exchange.name}.{uuid.uuid4().hex[:12]}",
+            exchange=exchange,
+            durable=False,
+            auto_delete=True,
+            exclusive=True,
+        )
 
     def reply_queue(self) -> Queue:
         """A new reply queue (exclusive, auto-delete) on the default exchange."""
         name = f"{self.exchange_name}.reply.{uuid.uuid4().hex}"
-        return Queue(name, routing_key=name, durable=False, auto_delete=True,
-                     exclusive=True)
+        return Queue(name, routing_key=name, durable=False, auto_delete=True, exclusive=True)
 
     @property
     def replies(self) -> ReplyRouter:
@@ -144,14 +169,22 @@ class Bus:
                 from ocs.bus.replies import ReplyRouter
 
                 self._replies = ReplyRouter(self)
-                self._replies.start()
+                self._replies.start(wait=None)  # callers wait within their own timeouts
             return self._replies
 
     # --- publishing ---------------------------------------------------------
 
-    def publish(self, body: Any, *, exchange: Exchange | str, routing_key: str,
-                timeout: float, persistent: bool = False,
-                declare: Iterable[Exchange | Queue] = (), **properties: Any) -> None:
+    def publish(
+        self,
+        body: Any,
+        *,
+        exchange: Exchange | str,
+        routing_key: str,
+        timeout: float,
+        persistent: bool = False,
+        declare: Iterable[Exchange | Queue] = (),
+        **properties: Any,
+    ) -> None:
         """Publish ``body`` (JSON) and retry on connection errors until ``timeout``.
 
         Persistent messages (``delivery_mode=2``) are published with publisher
@@ -165,9 +198,14 @@ class Bus:
             while True:
                 try:
                     publisher.publish(
-                        body, timeout=deadline - monotonic(), exchange=exchange,
-                        routing_key=routing_key, declare=list(declare),
-                        delivery_mode=PERSISTENT if persistent else TRANSIENT, **properties)
+                        body,
+                        timeout=deadline - monotonic(),
+                        exchange=exchange,
+                        routing_key=routing_key,
+                        declare=list(declare),
+                        delivery_mode=PERSISTENT if persistent else TRANSIENT,
+                        **properties,
+                    )
                     return
                 except self.errors as exc:
                     publisher.reset()
@@ -179,8 +217,8 @@ class Bus:
         remaining = deadline - monotonic()
         if remaining <= 0 or self._closed:
             raise errors.ServiceUnavailable(
-                f"The message bus is unreachable ({type(exc).__name__}); "
-                f"could not send to {routing_key}.") from exc
+                f"The message bus is unreachable ({type(exc).__name__}); could not send to {routing_key}."
+            ) from exc
         LOG.warning("publish to %s failed (%s), retrying", routing_key, exc)
         sleep(min(self.reconnect_interval, remaining))
 
@@ -205,11 +243,12 @@ class Bus:
         entities: list[Exchange | Queue] = [self.topic_queue(t) for t in topics]
         entities += [self.fanout_exchange(s) for s in services]
         entities.append(self.exchange)
+        absent: tuple[type[BaseException], ...] = (KeyError, *self.errors)
         with self.connection() as conn:
             for entity in entities:
                 try:
                     entity.bind(conn.default_channel).delete()
-                except (KeyError, *self.errors) as exc:  # absent already
+                except absent as exc:
                     LOG.debug("could not delete %s: %s", entity.name, exc)
 
     # --- lifecycle ----------------------------------------------------------

@@ -12,11 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ocs import conf as ocs_conf
 from ocs import errors, log
-from ocs.manage import accounts, allinone, db
+from ocs.manage import accounts, allinone, db, images, instance_types
 
 LOG = logging.getLogger("ocs.manage")
 
-_FAMILIES = (allinone, db, accounts)
+_FAMILIES = (allinone, db, accounts, instance_types, images)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(conf, args) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+    except Exception as exc:
         if args.debug:
             LOG.exception("command failed")
         print(f"ocs-manage: error: {describe(exc)}", file=sys.stderr)

@@ -7,7 +7,7 @@ changes its own tags.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -37,7 +37,7 @@ def set_tags(
 
 
 def delete_tags(
-    s: Session, account_id: str, resource_ids: Sequence[str], tags: Sequence[dict[str, str]] | None
+    s: Session, account_id: str, resource_ids: Sequence[str], tags: Sequence[Mapping[str, str | None]] | None
 ) -> None:
     """EC2's DeleteTags: no tags → all; a tag without Value → by key; with Value → only if equal."""
     base = delete(Tag).where(Tag.account_id == account_id, Tag.resource_id.in_(resource_ids))
@@ -46,8 +46,9 @@ def delete_tags(
         return
     for tag in tags:
         stmt = base.where(Tag.key == tag["Key"])
-        if "Value" in tag and tag["Value"] is not None:
-            stmt = stmt.where(Tag.value == tag["Value"])
+        value = tag.get("Value")
+        if value is not None:
+            stmt = stmt.where(Tag.value == value)
         s.execute(stmt)
 
 
@@ -73,9 +74,7 @@ def tags_for(s: Session, account_id: str, resource_ids: Iterable[str]) -> dict[s
 
 def list_tags(s: Session, account_id: str) -> list[Tag]:
     """Every tag of the account, ordered by resource and key."""
-    return list(
-        s.scalars(select(Tag).where(Tag.account_id == account_id).order_by(Tag.resource_id, Tag.key))
-    )
+    return list(s.scalars(select(Tag).where(Tag.account_id == account_id).order_by(Tag.resource_id, Tag.key)))
 
 
 def count_tags(s: Session, account_id: str, resource_id: str) -> int:
@@ -91,5 +90,9 @@ def find_client_token(s: Session, account_id: str, action: str, token: str) -> C
 def save_client_token(
     s: Session, account_id: str, action: str, token: str, params_hash: str, response: str
 ) -> None:
-    s.add(ClientToken(account_id=account_id, action=action, token=token, params_hash=params_hash, response=response))
+    s.add(
+        ClientToken(
+            account_id=account_id, action=action, token=token, params_hash=params_hash, response=response
+        )
+    )
     s.flush()

@@ -7,6 +7,7 @@ from typing import Any
 from ocs import errors
 from ocs.api_ec2 import filters
 from ocs.api_ec2.context import RequestContext
+from ocs.db import vpcs as db_vpcs
 
 
 def _region_items(ctx: RequestContext) -> list[dict[str, Any]]:
@@ -66,9 +67,9 @@ def describe_availability_zones(ctx: RequestContext, params: dict[str, Any]) -> 
 
 
 # What EC2 answers for an account on the VPC-only platform.
-_ACCOUNT_ATTRIBUTES = {
+_ACCOUNT_ATTRIBUTES: dict[str, list[str]] = {
     "supported-platforms": ["VPC"],
-    "default-vpc": None,  # filled per account
+    "default-vpc": [],  # filled per account
     "max-instances": ["20"],
     "vpc-max-security-groups-per-interface": ["5"],
     "max-elastic-ips": ["5"],
@@ -79,7 +80,7 @@ _ACCOUNT_ATTRIBUTES = {
 def describe_account_attributes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     wanted = params.get("AttributeNames") or list(_ACCOUNT_ATTRIBUTES)
     values = dict(_ACCOUNT_ATTRIBUTES)
-    values["default-vpc"] = [ctx.services.get("default_vpc_id", lambda c: "none")(ctx)]
+    values["default-vpc"] = [db_vpcs.default_vpc_id(ctx.session, ctx.account_id) or "none"]
     out = []
     for name in wanted:
         if name not in values:

@@ -16,6 +16,10 @@ from ocs.db.models.accounts import (
     Account,
 )
 from ocs.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utcnow
+from ocs.db.models.images import Image, LaunchPermission  # noqa: F401
+from ocs.db.models.instance_types import InstanceType  # noqa: F401
+from ocs.db.models.keypairs import KeyPair  # noqa: F401
+from ocs.db.models.network import AccountNetwork, SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
 from ocs.db.models.tags import ClientToken, Tag
 
 __all__ = [

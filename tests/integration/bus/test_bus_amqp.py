@@ -4,7 +4,10 @@ persistence flags, redelivery after a consumer dies, surviving a lost connection
 
 from __future__ import annotations
 
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,9 +66,9 @@ def test_casts_are_persistent_and_queues_durable(amqp_bus: Bus) -> None:
         assert message.decode() == {"op": "note", "payload": {"n": 1, "fail": "", "delay": 0.0}}
         message.requeue()
     assert queue.durable and amqp_bus.exchange.durable
-    with Connection(amqp_bus.url) as conn:  # the broker agrees: redeclaring transient fails
-        with pytest.raises(conn.channel_errors):
-            type(queue)(queue.name, durable=False).bind(conn.default_channel).declare()
+    # The broker agrees: redeclaring the queue as transient fails.
+    with Connection(amqp_bus.url) as conn, pytest.raises(conn.channel_errors):
+        type(queue)(queue.name, durable=False).bind(conn.default_channel).declare()
 
 
 def test_calls_are_transient_and_expire(amqp_bus: Bus) -> None:
@@ -100,13 +103,54 @@ def test_unacked_message_is_redelivered_after_its_consumer_dies(amqp_bus: Bus) -
     EchoClient(amqp_bus).note(Ping(6))
     conn = Connection(amqp_bus.url)
     got: list[object] = []
-    consumer = conn.Consumer([amqp_bus.topic_queue("echo")], accept=["json"],
-                             on_message=got.append, prefetch_count=1)
+    consumer = conn.Consumer(
+        [amqp_bus.topic_queue("echo")], accept=["json"], on_message=got.append, prefetch_count=1
+    )
     consumer.consume()
     conn.drain_events(timeout=5)
     assert len(got) == 1  # received, never acknowledged
     conn.connection.transport.sock.shutdown(socket.SHUT_RDWR)  # as if killed
     conn.release()
+    endpoint = EchoEndpoint()
+    server = RpcServer(amqp_bus, EchoClient, endpoint)
+    server.start()
+    try:
+        assert wait_for(lambda: endpoint.notes == [6])
+    finally:
+        server.stop()
+
+
+CHILD_SERVER = """
+import sys, time
+from ocs.bus import Bus, RpcClient, RpcServer, cast
+
+class Api(RpcClient):
+    service = "echo"
+    note = cast(dict)
+
+class Endpoint:
+    def note(self, request):
+        print("handling", request["n"], flush=True)
+        time.sleep(60)
+
+RpcServer(Bus(sys.argv[1], sys.argv[2]), Api, Endpoint()).serve_forever()
+"""
+
+
+def test_message_of_a_killed_server_goes_to_the_next(amqp_bus: Bus) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_SERVER, amqp_bus.url, amqp_bus.exchange_name],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        EchoClient(amqp_bus).note(Ping(6))
+        assert child.stdout is not None
+        assert select.select([child.stdout], [], [], 15)[0], "the child server never got the message"
+        assert child.stdout.readline().strip() == "handling 6"
+    finally:
+        child.kill()  # SIGKILL, mid-handling: no ack was sent
+        child.wait(10)
     endpoint = EchoEndpoint()
     server = RpcServer(amqp_bus, EchoClient, endpoint)
     server.start()
@@ -127,10 +171,18 @@ def test_server_survives_a_lost_connection(amqp_bus: Bus) -> None:
             old = _server_socket(server)
             assert old is not None
             old.shutdown(socket.SHUT_RDWR)
-            assert wait_for(lambda old=old: server.ready and _server_socket(server) not in (old, None))
+
+            def reconnected(old: socket.socket = old) -> bool:
+                return server.ready and _server_socket(server) not in (old, None)
+
+            assert wait_for(reconnected)
             assert client.ping(Ping(2)).n == 3
             client.note(Ping(round_))
-            assert wait_for(lambda round_=round_: round_ in endpoint.notes)
+
+            def handled(n: int = round_) -> bool:
+                return n in endpoint.notes
+
+            assert wait_for(handled)
         # At least once: a message whose ack was cut off comes again.
         assert set(endpoint.notes) == {0, 1}
     finally:
@@ -168,18 +220,19 @@ def test_publisher_survives_a_lost_connection(amqp_bus: Bus) -> None:
 
 
 def test_nothing_hangs_when_the_broker_is_unreachable() -> None:
-    bus = Bus("amqp://guest:guest@127.0.0.1:1//", "ocs-test-nobroker",
-              rpc_timeout=0.5, reconnect_interval=0.1)
+    bus = Bus(
+        "amqp://guest:guest@127.0.0.1:1//", "ocs-test-nobroker", rpc_timeout=0.5, reconnect_interval=0.1
+    )
     server = RpcServer(bus, EchoClient, EchoEndpoint())
     server.start(wait=0.3)
     assert not server.ready
     start = time.monotonic()
-    with pytest.raises((errors.BusTimeout, errors.ServiceUnavailable)):
-        EchoClient(bus).ping(Ping(1))
+    with pytest.raises(errors.ServiceUnavailable):
+        EchoClient(bus).ping(Ping(1), timeout=0.5)
     with pytest.raises(errors.ServiceUnavailable):
         EchoClient(bus).note(Ping(1))
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 1.5
     start = time.monotonic()
     server.stop()
     bus.close()
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 0.5

@@ -53,6 +53,14 @@ class EchoClient(RpcClient):
     ping = call(Ping, Pong, timeout=5.0)
     note = cast(Ping)
     shout = fanout(Ping)
+    sync = call(Ping, timeout=5.0)
+
+
+class EchoEvents(RpcClient):
+    """Listens to the echo service's broadcasts only (as an API process might)."""
+
+    service = "echo"
+    shout = fanout(Ping)
 
 
 class ComputeClient(RpcClient):
@@ -107,6 +115,9 @@ class EchoEndpoint:
 
     def shout(self, request: Ping) -> None:
         self.shouts.append(request.n)
+
+    def sync(self, request: Ping) -> None:
+        self.notes.append(request.n)
 
 
 @dataclass
@@ -174,16 +185,14 @@ class BusContract:
         serve(endpoint)
         assert wait_for(lambda: endpoint.notes == [1, 2])
 
-    def test_cast_is_redelivered_after_a_crash(self, bus: Bus,
-                                               serve: Callable[..., RpcServer]) -> None:
+    def test_cast_is_redelivered_after_a_crash(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         endpoint = EchoEndpoint()
         serve(endpoint)
         EchoClient(bus).note(Ping(1, fail="crash"))
         assert wait_for(lambda: endpoint.notes == [1])
         assert endpoint.crashes == 1
 
-    def test_cast_that_crashes_twice_is_dropped(self, bus: Bus,
-                                                serve: Callable[..., RpcServer]) -> None:
+    def test_cast_that_crashes_twice_is_dropped(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         endpoint = EchoEndpoint()
         serve(endpoint)
         client = EchoClient(bus)
@@ -193,8 +202,7 @@ class BusContract:
         time.sleep(0.1)
         assert endpoint.crashes == 2
 
-    def test_cast_with_an_ocs_error_is_not_retried(self, bus: Bus,
-                                                   serve: Callable[..., RpcServer]) -> None:
+    def test_cast_with_an_ocs_error_is_not_retried(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         endpoint = EchoEndpoint()
         serve(endpoint)
         client = EchoClient(bus)
@@ -202,8 +210,7 @@ class BusContract:
         client.note(Ping(2))
         assert wait_for(lambda: endpoint.notes == [2])
 
-    def test_templated_topic_reaches_the_right_host(self, bus: Bus,
-                                                    serve: Callable[..., RpcServer]) -> None:
+    def test_templated_topic_reaches_the_right_host(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         hosts = {h: ComputeEndpoint(h) for h in ("h1", "h2", "node-1.example.org")}
         for host, endpoint in hosts.items():
             serve(endpoint, ComputeClient, topic=f"compute.{host}")
@@ -218,24 +225,43 @@ class BusContract:
 
     # --- call ---------------------------------------------------------------
 
-    def test_call_returns_the_typed_result(self, bus: Bus,
-                                           serve: Callable[..., RpcServer]) -> None:
+    def test_call_returns_the_typed_result(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         serve(EchoEndpoint())
         result = EchoClient(bus).ping(Ping(41))
         assert isinstance(result, Pong)
         assert result.n == 42
 
-    @pytest.mark.parametrize(("fail", "cls", "code", "text"), [
-        ("ocs", errors.IncorrectState, "IncorrectState", "bad state 3"),
-        ("notfound", errors.NotFound, "InvalidInstanceID.NotFound",
-         "The ID 'i-3' does not exist"),
-        ("novalidhost", errors.InsufficientInstanceCapacity, "InsufficientInstanceCapacity",
-         "No valid host: all hosts full"),
-        ("bug", errors.InternalError, "InternalError", "An internal error has occurred."),
-    ])
-    def test_call_errors_travel_back(self, bus: Bus, serve: Callable[..., RpcServer],
-                                     fail: str, cls: type[errors.OcsError], code: str,
-                                     text: str) -> None:
+    def test_call_without_a_result_waits_for_the_handler(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        endpoint = EchoEndpoint()
+        serve(endpoint)
+        assert EchoClient(bus).sync(Ping(5)) is None
+        assert endpoint.notes == [5]
+
+    @pytest.mark.parametrize(
+        ("fail", "cls", "code", "text"),
+        [
+            ("ocs", errors.IncorrectState, "IncorrectState", "bad state 3"),
+            ("notfound", errors.NotFound, "InvalidInstanceID.NotFound", "The ID 'i-3' does not exist"),
+            (
+                "novalidhost",
+                errors.InsufficientInstanceCapacity,
+                "InsufficientInstanceCapacity",
+                "No valid host: all hosts full",
+            ),
+            ("bug", errors.InternalError, "InternalError", "An internal error has occurred."),
+        ],
+    )
+    def test_call_errors_travel_back(
+        self,
+        bus: Bus,
+        serve: Callable[..., RpcServer],
+        fail: str,
+        cls: type[errors.OcsError],
+        code: str,
+        text: str,
+    ) -> None:
         serve(EchoEndpoint())
         with pytest.raises(errors.OcsError) as info:
             EchoClient(bus).ping(Ping(3, fail=fail))
@@ -251,8 +277,7 @@ class BusContract:
         assert 0.45 <= elapsed < 1.0
         assert "echo" in str(info.value) and "ping" in str(info.value)
 
-    def test_a_timed_out_call_is_never_executed(self, bus: Bus,
-                                                serve: Callable[..., RpcServer]) -> None:
+    def test_a_timed_out_call_is_never_executed(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         with pytest.raises(errors.BusTimeout):
             EchoClient(bus).ping(Ping(1), timeout=0.3)
         endpoint = EchoEndpoint()
@@ -260,14 +285,14 @@ class BusContract:
         assert EchoClient(bus).ping(Ping(2)).n == 3
         assert endpoint.calls == 1
 
-    def test_unknown_operation_is_an_error(self, bus: Bus,
-                                           serve: Callable[..., RpcServer]) -> None:
+    def test_unknown_operation_is_an_error(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         serve(EchoEndpoint())
         with pytest.raises(errors.InternalError, match="no operation 'ping_twice'"):
             NewerEchoClient(bus).ping_twice(Ping(1))
 
     def test_concurrent_calls_are_routed_to_their_callers(
-            self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
         serve(EchoEndpoint(), workers=4)
         client = EchoClient(bus)
         results: dict[int, list[int]] = {}
@@ -276,7 +301,7 @@ class BusContract:
         def caller(t: int) -> None:
             try:
                 results[t] = [client.ping(Ping(t * 1000 + i)).n for i in range(20)]
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 problems.append(exc)
 
         threads = [threading.Thread(target=caller, args=(t,)) for t in range(10)]
@@ -287,14 +312,15 @@ class BusContract:
         assert problems == []
         assert results == {t: [t * 1000 + i + 1 for i in range(20)] for t in range(10)}
 
-    def test_workers_handle_calls_in_parallel(self, bus: Bus,
-                                              serve: Callable[..., RpcServer]) -> None:
+    def test_workers_handle_calls_in_parallel(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         serve(EchoEndpoint(), workers=4)
         client = EchoClient(bus)
         workers: set[str] = set()
         start = time.monotonic()
-        threads = [threading.Thread(target=lambda: workers.add(client.ping(Ping(1, delay=0.3)).worker))
-                   for _ in range(4)]
+        threads = [
+            threading.Thread(target=lambda: workers.add(client.ping(Ping(1, delay=0.3)).worker))
+            for _ in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -302,8 +328,7 @@ class BusContract:
         assert time.monotonic() - start < 0.9
         assert len(workers) == 4
 
-    def test_competing_servers_share_a_topic(self, bus: Bus,
-                                             serve: Callable[..., RpcServer]) -> None:
+    def test_competing_servers_share_a_topic(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         first, second = EchoEndpoint("first"), EchoEndpoint("second")
         serve(first)
         serve(second)
@@ -314,13 +339,25 @@ class BusContract:
 
     # --- fanout -------------------------------------------------------------
 
-    def test_fanout_reaches_every_subscriber(self, bus: Bus,
-                                             serve: Callable[..., RpcServer]) -> None:
+    def test_fanout_reaches_every_subscriber(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         endpoints = [EchoEndpoint(f"s{i}") for i in range(3)]
         for endpoint in endpoints:
             serve(endpoint)
         EchoClient(bus).shout(Ping(9))
         assert wait_for(lambda: all(e.shouts == [9] for e in endpoints))
+
+    def test_broadcast_only_subscribers_get_broadcasts(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        server, listener = EchoEndpoint("server"), EchoEndpoint("listener")
+        serve(server)
+        subscriber = serve(listener, EchoEvents)
+        assert subscriber.topics == []
+        EchoClient(bus).shout(Ping(3))
+        EchoClient(bus).note(Ping(4))
+        assert wait_for(lambda: server.shouts == [3] and listener.shouts == [3])
+        assert wait_for(lambda: server.notes == [4])
+        assert listener.notes == []
 
     def test_fanout_without_subscribers_is_fine(self, bus: Bus) -> None:
         EchoClient(bus).shout(Ping(1))
@@ -346,8 +383,9 @@ class BusContract:
         server.stop(timeout=5.0)
         assert endpoint.notes == [4]
 
-    def test_unfinished_message_goes_to_the_next_server(self, bus: Bus,
-                                                        serve: Callable[..., RpcServer]) -> None:
+    def test_unfinished_message_goes_to_the_next_server(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
         stuck = EchoEndpoint("stuck", gate=threading.Event())
         server = RpcServer(bus, EchoClient, stuck)
         server.start()

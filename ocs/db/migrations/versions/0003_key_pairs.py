@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -19,8 +19,27 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "key_pairs",
+        sa.Column("id", sa.String(length=21), nullable=False),
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("key_type", sa.String(length=16), nullable=False),
+        sa.Column("fingerprint", sa.String(length=128), nullable=False),
+        sa.Column("public_key", sa.Text(), nullable=False),
+        sa.Column("imported", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("key_type IN ('rsa', 'ed25519')", name=op.f("ck_key_pairs_key_type")),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_key_pairs_account_id_accounts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_key_pairs")),
+        sa.UniqueConstraint("account_id", "name", name=op.f("uq_key_pairs_account_id_name")),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("key_pairs")

@@ -41,7 +41,10 @@ def upgrade() -> None:
         sa.Column("response", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_client_tokens_account_id_accounts"), ondelete="CASCADE"
+            ["account_id"],
+            ["accounts.id"],
+            name=op.f("fk_client_tokens_account_id_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("account_id", "action", "token", name=op.f("pk_client_tokens")),
     )
@@ -49,5 +52,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("client_tokens")
-    op.drop_index("ix_tags_account_key", table_name="tags")
     op.drop_table("tags")
