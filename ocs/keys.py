@@ -320,7 +320,9 @@ def generate(key_type: str = RSA, key_format: str = PEM, comment: str = "") -> C
     elif key_format == PPK:
         material = to_ppk(private, comment)
     else:
-        raise errors.InvalidParameterValue(value=key_format, name="KeyFormat", reason="Valid values: pem, ppk.")
+        raise errors.InvalidParameterValue(
+            value=key_format, name="KeyFormat", reason="Valid values: pem, ppk."
+        )
     return CreatedKey(
         key_type=key_type,
         key_material=material,
@@ -371,7 +373,13 @@ def to_ppk(private: PrivateKey, comment: str = "") -> str:
     private_blob = _ppk_private_blob(private)
     mac_data = b"".join(
         _ssh_string(part)
-        for part in (algorithm.encode(), encryption.encode(), comment.encode("utf-8"), public_blob, private_blob)
+        for part in (
+            algorithm.encode(),
+            encryption.encode(),
+            comment.encode("utf-8"),
+            public_blob,
+            private_blob,
+        )
     )
     mac_key = hashlib.sha1(_PPK_MAC_KEY_PREFIX).digest()  # the PPK v2 format's definition
     mac = hmac.new(mac_key, mac_data, hashlib.sha1).hexdigest()

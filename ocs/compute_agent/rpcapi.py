@@ -1,10 +1,59 @@
-"""The compute agent's operations on the bus; each host listens on compute.<host>."""
+"""The compute agent's operations on the bus; each host listens on ``compute.<host>``.
+
+Everything the agent needs arrives in the message (it never reads the database);
+what it observes goes back to the scheduler service as casts
+(:class:`ocs.scheduler.rpcapi.SchedulerApi`). Every cast here is persistent and
+acknowledged after it is handled, so a message survives an agent restart; handlers
+are idempotent because delivery is at least once.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ocs.bus import call, cast
+from ocs.compute_agent.driver import GuestSpec
 from ocs.service import ServiceApi
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Build and boot ``spec`` on ``host``; ``attempt`` counts builds of this instance."""
+
+    host: str
+    spec: GuestSpec
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class GuestAction:
+    """Act on one guest of ``host``. ``force``: stop without waiting for the guest."""
+
+    host: str
+    instance_id: str
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    host: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class ConsoleOutput:
+    instance_id: str
+    output: str  # base64 of the last 64 KiB, as EC2 returns it
+    timestamp: str  # ISO 8601, when it was read
 
 
 class ComputeApi(ServiceApi):
     service = "compute"
     topic = "compute.{host}"
+
+    spawn = cast(Spawn)
+    stop = cast(GuestAction)
+    start = cast(GuestAction)
+    reboot = cast(GuestAction)
+    destroy = cast(GuestAction)
+    console_output = call(ConsoleRequest, ConsoleOutput, timeout=10.0)

@@ -23,6 +23,47 @@ OPTS = [
         help="Hosts tried for one instance before its build is given up and the "
         "instance ends terminated with a StateReason.",
     ),
+    cfg.FloatOpt(
+        "cpu_allocation_ratio",
+        default=4.0,
+        min=0.01,
+        help="Virtual CPUs the scheduler may place per physical CPU of a host.",
+    ),
+    cfg.FloatOpt(
+        "ram_allocation_ratio",
+        default=1.0,
+        min=0.01,
+        help="Memory the scheduler may place per MiB of a host's memory (above 1.0 "
+        "overcommits memory).",
+    ),
+    cfg.FloatOpt(
+        "disk_allocation_ratio",
+        default=1.0,
+        min=0.01,
+        help="Root disk the scheduler may place per GiB of a host's disk (qcow2 "
+        "overlays grow on demand, so above 1.0 is common).",
+    ),
+    cfg.IntOpt(
+        "host_subset_size",
+        default=1,
+        min=1,
+        help="Pick at random among this many best hosts instead of always the best "
+        "one, so that several schedulers running at once collide less on claims.",
+    ),
+    cfg.IntOpt(
+        "build_timeout",
+        default=600,
+        min=10,
+        help="Seconds an instance may stay pending (scheduling or being built) "
+        "before it is given up and ends terminated with a StateReason.",
+    ),
+    cfg.IntOpt(
+        "periodic_interval",
+        default=10,
+        min=1,
+        help="Seconds between the scheduler's periodic tasks: failing builds that "
+        "took too long, marking silent hosts down, purging old terminated instances.",
+    ),
     cfg.IntOpt(
         "service_down_time",
         default=60,

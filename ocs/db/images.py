@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db.models.base import utcnow
-from ocs.db.models.images import Image, LaunchPermission
+from ocs.db.models.images import Image, ImageLaunchPermission
 
 LOG = logging.getLogger(__name__)
 
@@ -120,7 +120,9 @@ def validate_account_id(value: str, item_type: str = "userId") -> str:
 
 
 def _shared_with(account_id: str) -> ColumnElement[bool]:
-    return exists().where(LaunchPermission.image_id == Image.id, LaunchPermission.account_id == account_id)
+    return exists().where(
+        ImageLaunchPermission.image_id == Image.id, ImageLaunchPermission.account_id == account_id
+    )
 
 
 def visible_clause(account_id: str) -> ColumnElement[bool]:
@@ -134,7 +136,7 @@ def can_see(s: Session, account_id: str, image: Image) -> bool:
     """Whether ``account_id`` sees ``image`` (whatever its state)."""
     if image.account_id == account_id or image.is_public:
         return True
-    return s.get(LaunchPermission, (image.id, account_id)) is not None
+    return s.get(ImageLaunchPermission, (image.id, account_id)) is not None
 
 
 def is_visible(s: Session, account_id: str, image_id: str) -> bool:
@@ -169,7 +171,9 @@ def query_images(
         users = [u for u in executable_by if u != "all"]
         if users:
             clauses.append(
-                exists().where(LaunchPermission.image_id == Image.id, LaunchPermission.account_id.in_(users))
+                exists().where(
+                    ImageLaunchPermission.image_id == Image.id, ImageLaunchPermission.account_id.in_(users)
+                )
             )
         q = q.where(or_(*clauses) if clauses else false())
     return list(s.scalars(q))
@@ -243,9 +247,7 @@ def get_boot_image(s: Session, account_id: str, image_id: str, image_type: str) 
 def find_by_location(s: Session, account_id: str, owner_id: str, name: str) -> Image | None:
     """The live image ``<owner_id>/<name>`` (its ImageLocation) if ``account_id`` sees it."""
     return s.scalar(
-        select(Image).where(
-            visible_clause(account_id), Image.account_id == owner_id, Image.name == name
-        )
+        select(Image).where(visible_clause(account_id), Image.account_id == owner_id, Image.name == name)
     )
 
 
@@ -268,7 +270,9 @@ def _fresh_id(s: Session, kind: str) -> str:
     raise errors.InternalError(f"No free {kind} id found after 8 attempts.")
 
 
-def create_image(s: Session, account_id: str, name: str, *, image_type: str = "machine", **fields: object) -> Image:
+def create_image(
+    s: Session, account_id: str, name: str, *, image_type: str = "machine", **fields: object
+) -> Image:
     """Register a new image of ``account_id`` (``fields`` are :class:`Image` columns).
 
     The name must be valid and unused among the account's live images
@@ -284,7 +288,11 @@ def create_image(s: Session, account_id: str, name: str, *, image_type: str = "m
         )
     fields.setdefault("created_at", utcnow())
     image = Image(
-        id=_fresh_id(s, KIND_OF_TYPE[image_type]), account_id=account_id, name=name, image_type=image_type, **fields
+        id=_fresh_id(s, KIND_OF_TYPE[image_type]),
+        account_id=account_id,
+        name=name,
+        image_type=image_type,
+        **fields,
     )
     s.add(image)
     s.flush()
@@ -297,7 +305,7 @@ def deregister(s: Session, image: Image, when: dt.datetime | None = None) -> Non
     image.state = DEREGISTERED
     image.deregistered_at = when or utcnow()
     image.is_public = False
-    s.execute(delete(LaunchPermission).where(LaunchPermission.image_id == image.id))
+    s.execute(delete(ImageLaunchPermission).where(ImageLaunchPermission.image_id == image.id))
     s.flush()
     LOG.info("Deregistered image %s of account %s", image.id, image.account_id)
 
@@ -308,9 +316,9 @@ def launch_permissions(s: Session, image_ids: Iterable[str]) -> dict[str, list[s
     wanted = list(dict.fromkeys(image_ids))
     if wanted:
         rows = s.execute(
-            select(LaunchPermission.image_id, LaunchPermission.account_id)
-            .where(LaunchPermission.image_id.in_(wanted))
-            .order_by(LaunchPermission.image_id, LaunchPermission.account_id)
+            select(ImageLaunchPermission.image_id, ImageLaunchPermission.account_id)
+            .where(ImageLaunchPermission.image_id.in_(wanted))
+            .order_by(ImageLaunchPermission.image_id, ImageLaunchPermission.account_id)
         )
         for image_id, account in rows:
             out[image_id].append(account)
@@ -330,13 +338,13 @@ def change_launch_permissions(
     Granting twice or revoking a permission that does not exist is not an error.
     """
     for account in dict.fromkeys(add):
-        if s.get(LaunchPermission, (image.id, account)) is None:
-            s.add(LaunchPermission(image_id=image.id, account_id=account))
+        if s.get(ImageLaunchPermission, (image.id, account)) is None:
+            s.add(ImageLaunchPermission(image_id=image.id, account_id=account))
     gone = list(dict.fromkeys(remove))
     if gone:
         s.execute(
-            delete(LaunchPermission).where(
-                LaunchPermission.image_id == image.id, LaunchPermission.account_id.in_(gone)
+            delete(ImageLaunchPermission).where(
+                ImageLaunchPermission.image_id == image.id, ImageLaunchPermission.account_id.in_(gone)
             )
         )
     if public is not None:
@@ -346,7 +354,7 @@ def change_launch_permissions(
 
 def reset_launch_permissions(s: Session, image: Image) -> None:
     """Back to private: no public group, no explicit permissions."""
-    s.execute(delete(LaunchPermission).where(LaunchPermission.image_id == image.id))
+    s.execute(delete(ImageLaunchPermission).where(ImageLaunchPermission.image_id == image.id))
     image.is_public = False
     s.flush()
 
@@ -361,7 +369,9 @@ def mark_launched(s: Session, image_id: str, when: dt.datetime | None = None) ->
 # --- the operator's view -------------------------------------------------------
 
 
-def list_images(s: Session, account_id: str | None = None, *, include_deregistered: bool = False) -> list[Image]:
+def list_images(
+    s: Session, account_id: str | None = None, *, include_deregistered: bool = False
+) -> list[Image]:
     """Every image (of one account, if given), oldest first."""
     q = select(Image).order_by(Image.created_at, Image.id)
     if account_id is not None:
@@ -384,7 +394,9 @@ def live_references(s: Session, location: str) -> int:
     """How many live images use the stored bytes ``location``."""
     return int(
         s.scalar(
-            select(func.count()).select_from(Image).where(Image.location == location, Image.state != DEREGISTERED)
+            select(func.count())
+            .select_from(Image)
+            .where(Image.location == location, Image.state != DEREGISTERED)
         )
         or 0
     )

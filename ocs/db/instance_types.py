@@ -56,7 +56,8 @@ def validate(spec: Spec) -> Spec:
     """``spec`` if every figure is sensible, else InvalidParameterValue naming the bad one."""
     if len(spec.name) > MAX_NAME or not _NAME.match(spec.name):
         raise _invalid(
-            "name", spec.name,
+            "name",
+            spec.name,
             f"An instance type name is a family and a size joined by a dot (like t3.micro): "
             f"lowercase letters, digits and dashes, at most {MAX_NAME} characters.",
         )
@@ -130,7 +131,9 @@ def list_instance_types(s: Session) -> list[InstanceType]:
 
 
 def find_instance_type(s: Session, name: str) -> InstanceType | None:
-    return s.get(InstanceType, name) if isinstance(name, str) else None
+    """The instance type called exactly ``name`` (MySQL would also match other cases)."""
+    row = s.get(InstanceType, name) if isinstance(name, str) else None
+    return row if row is not None and row.name == name else None
 
 
 def get_instance_type(s: Session, name: str) -> InstanceType:

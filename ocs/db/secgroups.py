@@ -231,14 +231,18 @@ def get_rules(s: Session, account_id: str, rule_ids: Sequence[str]) -> list[Secu
     for rule_id in rule_ids:
         ids.validate("security_group_rule", rule_id)
     wanted = list(dict.fromkeys(rule_ids))
-    rows = {
-        r.id: r
-        for r in s.scalars(
-            select(SecurityGroupRule).where(
-                SecurityGroupRule.account_id == account_id, SecurityGroupRule.id.in_(wanted)
+    rows = (
+        {
+            r.id: r
+            for r in s.scalars(
+                select(SecurityGroupRule).where(
+                    SecurityGroupRule.account_id == account_id, SecurityGroupRule.id.in_(wanted)
+                )
             )
-        )
-    } if wanted else {}
+        }
+        if wanted
+        else {}
+    )
     for rule_id in wanted:
         if rule_id not in rows:
             raise ids.not_found("security_group_rule", rule_id)
@@ -355,4 +359,3 @@ def delete_rules(s: Session, rules: Sequence[SecurityGroupRule]) -> None:
         db_tags.delete_all_for(s, rule.id)
         s.delete(rule)
     s.flush()
-

@@ -13,7 +13,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -55,7 +55,10 @@ def ensure_default_network(
             with s.begin_nested():
                 s.add(AccountNetwork(account_id=account_id, created_at=now or utcnow()))
         except IntegrityError:
-            LOG.debug("default network of account %s is being made by another request", account_id)
+            # Another request made it and committed. A locking read sees its rows even
+            # where this transaction reads from an older snapshot (MySQL's REPEATABLE READ).
+            LOG.debug("default network of account %s was made by another request", account_id)
+            return s.scalar(_default_vpc_query(account_id).with_for_update(read=True))
         else:
             return create_default_vpc(s, account_id, vpc_cidr=vpc_cidr, zones=zones, now=now)
     return default_vpc(s, account_id)
@@ -77,11 +80,13 @@ def create_default_vpc(
     return vpc
 
 
+def _default_vpc_query(account_id: str) -> Select[Vpc]:
+    return select(Vpc).where(Vpc.account_id == account_id, Vpc.is_default.is_(True)).order_by(Vpc.created_at)
+
+
 def default_vpc(s: Session, account_id: str) -> Vpc | None:
     """The account's default VPC, or None (never made, or deleted)."""
-    return s.scalar(
-        select(Vpc).where(Vpc.account_id == account_id, Vpc.is_default.is_(True)).order_by(Vpc.created_at)
-    )
+    return s.scalar(_default_vpc_query(account_id))
 
 
 def default_vpc_id(s: Session, account_id: str) -> str | None:

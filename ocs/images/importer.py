@@ -67,7 +67,11 @@ def volume_size_gib(virtual_size: int | None) -> int:
 def machine_fields(kernel_id: str | None) -> dict[str, Any]:
     """Device and virtualization fields of a machine image with a disk."""
     if kernel_id:
-        return {"root_device_type": "ebs", "root_device_name": "/dev/sda1", "virtualization_type": "paravirtual"}
+        return {
+            "root_device_type": "ebs",
+            "root_device_name": "/dev/sda1",
+            "virtualization_type": "paravirtual",
+        }
     return {
         "root_device_type": "ebs",
         "root_device_name": "/dev/xvda",
@@ -90,7 +94,9 @@ def stored_fields(stored: StoredImage) -> dict[str, Any]:
 def check_boot_images(s: Session, req: ImportRequest) -> None:
     """Validate the kernel and ramdisk of a machine image before any bytes move."""
     if req.image_type != "machine" and (req.kernel_id or req.ramdisk_id):
-        raise errors.InvalidParameterCombination(reason="Only a machine image can name a kernel or a ramdisk.")
+        raise errors.InvalidParameterCombination(
+            reason="Only a machine image can name a kernel or a ramdisk."
+        )
     if req.kernel_id:
         repo.get_boot_image(s, req.account_id, req.kernel_id, "kernel")
     if req.ramdisk_id:

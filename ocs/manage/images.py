@@ -77,8 +77,17 @@ def image_list(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
         print_table(
             ["IMAGE ID", "NAME", "TYPE", "STATE", "ACCOUNT", "PUBLIC", "ARCH", "FORMAT", "SIZE"],
             [
-                [r["image_id"], r["name"], r["type"], r["state"], r["account_id"], r["public"],
-                 r["architecture"], r["disk_format"], r["size"]]
+                [
+                    r["image_id"],
+                    r["name"],
+                    r["type"],
+                    r["state"],
+                    r["account_id"],
+                    r["public"],
+                    r["architecture"],
+                    r["disk_format"],
+                    r["size"],
+                ]
                 for r in rows
             ],
         )
@@ -101,8 +110,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = imgsub.add_parser("import", help="put an image file into the image store and register it")
     p.add_argument("file", help="raw or qcow2 disk (or kernel / ramdisk) file")
     p.add_argument("--name", required=True, help="image name (3-128 characters, unique per account)")
-    p.add_argument("--type", choices=repo.KIND_OF_TYPE, default="machine",
-                   help="machine (ami-), kernel (aki-) or ramdisk (ari-); default machine")
+    p.add_argument(
+        "--type",
+        choices=repo.KIND_OF_TYPE,
+        default="machine",
+        help="machine (ami-), kernel (aki-) or ramdisk (ari-); default machine",
+    )
     p.add_argument("--kernel", metavar="AKI_ID", help="kernel image a machine image boots")
     p.add_argument("--ramdisk", metavar="ARI_ID", help="ramdisk image a machine image boots")
     p.add_argument("--arch", choices=ARCHITECTURES, default="x86_64", help="architecture; default x86_64")
@@ -116,6 +129,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--all", action="store_true", help="include deregistered images")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=image_list)
-    p = imgsub.add_parser("delete", help="deregister an image and remove its bytes if no other image uses them")
+    p = imgsub.add_parser(
+        "delete", help="deregister an image and remove its bytes if no other image uses them"
+    )
     p.add_argument("image_id")
     p.set_defaults(func=image_delete)

@@ -88,11 +88,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", help="like t3.micro: a family and a size joined by a dot")
     p.add_argument("--vcpus", type=_number, required=True, metavar="N")
     p.add_argument("--memory-mib", type=_number, required=True, metavar="MIB")
-    p.add_argument("--root-disk-gib", type=_number, required=True, metavar="GIB",
-                   help="root disk size when the image does not say")
+    p.add_argument(
+        "--root-disk-gib",
+        type=_number,
+        required=True,
+        metavar="GIB",
+        help="root disk size when the image does not say",
+    )
     p.add_argument("--arch", default="x86_64", choices=ARCHITECTURES)
-    p.add_argument("--threads-per-core", type=_number, default=1, metavar="N",
-                   help="how the vCPUs are presented to the guest (default 1)")
+    p.add_argument(
+        "--threads-per-core",
+        type=_number,
+        default=1,
+        metavar="N",
+        help="how the vCPUs are presented to the guest (default 1)",
+    )
     p.add_argument("--burstable", action="store_true", help="report BurstablePerformanceSupported")
     p.add_argument("--free-tier-eligible", action="store_true", help="report FreeTierEligible")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -79,7 +79,9 @@ class RuleSpec:
 
     @property
     def peer(self) -> str:
-        return self.cidr_ipv4 or self.cidr_ipv6 or self.prefix_list_id or self.group_id or self.group_name or ""
+        return (
+            self.cidr_ipv4 or self.cidr_ipv6 or self.prefix_list_id or self.group_id or self.group_name or ""
+        )
 
     def fingerprint(self) -> str:
         """What makes two rules the same rule (the description does not)."""
@@ -157,9 +159,13 @@ def _check_icmp(protocol: str, icmp_type: int | None, code: int | None) -> tuple
             f"Invalid value for portRange. Must specify both from and to ports with {label}."
         )
     if not -1 <= icmp_type <= 255:
-        raise errors.InvalidParameterValue(f"Invalid {label} type ({icmp_type})", code="InvalidPermission.Malformed")
+        raise errors.InvalidParameterValue(
+            f"Invalid {label} type ({icmp_type})", code="InvalidPermission.Malformed"
+        )
     if not -1 <= code <= 255:
-        raise errors.InvalidParameterValue(f"Invalid {label} code ({code})", code="InvalidPermission.Malformed")
+        raise errors.InvalidParameterValue(
+            f"Invalid {label} code ({code})", code="InvalidPermission.Malformed"
+        )
     if icmp_type == -1 and code != -1:
         raise errors.InvalidParameterValue(
             f"Invalid {label} code ({code}): specify the code -1 with the type -1 (all types)."
@@ -196,7 +202,9 @@ def _description(item: Mapping[str, Any]) -> str | None:
 # --- parsing requests ---------------------------------------------------------------------
 
 
-def specs_from_permission(perm: Mapping[str, Any], *, is_egress: bool, require_peer: bool = True) -> list[RuleSpec]:
+def specs_from_permission(
+    perm: Mapping[str, Any], *, is_egress: bool, require_peer: bool = True
+) -> list[RuleSpec]:
     """The rules of one ``IpPermission`` of a request, checked and normalized."""
     protocol = normalize_protocol(perm.get("IpProtocol"))
     from_port, to_port = check_ports(protocol, perm.get("FromPort"), perm.get("ToPort"))
@@ -239,7 +247,9 @@ def specs_from_request(params: Mapping[str, Any], *, is_egress: bool) -> list[Ru
     group without a protocol grants full TCP, UDP and ICMP access, as EC2 documents.
     Two equal rules in one request are refused.
     """
-    flat = [k for k in ("IpProtocol", "FromPort", "ToPort", "CidrIp", "SourceSecurityGroupName") if k in params]
+    flat = [
+        k for k in ("IpProtocol", "FromPort", "ToPort", "CidrIp", "SourceSecurityGroupName") if k in params
+    ]
     perms = params.get("IpPermissions")
     if perms and flat:
         raise errors.InvalidParameterCombination(

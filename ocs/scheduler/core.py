@@ -347,7 +347,7 @@ class Scheduler:
     given, breaks ties between equally weighted hosts at random instead of by name,
     and with ``host_subset_size`` > 1 the host is drawn from the best
     ``host_subset_size`` (so that schedulers running at once collide less on their
-    claims).  Pass a seeded ``random.Random`` to replay a decision.
+    claims).  To replay a decision, pass a ``random.Random`` seeded as it was then.
     """
 
     def __init__(
@@ -375,25 +375,14 @@ class Scheduler:
         Raises :class:`NoValidHost` when fewer than ``min_count`` fit.
         """
         states = self._resolve(hosts)
-        removed = dict.fromkeys(range(len(self.filters)), 0)
-        passing: list[HostState] = []
-        for host in states:
-            failed = self._first_failure(host, request)
-            if failed is None:
-                passing.append(host)
-            else:
-                removed[failed] += 1
+        passing, removed = self._sieve(states, request)
         chosen, final = self._place(passing, request)
-        filled = dict.fromkeys(range(len(self.filters)), 0)
-        for host in final:
-            failed = self._first_failure(host, request)
-            if failed is not None:
-                filled[failed] += 1
+        _, filled = self._sieve(final, request)
         report = Report(
             hosts=len(states),
-            removed=self._counts(removed),
+            removed=removed,
             passed=len(passing),
-            filled=self._counts(filled),
+            filled=filled,
             requested=request.count,
             min_count=request.min_count,
             placed=len(chosen),
@@ -416,13 +405,25 @@ class Scheduler:
                 return index
         return None
 
-    def _counts(self, by_index: dict[int, int]) -> tuple[FilterCount, ...]:
-        return tuple(FilterCount(f.name, f.label, by_index[i]) for i, f in enumerate(self.filters))
+    def _sieve(
+        self, hosts: Iterable[HostState], request: Request
+    ) -> tuple[list[HostState], tuple[FilterCount, ...]]:
+        """The hosts that pass every filter, and how many hosts each filter removed."""
+        removed = [0] * len(self.filters)
+        passing: list[HostState] = []
+        for host in hosts:
+            failed = self._first_failure(host, request)
+            if failed is None:
+                passing.append(host)
+            else:
+                removed[failed] += 1
+        counts = tuple(FilterCount(f.name, f.label, n) for f, n in zip(self.filters, removed, strict=True))
+        return passing, counts
 
     def _place(self, passing: list[HostState], request: Request) -> tuple[list[str], list[HostState]]:
         """Place instances one at a time; returns the choices and the final host states."""
         state = {host.name: host for host in passing}
-        ties = {host.name: self.rng.random() if self.rng else 0.0 for host in passing}
+        ties = {host.name: self.rng.random() if self.rng is not None else 0.0 for host in passing}
 
         def entry(host: HostState) -> tuple[float, float, str]:
             return (-self.weigher.weigh(host, request), ties[host.name], host.name)

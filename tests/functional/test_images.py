@@ -98,7 +98,10 @@ def test_default_image_is_public_and_launchable(cloud, ec2, bob):
 
 def test_default_image_is_registered_once(cloud):
     with cloud.session() as s:
-        assert importer.ensure_default_image(s, ImageStore(store_path(cloud.conf)), cloud.admin.account_id) is None
+        assert (
+            importer.ensure_default_image(s, ImageStore(store_path(cloud.conf)), cloud.admin.account_id)
+            is None
+        )
         assert len([i for i in db_images.list_images(s) if i.name == "ocs-demo"]) == 1
 
 
@@ -342,8 +345,11 @@ def test_attribute_round_trips(cloud, images, alice, bob):
     assert attr("launchPermission")["LaunchPermissions"] == []
 
     a.modify_image_attribute(
-        ImageId=image_id, Attribute="launchPermission", OperationType="add",
-        UserIds=[bob.account_id], UserGroups=["all"],
+        ImageId=image_id,
+        Attribute="launchPermission",
+        OperationType="add",
+        UserIds=[bob.account_id],
+        UserGroups=["all"],
     )
     perms = attr("launchPermission")["LaunchPermissions"]
     assert {"Group": "all"} in perms and {"UserId": bob.account_id} in perms
@@ -370,12 +376,16 @@ def test_block_device_mapping_attribute_is_auth_failure(cloud, images, alice):
     ("params", "code"),
     [
         ({}, "InvalidParameterCombination"),
-        ({"Description": {"Value": "x"}, "LaunchPermission": {"Add": [{"Group": "all"}]}},
-         "InvalidParameterCombination"),
+        (
+            {"Description": {"Value": "x"}, "LaunchPermission": {"Add": [{"Group": "all"}]}},
+            "InvalidParameterCombination",
+        ),
         ({"Attribute": "kernel", "Value": "aki-0123456789abcdef0"}, "InvalidParameterValue"),
         ({"LaunchPermission": {"Add": [{"UserId": "bob"}]}}, "InvalidAMIAttributeItemValue"),
-        ({"Attribute": "launchPermission", "OperationType": "add", "UserGroups": ["friends"]},
-         "InvalidAMIAttributeItemValue"),
+        (
+            {"Attribute": "launchPermission", "OperationType": "add", "UserGroups": ["friends"]},
+            "InvalidAMIAttributeItemValue",
+        ),
         ({"Attribute": "launchPermission", "UserIds": ["123456789012"]}, "InvalidParameterCombination"),
         ({"LaunchPermission": {}}, "InvalidParameterCombination"),
         ({"ImdsSupport": {"Value": "v1.0"}}, "InvalidParameterValue"),
@@ -405,7 +415,10 @@ def test_register_kernel_booted_image(cloud, images, alice):
     ramdisk = images.put(alice, image_type="ramdisk", data=b"initrd", architecture="arm64")
     name = unique("kernel booted")
     image_id = a.register_image(
-        Name=name, KernelId=kernel, RamdiskId=ramdisk, Description="boots from initramfs",
+        Name=name,
+        KernelId=kernel,
+        RamdiskId=ramdisk,
+        Description="boots from initramfs",
         TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "Name", "Value": "kb"}]}],
     )["ImageId"]
     assert image_id.startswith("ami-")
@@ -424,7 +437,9 @@ def test_register_kernel_booted_image(cloud, images, alice):
 
 def test_register_from_an_image_location(cloud, ec2, alice):
     a = cloud.client(alice)
-    demo = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0]
+    demo = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][
+        0
+    ]
     image_id = a.register_image(Name=unique("my-copy"), ImageLocation=demo["ImageLocation"])["ImageId"]
     image = a.describe_images(ImageIds=[image_id])["Images"][0]
     assert image["OwnerId"] == alice.account_id
@@ -446,12 +461,24 @@ def test_register_from_an_image_location(cloud, ec2, alice):
         ({"Name": "unknown-kernel", "KernelId": "aki-0123456789abcdef0"}, "InvalidAMIID.NotFound"),
         ({"Name": "wrong-kind", "KernelId": "ari-0123456789abcdef0"}, "InvalidAMIID.Malformed"),
         ({"Name": "bad-location", "ImageLocation": "bucket/manifest.xml"}, "InvalidManifest"),
-        ({"Name": "snap", "RootDeviceName": "/dev/sda1",
-          "BlockDeviceMappings": [{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}]},
-         "InvalidSnapshot.NotFound"),
-        ({"Name": "bad-tags", "ImageLocation": "x",
-          "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]},
-         "InvalidParameterValue"),
+        (
+            {
+                "Name": "snap",
+                "RootDeviceName": "/dev/sda1",
+                "BlockDeviceMappings": [
+                    {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": "snap-0123456789abcdef0"}}
+                ],
+            },
+            "InvalidSnapshot.NotFound",
+        ),
+        (
+            {
+                "Name": "bad-tags",
+                "ImageLocation": "x",
+                "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}],
+            },
+            "InvalidParameterValue",
+        ),
     ],
 )
 def test_register_image_errors(cloud, alice, params, code):

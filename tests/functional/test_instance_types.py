@@ -35,7 +35,11 @@ def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
 
 
 def all_types(ec2, **kwargs):
-    return [t for page in ec2.get_paginator("describe_instance_types").paginate(**kwargs) for t in page["InstanceTypes"]]
+    return [
+        t
+        for page in ec2.get_paginator("describe_instance_types").paginate(**kwargs)
+        for t in page["InstanceTypes"]
+    ]
 
 
 def names(types):
@@ -67,7 +71,11 @@ def test_fields_tools_read(ec2):
     assert info["ProcessorInfo"]["SupportedArchitectures"] == ["x86_64"]
     assert info["ProcessorInfo"]["SustainedClockSpeedInGhz"] == 2.5
     assert info["VCpuInfo"] == {
-        "DefaultVCpus": 2, "DefaultCores": 1, "DefaultThreadsPerCore": 2, "ValidCores": [1], "ValidThreadsPerCore": [1, 2]
+        "DefaultVCpus": 2,
+        "DefaultCores": 1,
+        "DefaultThreadsPerCore": 2,
+        "ValidCores": [1],
+        "ValidThreadsPerCore": [1, 2],
     }
     assert info["InstanceStorageSupported"] is False
     assert info["EbsInfo"]["EbsOptimizedSupport"] in ("unsupported", "supported", "default")
@@ -101,21 +109,36 @@ def test_unknown_instance_type(ec2):
         ([{"Name": "instance-type", "Values": ["c5.*"]}], ["c5.2xlarge", "c5.large", "c5.xlarge"]),
         ([{"Name": "free-tier-eligible", "Values": ["true"]}], ["t2.micro", "t3.micro"]),
         (
-            [{"Name": "vcpu-info.default-vcpus", "Values": ["8"]}, {"Name": "burstable-performance-supported",
-                                                                    "Values": ["false"]}],
+            [
+                {"Name": "vcpu-info.default-vcpus", "Values": ["8"]},
+                {"Name": "burstable-performance-supported", "Values": ["false"]},
+            ],
             ["c5.2xlarge", "m5.2xlarge"],
         ),
-        ([{"Name": "memory-info.size-in-mib", "Values": ["512", "32768"]}],
-         ["m5.2xlarge", "r5.xlarge", "t3.2xlarge", "t3.nano"]),
+        (
+            [{"Name": "memory-info.size-in-mib", "Values": ["512", "32768"]}],
+            ["m5.2xlarge", "r5.xlarge", "t3.2xlarge", "t3.nano"],
+        ),
         ([{"Name": "vcpu-info.default-threads-per-core", "Values": ["1"]}], ["t2.micro"]),
         ([{"Name": "processor-info.supported-architecture", "Values": ["arm64"]}], []),
-        ([{"Name": "current-generation", "Values": ["true"]}, {"Name": "instance-type", "Values": ["r5.*"]}],
-         ["r5.large", "r5.xlarge"]),
-        ([{"Name": "hypervisor", "Values": ["nitro"]}, {"Name": "instance-type", "Values": ["t2.*"]}],
-         ["t2.micro"]),
-        ([{"Name": "network-info.maximum-network-interfaces", "Values": ["3"]},
-          {"Name": "instance-type", "Values": ["t3.*"]}],
-         ["t3.large", "t3.medium", "t3.small"]),
+        (
+            [
+                {"Name": "current-generation", "Values": ["true"]},
+                {"Name": "instance-type", "Values": ["r5.*"]},
+            ],
+            ["r5.large", "r5.xlarge"],
+        ),
+        (
+            [{"Name": "hypervisor", "Values": ["nitro"]}, {"Name": "instance-type", "Values": ["t2.*"]}],
+            ["t2.micro"],
+        ),
+        (
+            [
+                {"Name": "network-info.maximum-network-interfaces", "Values": ["3"]},
+                {"Name": "instance-type", "Values": ["t3.*"]},
+            ],
+            ["t3.large", "t3.medium", "t3.small"],
+        ),
     ],
 )
 def test_filters(ec2, filters, expected):
@@ -144,7 +167,9 @@ def test_page_size_limits_and_token(cloud, ec2):
     first = ec2.describe_instance_types(MaxResults=5)
     assert len(first["InstanceTypes"]) == 5 and first["NextToken"]
     second = ec2.describe_instance_types(MaxResults=5, NextToken=first["NextToken"])
-    assert not {t["InstanceType"] for t in first["InstanceTypes"]} & {t["InstanceType"] for t in second["InstanceTypes"]}
+    assert not {t["InstanceType"] for t in first["InstanceTypes"]} & {
+        t["InstanceType"] for t in second["InstanceTypes"]
+    }
     raw = cloud.client(parameter_validation=False)  # boto3 itself refuses these
     for bad in (4, 101):
         with pytest.raises(ClientError) as exc:
@@ -189,8 +214,14 @@ def test_aws_cli(cloud):
     found = [t["InstanceType"] for t in json.loads(result.stdout)["InstanceTypes"]]
     assert set(DEFAULTS) <= set(found) and len(found) == len(set(found))
     result = cloud.aws(
-        "ec2", "describe-instance-types", "--instance-types", "t3.micro",
-        "--query", "InstanceTypes[0].MemoryInfo.SizeInMiB", "--output", "text",
+        "ec2",
+        "describe-instance-types",
+        "--instance-types",
+        "t3.micro",
+        "--query",
+        "InstanceTypes[0].MemoryInfo.SizeInMiB",
+        "--output",
+        "text",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1024"

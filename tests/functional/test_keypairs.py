@@ -60,7 +60,8 @@ def test_create_rsa_by_default(ec2, name, tmp_path):
         pem.write_text(made["KeyMaterial"])
         der_cli = subprocess.run(
             [OPENSSL, "pkcs8", "-in", str(pem), "-inform", "PEM", "-outform", "DER", "-topk8", "-nocrypt"],
-            capture_output=True, check=True,
+            capture_output=True,
+            check=True,
         ).stdout
         out = subprocess.run([OPENSSL, "sha1", "-c"], input=der_cli, capture_output=True, check=True).stdout
         assert out.decode().strip().split("= ")[1] == made["KeyFingerprint"]
@@ -111,13 +112,16 @@ def test_create_with_tags(ec2, name):
     described = ec2.describe_key_pairs(KeyNames=[name])["KeyPairs"][0]
     assert described["Tags"] == [{"Key": "Name", "Value": "mine"}]
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [made["KeyPairId"]]}])["Tags"]
-    assert tags == [{"Key": "Name", "Value": "mine", "ResourceId": made["KeyPairId"], "ResourceType": "key-pair"}]
+    assert tags == [
+        {"Key": "Name", "Value": "mine", "ResourceId": made["KeyPairId"], "ResourceType": "key-pair"}
+    ]
 
 
 def test_tag_specification_for_another_type_is_refused(ec2, name):
     with pytest.raises(ClientError) as exc:
         ec2.create_key_pair(
-            KeyName=name, TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]
+            KeyName=name,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}],
         )
     assert error_code(exc) == "InvalidParameterValue"
     assert not ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [name]}])["KeyPairs"]
@@ -126,7 +130,9 @@ def test_tag_specification_for_another_type_is_refused(ec2, name):
 def test_create_tags_and_delete_tags_on_a_key_pair(ec2, name):
     key_id = ec2.create_key_pair(KeyName=name, KeyType="ed25519")["KeyPairId"]
     ec2.create_tags(Resources=[key_id], Tags=[{"Key": "team", "Value": "blue"}])
-    assert ec2.describe_key_pairs(KeyPairIds=[key_id])["KeyPairs"][0]["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert ec2.describe_key_pairs(KeyPairIds=[key_id])["KeyPairs"][0]["Tags"] == [
+        {"Key": "team", "Value": "blue"}
+    ]
     ec2.delete_tags(Resources=[key_id], Tags=[{"Key": "team"}])
     assert ec2.describe_key_pairs(KeyPairIds=[key_id])["KeyPairs"][0]["Tags"] == []
 
@@ -230,8 +236,10 @@ def test_import_rfc4716_and_pem(ec2, name):
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = private.public_key()
     blob = base64.b64encode(base64.b64decode(openssh_line(public).split()[1])).decode()
-    rfc4716 = "---- BEGIN SSH2 PUBLIC KEY ----\nComment: \"me\"\n"
-    rfc4716 += "\n".join(blob[i : i + 70] for i in range(0, len(blob), 70)) + "\n---- END SSH2 PUBLIC KEY ----\n"
+    rfc4716 = '---- BEGIN SSH2 PUBLIC KEY ----\nComment: "me"\n'
+    rfc4716 += (
+        "\n".join(blob[i : i + 70] for i in range(0, len(blob), 70)) + "\n---- END SSH2 PUBLIC KEY ----\n"
+    )
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     first = ec2.import_key_pair(KeyName=name + "-ssh2", PublicKeyMaterial=rfc4716.encode())
     second = ec2.import_key_pair(KeyName=name + "-pem", PublicKeyMaterial=pem)
@@ -275,7 +283,8 @@ def test_describe_unknown_name_and_id(ec2, name):
 
 def test_describe_filters(ec2, name):
     a = ec2.create_key_pair(
-        KeyName=name + "-a", KeyType="ed25519",
+        KeyName=name + "-a",
+        KeyType="ed25519",
         TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": "env", "Value": "prod"}]}],
     )
     b = ec2.create_key_pair(KeyName=name + "-b")
@@ -381,7 +390,9 @@ def test_aws_cli_create_key_pair_key_material_text(cloud, name, tmp_path):
     private = serialization.load_pem_private_key(pem.read_bytes(), password=None)
     assert isinstance(private, rsa.RSAPrivateKey)
     if SSH_KEYGEN:
-        derived = subprocess.run([SSH_KEYGEN, "-y", "-f", str(pem)], capture_output=True, text=True, check=True)
+        derived = subprocess.run(
+            [SSH_KEYGEN, "-y", "-f", str(pem)], capture_output=True, text=True, check=True
+        )
         assert derived.stdout.startswith("ssh-rsa ")
     described = json.loads(cloud.aws("ec2", "describe-key-pairs", "--key-names", name).stdout)
     assert described["KeyPairs"][0]["KeyName"] == name

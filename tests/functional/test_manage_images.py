@@ -79,8 +79,16 @@ def test_import_kernel_ramdisk_and_machine_image(cloud, tmp_path):
     ramdisk = imported(str(tmp_path / "initrd"), "--name", name(), "--type", "ramdisk")
     assert kernel["image_id"].startswith("aki-") and ramdisk["image_id"].startswith("ari-")
     machine = imported(
-        str(qcow2), "--name", name(), "--kernel", kernel["image_id"], "--ramdisk", ramdisk["image_id"],
-        "--public", "--arch", "x86_64",
+        str(qcow2),
+        "--name",
+        name(),
+        "--kernel",
+        kernel["image_id"],
+        "--ramdisk",
+        ramdisk["image_id"],
+        "--public",
+        "--arch",
+        "x86_64",
     )
     assert machine["disk_format"] == "qcow2"
     seen = cloud.client().describe_images(ImageIds=[machine["image_id"]])["Images"][0]

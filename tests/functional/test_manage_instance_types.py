@@ -46,11 +46,28 @@ def listed(conf: Path) -> dict[str, dict]:
 
 def test_a_new_database_has_the_default_set(conf_file):
     rows = listed(conf_file)
-    assert {"t2.micro", "t3.nano", "t3.micro", "t3.small", "t3.medium", "t3.large", "t3.xlarge", "t3.2xlarge",
-            "m5.large", "m5.xlarge", "m5.2xlarge", "c5.large", "c5.xlarge", "c5.2xlarge",
-            "r5.large", "r5.xlarge"} <= set(rows)
+    assert {
+        "t2.micro",
+        "t3.nano",
+        "t3.micro",
+        "t3.small",
+        "t3.medium",
+        "t3.large",
+        "t3.xlarge",
+        "t3.2xlarge",
+        "m5.large",
+        "m5.xlarge",
+        "m5.2xlarge",
+        "c5.large",
+        "c5.xlarge",
+        "c5.2xlarge",
+        "r5.large",
+        "r5.xlarge",
+    } <= set(rows)
     assert (rows["t3.micro"]["vcpus"], rows["t3.micro"]["memory_mib"], rows["t3.micro"]["root_disk_gib"]) == (
-        2, 1024, 8
+        2,
+        1024,
+        8,
     )
     assert rows["m5.2xlarge"]["architecture"] == "x86_64"
     table = manage(conf_file, "instance-type", "list")
@@ -59,17 +76,45 @@ def test_a_new_database_has_the_default_set(conf_file):
 
 def test_create_list_delete(conf_file):
     created = manage(
-        conf_file, "instance-type", "create", "ocs1.large", "--vcpus", "4", "--memory-mib", "6144",
-        "--root-disk-gib", "40", "--arch", "arm64", "--json",
+        conf_file,
+        "instance-type",
+        "create",
+        "ocs1.large",
+        "--vcpus",
+        "4",
+        "--memory-mib",
+        "6144",
+        "--root-disk-gib",
+        "40",
+        "--arch",
+        "arm64",
+        "--json",
     )
     assert created.returncode == 0, created.stderr
     out = json.loads(created.stdout)
     assert (out["name"], out["vcpus"], out["memory_mib"], out["root_disk_gib"], out["architecture"]) == (
-        "ocs1.large", 4, 6144, 40, "arm64"
+        "ocs1.large",
+        4,
+        6144,
+        40,
+        "arm64",
     )
     assert listed(conf_file)["ocs1.large"]["vcpus"] == 4
-    plain = manage(conf_file, "instance-type", "create", "ocs1.small", "--vcpus", "2", "--memory-mib", "2048",
-                   "--root-disk-gib", "10", "--threads-per-core", "2", "--burstable")
+    plain = manage(
+        conf_file,
+        "instance-type",
+        "create",
+        "ocs1.small",
+        "--vcpus",
+        "2",
+        "--memory-mib",
+        "2048",
+        "--root-disk-gib",
+        "10",
+        "--threads-per-core",
+        "2",
+        "--burstable",
+    )
     assert plain.returncode == 0 and "ocs1.small" in plain.stdout
     row = listed(conf_file)["ocs1.small"]
     assert row["threads_per_core"] == 2 and row["burstable"] is True
@@ -79,8 +124,20 @@ def test_create_list_delete(conf_file):
 
 
 def test_duplicate_and_unknown_names(conf_file):
-    line = one_error_line(manage(conf_file, "instance-type", "create", "t3.micro", "--vcpus", "2",
-                                 "--memory-mib", "1024", "--root-disk-gib", "8"))
+    line = one_error_line(
+        manage(
+            conf_file,
+            "instance-type",
+            "create",
+            "t3.micro",
+            "--vcpus",
+            "2",
+            "--memory-mib",
+            "1024",
+            "--root-disk-gib",
+            "8",
+        )
+    )
     assert "t3.micro" in line and "already exists" in line
     line = one_error_line(manage(conf_file, "instance-type", "delete", "no.such"))
     assert "no.such" in line
@@ -110,15 +167,37 @@ def test_bad_numbers(conf_file, option, value):
 
 @pytest.mark.parametrize("name", ["nodot", "UPPER.case", "a.b.c", "x" * 60 + ".large", "sp ace.x"])
 def test_bad_names(conf_file, name):
-    one_error_line(manage(conf_file, "instance-type", "create", name, "--vcpus", "1", "--memory-mib", "512",
-                          "--root-disk-gib", "8"))
+    one_error_line(
+        manage(
+            conf_file,
+            "instance-type",
+            "create",
+            name,
+            "--vcpus",
+            "1",
+            "--memory-mib",
+            "512",
+            "--root-disk-gib",
+            "8",
+        )
+    )
 
 
 def test_operator_types_reach_ec2_clients(cloud, tmp_path):
     conf = tmp_path / "ocs.conf"
     conf.write_text(f"[DEFAULT]\nstate_dir = {cloud.state_dir}\n")
-    created = manage(conf, "instance-type", "create", "ocs2.medium", "--vcpus", "2", "--memory-mib", "3072",
-                     "--root-disk-gib", "16")
+    created = manage(
+        conf,
+        "instance-type",
+        "create",
+        "ocs2.medium",
+        "--vcpus",
+        "2",
+        "--memory-mib",
+        "3072",
+        "--root-disk-gib",
+        "16",
+    )
     assert created.returncode == 0, created.stderr
     ec2 = cloud.client()
     filters = [{"Name": "instance-type", "Values": ["ocs2.medium"]}]

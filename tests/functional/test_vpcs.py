@@ -123,7 +123,10 @@ def test_deleted_default_vpc_stays_deleted_until_create_default_vpc(cloud, fresh
     vpc_id = fresh.describe_vpcs()["Vpcs"][0]["VpcId"]
     with pytest.raises(ClientError) as exc:
         fresh.delete_vpc(VpcId=vpc_id)
-    assert error_of(exc) == ("DependencyViolation", f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+    assert error_of(exc) == (
+        "DependencyViolation",
+        f"The vpc '{vpc_id}' has dependencies and cannot be deleted.",
+    )
     for subnet in fresh.describe_subnets()["Subnets"]:
         fresh.delete_subnet(SubnetId=subnet["SubnetId"])
     fresh.delete_vpc(VpcId=vpc_id)
@@ -226,7 +229,8 @@ def test_malformed_vpc_ids(ec2, vpc_id):
 def test_vpc_filters(fresh):
     default = fresh.describe_vpcs()["Vpcs"][0]
     other = fresh.create_vpc(
-        CidrBlock="10.4.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "env", "Value": "qa"}]}]
+        CidrBlock="10.4.0.0/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "env", "Value": "qa"}]}],
     )["Vpc"]
 
     def ids(*filters):
@@ -238,7 +242,9 @@ def test_vpc_filters(fresh):
     assert ids({"Name": "cidr-block-association.cidr-block", "Values": ["172.31.*"]}) == [default["VpcId"]]
     assert ids({"Name": "vpc-id", "Values": [other["VpcId"]]}) == [other["VpcId"]]
     assert ids({"Name": "state", "Values": ["available"]}) == sorted([default["VpcId"], other["VpcId"]])
-    assert ids({"Name": "owner-id", "Values": [default["OwnerId"]]}) == sorted([default["VpcId"], other["VpcId"]])
+    assert ids({"Name": "owner-id", "Values": [default["OwnerId"]]}) == sorted(
+        [default["VpcId"], other["VpcId"]]
+    )
     assert ids({"Name": "dhcp-options-id", "Values": [default["DhcpOptionsId"]]}) == sorted(
         [default["VpcId"], other["VpcId"]]
     )
@@ -287,7 +293,9 @@ def test_tags_on_vpcs_and_subnets(fresh):
     assert sorted((t["ResourceId"], t["ResourceType"]) for t in described) == sorted(
         [(vpc_id, "vpc"), (subnet_id, "subnet")]
     )
-    assert fresh.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["Tags"] == [{"Key": "team", "Value": "net"}]
+    assert fresh.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["Tags"] == [
+        {"Key": "team", "Value": "net"}
+    ]
 
 
 # --- subnets --------------------------------------------------------------------------------
@@ -330,8 +338,11 @@ def test_create_subnet_errors(fresh):
         ("10.8.0.0/29", "InvalidSubnet.Range", "The CIDR '10.8.0.0/29' is invalid."),
         ("10.8.0.0/25", "InvalidSubnet.Conflict", "The CIDR '10.8.0.0/25' conflicts with another subnet"),
         ("10.8.0.0/23", "InvalidSubnet.Conflict", "The CIDR '10.8.0.0/23' conflicts with another subnet"),
-        ("10.8.1", "InvalidParameterValue",
-         "Value (10.8.1) for parameter cidrBlock is invalid. This is not a valid CIDR block."),
+        (
+            "10.8.1",
+            "InvalidParameterValue",
+            "Value (10.8.1) for parameter cidrBlock is invalid. This is not a valid CIDR block.",
+        ),
     ]
     for block, code, message in cases:
         with pytest.raises(ClientError) as exc:

@@ -53,7 +53,9 @@ def test_created_rsa_fingerprint_is_openssl_pkcs8_sha1(tmp_path):
     pem = tmp_path / "k.pem"
     pem.write_text(made.key_material)
     # The EC2 user guide's command for keys EC2 created.
-    der = run(str(OPENSSL), "pkcs8", "-in", str(pem), "-inform", "PEM", "-outform", "DER", "-topk8", "-nocrypt")
+    der = run(
+        str(OPENSSL), "pkcs8", "-in", str(pem), "-inform", "PEM", "-outform", "DER", "-topk8", "-nocrypt"
+    )
     assert made.fingerprint == openssl_digest("sha1", der)
     assert made.fingerprint == ":".join(f"{b:02x}" for b in hashlib.sha1(der).digest())
     assert len(made.fingerprint) == 59
@@ -133,6 +135,7 @@ def test_ppk_v2_layout_and_mac(key_type):
     assert made.public_key.split()[1] == base64.b64encode(public).decode()
     n_priv = int(lines[4 + n_pub].split(": ")[1])
     private = base64.b64decode("".join(lines[5 + n_pub : 5 + n_pub + n_priv]))
+
     # Recompute the MAC as PuTTY's documentation (Appendix C) defines it for version 2.
     def string(b: bytes) -> bytes:
         return len(b).to_bytes(4, "big") + b
@@ -272,8 +275,10 @@ def test_supported_rsa_sizes(bits):
 
 
 def test_ecdsa_pem_is_refused():
-    pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(errors.OcsError, match="OpenSSH public key format"):
         keys.parse_public_key(pem)

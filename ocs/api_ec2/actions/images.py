@@ -102,7 +102,9 @@ def image_item(image: Image, account_id: str, tags: list[dict[str, str]]) -> dic
         "TpmSupport": image.tpm_support,
         "ImdsSupport": image.imds_support,
         "DeregistrationProtection": "disabled" if owned else None,
-        "LastLaunchedTime": filters.wire_string(image.last_launched_at) if owned and image.last_launched_at else None,
+        "LastLaunchedTime": filters.wire_string(image.last_launched_at)
+        if owned and image.last_launched_at
+        else None,
         "Tags": tags or None,
     }
     return {k: v for k, v in item.items() if v is not None}
@@ -161,9 +163,7 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         unknown = [i for i in dict.fromkeys(wanted) if i not in known]
         if unknown:
             raise repo.not_found(unknown)
-    images = repo.query_images(
-        s, me, image_ids=wanted or None, owners=owners, executable_by=users
-    )
+    images = repo.query_images(s, me, image_ids=wanted or None, owners=owners, executable_by=users)
     items = [item for item in image_items(s, me, images) if spec(item)]
     scope = pagination.token_scope("DescribeImages", me, params)
     page, token = pagination.paginate_action("DescribeImages", items, params, key="ImageId", scope=scope)
@@ -208,7 +208,9 @@ def _check_options(params: dict[str, Any]) -> None:
         )
     virt = params.get("VirtualizationType")
     if virt is not None and virt not in ("hvm", "paravirtual"):
-        raise errors.InvalidParameterValue(value=virt, name="virtualizationType", reason="Valid values: hvm | paravirtual.")
+        raise errors.InvalidParameterValue(
+            value=virt, name="virtualizationType", reason="Valid values: hvm | paravirtual."
+        )
     sriov = params.get("SriovNetSupport")
     if sriov is not None and sriov != "simple":
         raise errors.InvalidParameterValue(value=sriov, name="sriovNetSupport", reason="Valid value: simple.")
@@ -223,23 +225,34 @@ def _registered_fields(params: dict[str, Any], source: Image | None, kernel: Ima
     if source is not None:
         fields = machine_fields(kernel_id)
         fields.update(
-            location=source.location, checksum=source.checksum, size=source.size,
-            virtual_size=source.virtual_size, disk_format=source.disk_format,
+            location=source.location,
+            checksum=source.checksum,
+            size=source.size,
+            virtual_size=source.virtual_size,
+            disk_format=source.disk_format,
             architecture=source.architecture,
         )
         if not kernel_id:
-            fields.update(root_device_name=source.root_device_name, virtualization_type=source.virtualization_type)
+            fields.update(
+                root_device_name=source.root_device_name, virtualization_type=source.virtualization_type
+            )
     else:
         assert kernel is not None
         fields = {
-            "root_device_type": "instance-store", "root_device_name": "/dev/sda1",
-            "virtualization_type": "paravirtual", "architecture": kernel.architecture,
+            "root_device_type": "instance-store",
+            "root_device_name": "/dev/sda1",
+            "virtualization_type": "paravirtual",
+            "architecture": kernel.architecture,
         }
     overrides = {
-        "architecture": params.get("Architecture"), "root_device_name": params.get("RootDeviceName"),
-        "virtualization_type": params.get("VirtualizationType"), "ena_support": params.get("EnaSupport"),
-        "sriov_net_support": params.get("SriovNetSupport"), "boot_mode": params.get("BootMode"),
-        "tpm_support": params.get("TpmSupport"), "imds_support": params.get("ImdsSupport"),
+        "architecture": params.get("Architecture"),
+        "root_device_name": params.get("RootDeviceName"),
+        "virtualization_type": params.get("VirtualizationType"),
+        "ena_support": params.get("EnaSupport"),
+        "sriov_net_support": params.get("SriovNetSupport"),
+        "boot_mode": params.get("BootMode"),
+        "tpm_support": params.get("TpmSupport"),
+        "imds_support": params.get("ImdsSupport"),
     }
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return fields
@@ -261,9 +274,16 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         )
     fields = _registered_fields(params, source, kernel)
     image = repo.create_image(
-        s, me, name, image_type="machine", description=description, state=repo.AVAILABLE,
-        kernel_id=kernel.id if kernel else None, ramdisk_id=ramdisk.id if ramdisk else None,
-        created_at=ctx.now(), **fields,
+        s,
+        me,
+        name,
+        image_type="machine",
+        description=description,
+        state=repo.AVAILABLE,
+        kernel_id=kernel.id if kernel else None,
+        ramdisk_id=ramdisk.id if ramdisk else None,
+        created_at=ctx.now(),
+        **fields,
     )
     if tags:
         db_tags.set_tags(s, me, [(image.id, "image")], tags)
@@ -336,7 +356,9 @@ def _scalar_attribute(image: Image, attribute: str) -> tuple[str, Any]:
 def _attributes_named(params: dict[str, Any]) -> set[str]:
     """Which attribute a ModifyImageAttribute request changes (exactly one, or an error)."""
     if params.get("ProductCodes"):
-        raise errors.InvalidParameter(reason="Parameter productCodes is invalid. The attribute is not supported.")
+        raise errors.InvalidParameter(
+            reason="Parameter productCodes is invalid. The attribute is not supported."
+        )
     if params.get("OrganizationArns") or params.get("OrganizationalUnitArns"):
         raise errors.Unsupported(reason="Sharing images with organizations is not supported.")
     named: set[str] = set()
@@ -344,12 +366,17 @@ def _attributes_named(params: dict[str, Any]) -> set[str]:
     if attribute is not None:
         if attribute not in MODIFIABLE:
             raise errors.InvalidParameterValue(
-                value=attribute, name="attribute", reason="Valid values: description | imdsSupport | launchPermission."
+                value=attribute,
+                name="attribute",
+                reason="Valid values: description | imdsSupport | launchPermission.",
             )
         named.add(attribute)
     legacy = params.get("UserIds") or params.get("UserGroups") or params.get("OperationType")
-    for member, name in (("LaunchPermission", "launchPermission"), ("Description", "description"),
-                         ("ImdsSupport", "imdsSupport")):
+    for member, name in (
+        ("LaunchPermission", "launchPermission"),
+        ("Description", "description"),
+        ("ImdsSupport", "imdsSupport"),
+    ):
         if params.get(member) is not None:
             named.add(name)
     if legacy:
@@ -373,10 +400,14 @@ def _permission_changes(params: dict[str, Any]) -> tuple[list[dict[str, Any]], l
         entries = [{"UserId": u} for u in params.get("UserIds") or []]
         entries += [{"Group": g} for g in params.get("UserGroups") or []]
         if operation is None or not entries:
-            raise errors.InvalidParameterCombination(reason="No operation specified for launchPermission attribute.")
+            raise errors.InvalidParameterCombination(
+                reason="No operation specified for launchPermission attribute."
+            )
         add, remove = (entries, []) if operation == "add" else ([], entries)
     if not add and not remove:
-        raise errors.InvalidParameterCombination(reason="No operation specified for launchPermission attribute.")
+        raise errors.InvalidParameterCombination(
+            reason="No operation specified for launchPermission attribute."
+        )
     return add, remove
 
 
@@ -423,7 +454,9 @@ def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[
     if attribute == "launchPermission":
         _modify_launch_permission(s, image, params)
     elif attribute == "description":
-        image.description = repo.validate_description(_attribute_value(params, "Description", "description")) or None
+        image.description = (
+            repo.validate_description(_attribute_value(params, "Description", "description")) or None
+        )
     else:
         value = _attribute_value(params, "ImdsSupport", "imdsSupport")
         if value != "v2.0":

@@ -106,7 +106,9 @@ def instance_type_info(row: InstanceType) -> dict[str, Any]:
         },
         "NetworkInfo": _network_info(row),
         "PlacementGroupInfo": {
-            "SupportedStrategies": ["partition", "spread"] if row.burstable else ["cluster", "partition", "spread"]
+            "SupportedStrategies": ["partition", "spread"]
+            if row.burstable
+            else ["cluster", "partition", "spread"]
         },
         "HibernationSupported": False,
         "BurstablePerformanceSupported": row.burstable,

@@ -64,8 +64,13 @@ def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         raise repo.duplicate(name)
     made = keys.generate(key_type, key_format, comment=name)
     row = _store(
-        ctx, name, tags,
-        key_type=made.key_type, fingerprint=made.fingerprint, public_key=made.public_key, imported=False,
+        ctx,
+        name,
+        tags,
+        key_type=made.key_type,
+        fingerprint=made.fingerprint,
+        public_key=made.public_key,
+        imported=False,
     )
     out = {
         "KeyName": row.name,
@@ -84,8 +89,13 @@ def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     tags = tagging.tag_specifications_for(params, RESOURCE_TYPE, action="ImportKeyPair")
     key = keys.parse_public_key(material)
     row = _store(
-        ctx, name, tags,
-        key_type=key.key_type, fingerprint=key.fingerprint, public_key=key.openssh(name), imported=True,
+        ctx,
+        name,
+        tags,
+        key_type=key.key_type,
+        fingerprint=key.fingerprint,
+        public_key=key.openssh(name),
+        imported=True,
     )
     out = {"KeyFingerprint": row.fingerprint, "KeyName": row.name, "KeyPairId": row.id}
     return _with_tags(out, tags)

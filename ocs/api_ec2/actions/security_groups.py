@@ -109,7 +109,9 @@ def _revoked_item(rule: SecurityGroupRule) -> dict[str, Any]:
     return {"SecurityGroupRuleId": rule.id, "GroupId": rule.group_id, **fields}
 
 
-def _page(action: str, ctx: RequestContext, params: dict[str, Any], items: list[Any], key: str) -> tuple[list[Any], str | None]:
+def _page(
+    action: str, ctx: RequestContext, params: dict[str, Any], items: list[Any], key: str
+) -> tuple[list[Any], str | None]:
     return pagination.paginate_action(
         action, items, params, key=key, scope=pagination.token_scope(action, ctx.account_id, params)
     )
@@ -131,7 +133,8 @@ def _by_name_in_default_vpc(ctx: RequestContext, name: str) -> SecurityGroup:
     group = repo.find_group(ctx.session, ctx.account_id, vpc_id, name)
     if group is None:
         raise errors.NotFound(
-            f"The security group '{name}' does not exist in default VPC '{vpc_id}'", code="InvalidGroup.NotFound"
+            f"The security group '{name}' does not exist in default VPC '{vpc_id}'",
+            code="InvalidGroup.NotFound",
         )
     return group
 
@@ -160,18 +163,26 @@ def _resolve_peer(ctx: RequestContext, group: SecurityGroup, spec: RuleSpec) -> 
     else:
         found = repo.find_group(ctx.session, ctx.account_id, group.vpc_id, spec.group_name or "")
         if found is None:
-            where = "default VPC" if db_vpcs.default_vpc_id(ctx.session, ctx.account_id) == group.vpc_id else "VPC"
+            where = (
+                "default VPC"
+                if db_vpcs.default_vpc_id(ctx.session, ctx.account_id) == group.vpc_id
+                else "VPC"
+            )
             raise errors.NotFound(
                 f"The security group '{spec.group_name}' does not exist in {where} '{group.vpc_id}'",
                 code="InvalidGroup.NotFound",
             )
         peer = found
     if peer.vpc_id != group.vpc_id:
-        raise errors.InvalidParameterValue("You have specified two resources that belong to different networks.")
+        raise errors.InvalidParameterValue(
+            "You have specified two resources that belong to different networks."
+        )
     return replace(spec, group_id=peer.id, group_name=None, group_owner=peer.account_id)
 
 
-def _request_specs(ctx: RequestContext, params: dict[str, Any], group: SecurityGroup, *, is_egress: bool) -> list[RuleSpec]:
+def _request_specs(
+    ctx: RequestContext, params: dict[str, Any], group: SecurityGroup, *, is_egress: bool
+) -> list[RuleSpec]:
     specs = sg_rules.specs_from_request(params, is_egress=is_egress)
     return [_resolve_peer(ctx, group, spec) for spec in specs]
 
@@ -247,7 +258,9 @@ def describe_security_groups(ctx: RequestContext, params: dict[str, Any]) -> dic
 # --- rules ----------------------------------------------------------------------------------
 
 
-def _authorize(ctx: RequestContext, params: dict[str, Any], *, is_egress: bool, action: str) -> dict[str, Any]:
+def _authorize(
+    ctx: RequestContext, params: dict[str, Any], *, is_egress: bool, action: str
+) -> dict[str, Any]:
     group = _target_group(ctx, params)
     specs = _request_specs(ctx, params, group, is_egress=is_egress)
     tags = tagging.tag_specifications_for(params, "security-group-rule", action=action)
@@ -265,7 +278,9 @@ def authorize_security_group_egress(ctx: RequestContext, params: dict[str, Any])
     return _authorize(ctx, params, is_egress=True, action="AuthorizeSecurityGroupEgress")
 
 
-def _rules_by_id(ctx: RequestContext, group: SecurityGroup, rule_ids: list[str], *, is_egress: bool) -> list[SecurityGroupRule]:
+def _rules_by_id(
+    ctx: RequestContext, group: SecurityGroup, rule_ids: list[str], *, is_egress: bool
+) -> list[SecurityGroupRule]:
     rules = repo.get_rules(ctx.session, ctx.account_id, rule_ids)
     for rule in rules:
         if rule.group_id != group.id or rule.is_egress != is_egress:
@@ -316,7 +331,9 @@ def modify_security_group_rules(ctx: RequestContext, params: dict[str, Any]) -> 
     for rule, change in zip(rules, changes, strict=True):
         if rule.group_id != group.id:
             raise ids.not_found("security_group_rule", rule.id)
-        spec = sg_rules.spec_from_rule_request(change.get("SecurityGroupRule") or {}, is_egress=rule.is_egress)
+        spec = sg_rules.spec_from_rule_request(
+            change.get("SecurityGroupRule") or {}, is_egress=rule.is_egress
+        )
         repo.update_rule(ctx.session, group, rule, _resolve_peer(ctx, group, spec))
     return {"Return": True}
 
@@ -342,11 +359,15 @@ def _update_descriptions(ctx: RequestContext, params: dict[str, Any], *, is_egre
     return {"Return": True}
 
 
-def update_security_group_rule_descriptions_ingress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def update_security_group_rule_descriptions_ingress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     return _update_descriptions(ctx, params, is_egress=False)
 
 
-def update_security_group_rule_descriptions_egress(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def update_security_group_rule_descriptions_egress(
+    ctx: RequestContext, params: dict[str, Any]
+) -> dict[str, Any]:
     return _update_descriptions(ctx, params, is_egress=True)
 
 

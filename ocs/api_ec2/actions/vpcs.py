@@ -41,7 +41,13 @@ from ocs.network import cidr
 resources.register("vpc", "vpc", repo.vpc_exists)
 resources.register("subnet", "subnet", repo.subnet_exists)
 
-_UNSUPPORTED_VPC = ("Ipv6Pool", "Ipv6CidrBlock", "Ipv4IpamPoolId", "Ipv6IpamPoolId", "AmazonProvidedIpv6CidrBlock")
+_UNSUPPORTED_VPC = (
+    "Ipv6Pool",
+    "Ipv6CidrBlock",
+    "Ipv4IpamPoolId",
+    "Ipv6IpamPoolId",
+    "AmazonProvidedIpv6CidrBlock",
+)
 _UNSUPPORTED_SUBNET = ("Ipv6CidrBlock", "Ipv6Native", "OutpostArn", "Ipv4IpamPoolId", "Ipv6IpamPoolId")
 _TENANCIES = ("default", "dedicated")
 
@@ -74,7 +80,9 @@ def _zone_ids(ctx: RequestContext) -> dict[str, str]:
     return {z["ZoneName"]: z["ZoneId"] for z in regions._zone_items(ctx)}
 
 
-def subnet_item(ctx: RequestContext, subnet: Subnet, tags: list[dict[str, str]], used: int = 0) -> dict[str, Any]:
+def subnet_item(
+    ctx: RequestContext, subnet: Subnet, tags: list[dict[str, str]], used: int = 0
+) -> dict[str, Any]:
     """A botocore ``Subnet``."""
     region = ctx.settings.region
     return {
@@ -103,7 +111,9 @@ def subnet_item(ctx: RequestContext, subnet: Subnet, tags: list[dict[str, str]],
     }
 
 
-def _page(action: str, ctx: RequestContext, params: dict[str, Any], items: list[Any], key: str) -> tuple[list[Any], str | None]:
+def _page(
+    action: str, ctx: RequestContext, params: dict[str, Any], items: list[Any], key: str
+) -> tuple[list[Any], str | None]:
     return pagination.paginate_action(
         action, items, params, key=key, scope=pagination.token_scope(action, ctx.account_id, params)
     )
@@ -142,7 +152,9 @@ def create_vpc(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     _unsupported(params, _UNSUPPORTED_VPC)
     net = _ipv4_block(params.get("CidrBlock"))
     if not cidr.is_valid_vpc_size(net):
-        raise errors.InvalidParameterValue(f"The CIDR '{params['CidrBlock']}' is invalid.", code="InvalidVpc.Range")
+        raise errors.InvalidParameterValue(
+            f"The CIDR '{params['CidrBlock']}' is invalid.", code="InvalidVpc.Range"
+        )
     tenancy = params.get("InstanceTenancy") or "default"
     if tenancy not in _TENANCIES:
         raise errors.InvalidParameterValue(

@@ -239,11 +239,17 @@ def wire_name(member_shape: Shape, member: str) -> str:
 # --- scalar converters ----------------------------------------------------------
 
 
+#: Enum shapes whose values the cloud defines, not the model: operators create
+#: instance types of their own, and handlers answer EC2's own error for a bad one.
+OPEN_ENUMS = frozenset({"InstanceType"})
+
+
 def _converter(shape: Shape) -> Converter:
     kind = shape.type_name
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
     if kind == "string":
-        return _enum_converter(shape.enum) if shape.enum else _string
+        closed = shape.enum and shape.name not in OPEN_ENUMS
+        return _enum_converter(shape.enum) if closed else _string
     if kind in ("integer", "long"):
         return _integer_converter(low, high)
     if kind in ("double", "float"):

@@ -23,7 +23,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ocs.db.models.base import Base, utcnow
 
 IMAGE_TYPES: Final = ("machine", "kernel", "ramdisk")
-IMAGE_STATES: Final = ("pending", "available", "invalid", "deregistered", "transient", "failed", "error", "disabled")
+IMAGE_STATES: Final = (
+    "pending",
+    "available",
+    "invalid",
+    "deregistered",
+    "transient",
+    "failed",
+    "error",
+    "disabled",
+)
 ROOT_DEVICE_TYPES: Final = ("ebs", "instance-store")
 VIRTUALIZATION_TYPES: Final = ("hvm", "paravirtual")
 
@@ -74,11 +83,11 @@ class Image(Base):
     deregistered_at: Mapped[dt.datetime | None] = mapped_column()
     last_launched_at: Mapped[dt.datetime | None] = mapped_column()
 
-    launch_permissions: Mapped[list[LaunchPermission]] = relationship(
+    launch_permissions: Mapped[list[ImageLaunchPermission]] = relationship(
         back_populates="image",
         cascade="all, delete-orphan",
         passive_deletes=True,
-        order_by="LaunchPermission.account_id",
+        order_by="ImageLaunchPermission.account_id",
     )
 
     def __repr__(self) -> str:
@@ -88,7 +97,7 @@ class Image(Base):
         )
 
 
-class LaunchPermission(Base):
+class ImageLaunchPermission(Base):
     """An explicit launch permission: ``account_id`` may launch ``image_id``.
 
     The public group ``all`` is :attr:`Image.is_public`, not a row here. The

@@ -6,11 +6,16 @@ import datetime as dt
 from typing import Final
 
 from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
 
 KEY_TYPES: Final = ("rsa", "ed25519")
+
+# Key names are case-sensitive on EC2; MySQL and MariaDB compare strings without
+# case unless the column has a binary collation.
+NAME_TYPE: Final = String(255).with_variant(mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 class KeyPair(Base):
@@ -30,7 +35,7 @@ class KeyPair(Base):
 
     id: Mapped[str] = mapped_column(String(21), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(NAME_TYPE)
     key_type: Mapped[str] = mapped_column(String(16))
     fingerprint: Mapped[str] = mapped_column(String(128))
     public_key: Mapped[str] = mapped_column(Text)

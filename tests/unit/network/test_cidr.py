@@ -105,7 +105,9 @@ def test_carved_blocks_tile_the_parent_in_order(parent, extra, count):
     assert all(cidr.contains(parent, c) for c in carved)
     nets = [ipaddress.IPv4Network(c) for c in carved]
     assert all(n.prefixlen == prefix for n in nets)
-    assert all(int(x.broadcast_address) + 1 == int(y.network_address) for x, y in zip(nets, nets[1:], strict=False))
+    assert all(
+        int(x.broadcast_address) + 1 == int(y.network_address) for x, y in zip(nets, nets[1:], strict=False)
+    )
     assert nets[0].network_address == ipaddress.IPv4Network(parent).network_address
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -13,14 +13,13 @@ from ocs import errors
 from ocs.db import accounts, secgroups, vpcs
 from ocs.db.engine import make_engine, session_factory, transaction
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
+from tests.dbfixtures import throwaway_database
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 
 
 @pytest.fixture(params=["sqlite", "postgres", "mariadb"])
-def factory(request: pytest.FixtureRequest) -> sessionmaker[Session]:
-    from tests.dbfixtures import throwaway_database
-
+def factory(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
     with throwaway_database(request.param) as url:
         engine = make_engine(url)
         try:
@@ -75,7 +74,10 @@ def test_default_network_is_made_once(factory: sessionmaker[Session]) -> None:
         [group] = secgroups.list_groups(s, account_id)
         assert (group.name, group.is_default, group.vpc_id) == ("default", True, vpc.id)
         specs = [secgroups.spec_of(r) for r in secgroups.rules_for(s, [group.id])[group.id]]
-        assert [(x.is_egress, x.protocol, x.peer) for x in specs] == [(False, "-1", group.id), (True, "-1", "0.0.0.0/0")]
+        assert [(x.is_egress, x.protocol, x.peer) for x in specs] == [
+            (False, "-1", group.id),
+            (True, "-1", "0.0.0.0/0"),
+        ]
 
 
 def test_concurrent_provisioning_makes_one_network(factory: sessionmaker[Session]) -> None:

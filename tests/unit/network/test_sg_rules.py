@@ -17,8 +17,19 @@ def _codes(fn, *args, **kwargs):
 
 @pytest.mark.parametrize(
     ("given", "stored"),
-    [("tcp", "tcp"), ("TCP", "tcp"), ("6", "tcp"), ("17", "udp"), ("1", "icmp"), ("58", "icmpv6"),
-     ("-1", "-1"), ("all", "-1"), ("50", "50"), ("050", "50"), (47, "47")],
+    [
+        ("tcp", "tcp"),
+        ("TCP", "tcp"),
+        ("6", "tcp"),
+        ("17", "udp"),
+        ("1", "icmp"),
+        ("58", "icmpv6"),
+        ("-1", "-1"),
+        ("all", "-1"),
+        ("50", "50"),
+        ("050", "50"),
+        (47, "47"),
+    ],
 )
 def test_protocols_are_normalized(given, stored):
     assert sg_rules.normalize_protocol(given) == stored
@@ -46,7 +57,8 @@ def test_ports():
         "Invalid value for portRange. Must specify both from and to ports with TCP/UDP."
     )
     assert _codes(sg_rules.check_ports, "udp", -1, 22) == (
-        "InvalidPermission.Malformed", "TCP/UDP port (-1) out of range"
+        "InvalidPermission.Malformed",
+        "TCP/UDP port (-1) out of range",
     )
     assert _codes(sg_rules.check_ports, "tcp", 1, 70000)[0] == "InvalidPermission.Malformed"
     assert _codes(sg_rules.check_ports, "tcp", 80, 22)[0] == "InvalidParameterValue"
@@ -75,7 +87,8 @@ def test_permission_splits_into_rules_with_normalized_blocks():
 def test_bad_blocks_and_missing_peers():
     perm = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/33"}]}
     assert _codes(sg_rules.specs_from_permission, perm, is_egress=False) == (
-        "InvalidParameterValue", "CIDR block 10.0.0.0/33 is malformed"
+        "InvalidParameterValue",
+        "CIDR block 10.0.0.0/33 is malformed",
     )
     code, message = _codes(
         sg_rules.specs_from_permission, {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2}, is_egress=False
@@ -95,7 +108,10 @@ def test_flat_request_and_source_group_defaults():
         ("icmp", -1, -1, "web"),
     ]
     assert _codes(sg_rules.specs_from_request, {}, is_egress=False)[0] == "MissingParameter"
-    both = {"IpProtocol": "tcp", "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]}
+    both = {
+        "IpProtocol": "tcp",
+        "IpPermissions": [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    }
     assert _codes(sg_rules.specs_from_request, both, is_egress=False)[0] == "InvalidParameterCombination"
 
 
@@ -114,9 +130,15 @@ def test_fingerprint_ignores_description_but_not_direction():
 @pytest.mark.parametrize(
     ("spec", "summary"),
     [
-        (RuleSpec(False, "tcp", 22, 22, cidr_ipv4="0.0.0.0/0"), "peer: 0.0.0.0/0, TCP, from port: 22, to port: 22, ALLOW"),
+        (
+            RuleSpec(False, "tcp", 22, 22, cidr_ipv4="0.0.0.0/0"),
+            "peer: 0.0.0.0/0, TCP, from port: 22, to port: 22, ALLOW",
+        ),
         (RuleSpec(False, "-1", group_id="sg-1"), "peer: sg-1, ALL, ALLOW"),
-        (RuleSpec(False, "icmp", -1, -1, cidr_ipv4="10.0.0.0/24"), "peer: 10.0.0.0/24, ICMP, type: ALL, code: ALL, ALLOW"),
+        (
+            RuleSpec(False, "icmp", -1, -1, cidr_ipv4="10.0.0.0/24"),
+            "peer: 10.0.0.0/24, ICMP, type: ALL, code: ALL, ALLOW",
+        ),
         (RuleSpec(False, "50", cidr_ipv4="0.0.0.0/0"), "peer: 0.0.0.0/0, protocol: 50, ALLOW"),
     ],
 )
@@ -153,7 +175,13 @@ def test_grouping_one_permission_per_protocol_and_ports():
 
 def test_rule_fields_use_minus_one_for_absent_ports():
     fields = sg_rules.rule_fields(RuleSpec(True, "-1", cidr_ipv4="0.0.0.0/0"))
-    assert fields == {"IsEgress": True, "IpProtocol": "-1", "FromPort": -1, "ToPort": -1, "CidrIpv4": "0.0.0.0/0"}
+    assert fields == {
+        "IsEgress": True,
+        "IpProtocol": "-1",
+        "FromPort": -1,
+        "ToPort": -1,
+        "CidrIpv4": "0.0.0.0/0",
+    }
 
 
 def test_modify_request_needs_exactly_one_peer():

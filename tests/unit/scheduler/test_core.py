@@ -65,7 +65,10 @@ def test_one_instance_goes_to_a_host_that_passes_every_filter() -> None:
 
 
 def test_later_instances_see_what_earlier_ones_consumed() -> None:
-    hosts = [host("a", total_vcpus=2, ratios=Ratios(cpu=1.0)), host("b", total_vcpus=2, ratios=Ratios(cpu=1.0))]
+    hosts = [
+        host("a", total_vcpus=2, ratios=Ratios(cpu=1.0)),
+        host("b", total_vcpus=2, ratios=Ratios(cpu=1.0)),
+    ]
     placement = make_scheduler("pack").schedule(hosts, Request(vcpus=1, memory_mib=256, count=4))
     assert placement.hosts == ("a", "a", "b", "b")
     with pytest.raises(NoValidHost):

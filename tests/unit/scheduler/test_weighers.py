@@ -29,7 +29,9 @@ SMALL = Request(vcpus=1, memory_mib=1024)
 def test_free_share_is_the_mean_free_part_of_vcpus_and_ram() -> None:
     assert weighers.free_share(host("a")) == 1.0
     assert weighers.free_share(host("a", used_vcpus=4, used_memory_mib=4096)) == 0.0
-    assert weighers.free_share(host("a", used_vcpus=2, used_memory_mib=1024)) == pytest.approx((0.5 + 0.75) / 2)
+    assert weighers.free_share(host("a", used_vcpus=2, used_memory_mib=1024)) == pytest.approx(
+        (0.5 + 0.75) / 2
+    )
 
 
 def test_free_share_weights_and_missing_resources() -> None:

@@ -93,8 +93,19 @@ def upgrade() -> None:
                 "sustained_clock_speed_ghz": ghz,
                 "created_at": now,
             }
-            for (name, vcpus, threads, memory, disk, burstable, free_tier, enis, ips, performance, ghz)
-            in DEFAULT_TYPES
+            for (
+                name,
+                vcpus,
+                threads,
+                memory,
+                disk,
+                burstable,
+                free_tier,
+                enis,
+                ips,
+                performance,
+                ghz,
+            ) in DEFAULT_TYPES
         ],
     )
 

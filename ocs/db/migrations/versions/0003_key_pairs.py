@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import mysql
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -23,7 +24,13 @@ def upgrade() -> None:
         "key_pairs",
         sa.Column("id", sa.String(length=21), nullable=False),
         sa.Column("account_id", sa.String(length=12), nullable=False),
-        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column(
+            "name",
+            sa.String(length=255).with_variant(
+                mysql.VARCHAR(255, collation="utf8mb4_bin"), "mysql", "mariadb"
+            ),
+            nullable=False,
+        ),
         sa.Column("key_type", sa.String(length=16), nullable=False),
         sa.Column("fingerprint", sa.String(length=128), nullable=False),
         sa.Column("public_key", sa.Text(), nullable=False),

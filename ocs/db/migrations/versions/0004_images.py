@@ -19,8 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 _TYPES = "image_type IN ('machine', 'kernel', 'ramdisk')"
 _STATES = (
-    "state IN ('pending', 'available', 'invalid', 'deregistered', 'transient', 'failed', "
-    "'error', 'disabled')"
+    "state IN ('pending', 'available', 'invalid', 'deregistered', 'transient', 'failed', 'error', 'disabled')"
 )
 _ROOT = "root_device_type IN ('ebs', 'instance-store')"
 _VIRT = "virtualization_type IN ('hvm', 'paravirtual')"
