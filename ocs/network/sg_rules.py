@@ -248,7 +248,9 @@ def specs_from_request(params: Mapping[str, Any], *, is_egress: bool) -> list[Ru
     Two equal rules in one request are refused.
     """
     flat = [
-        k for k in ("IpProtocol", "FromPort", "ToPort", "CidrIp", "SourceSecurityGroupName") if k in params
+        k
+        for k in ("IpProtocol", "FromPort", "ToPort", "CidrIp", "SourceSecurityGroupName")
+        if params.get(k) is not None
     ]
     perms = params.get("IpPermissions")
     if perms and flat:

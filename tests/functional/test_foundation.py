@@ -117,3 +117,20 @@ def test_describe_availability_zones(cloud, ec2):
     with pytest.raises(ClientError) as exc:
         ec2.describe_availability_zones(ZoneNames=["nowhere-1z"])
     assert error_code(exc) == "InvalidParameterValue"
+
+
+def test_zone_ids_follow_ec2s_scheme(ec2):
+    zones = ec2.describe_availability_zones()["AvailabilityZones"]
+    assert [z["ZoneId"] for z in zones] == [f"use1-az{n}" for n in range(1, len(zones) + 1)]
+    by_id = ec2.describe_availability_zones(ZoneIds=["use1-az2"])["AvailabilityZones"]
+    assert [z["ZoneName"] for z in by_id] == [zones[1]["ZoneName"]]
+
+
+def test_account_attributes_name_the_default_vpc(ec2):
+    attrs = {
+        a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]]
+        for a in ec2.describe_account_attributes()["AccountAttributes"]
+    }
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    assert attrs["default-vpc"] == [default_vpc]
+    assert attrs["supported-platforms"] == ["VPC"]

@@ -30,12 +30,24 @@ def describe_regions(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     return {"Regions": items}
 
 
+_DIRECTIONS = {"northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def zone_id_prefix(region: str) -> str:
+    """EC2's short region code used in zone IDs: us-east-1 → use1, ap-southeast-2 → apse2."""
+    parts = region.split("-")
+    if len(parts) < 3:
+        return region.replace("-", "")
+    middle = "".join(_DIRECTIONS.get(p, p[:1]) for p in parts[1:-1])
+    return f"{parts[0]}{middle}{parts[-1]}"
+
+
 def _zone_items(ctx: RequestContext) -> list[dict[str, Any]]:
     s = ctx.settings
     return [
         {
             "ZoneName": zone,
-            "ZoneId": f"{s.region[:3]}{s.region.rsplit('-', 1)[-1]}-az{n}",
+            "ZoneId": f"{zone_id_prefix(s.region)}-az{n}",
             "State": "available",
             "OptInStatus": "opt-in-not-required",
             "Messages": [],
