@@ -137,6 +137,7 @@ def test_all_in_one_end_to_end(tmp_path):
     finally:
         out = stop(proc)
     assert "ocsrc" in out and "running at" in out
+    assert first["AWS_SECRET_ACCESS_KEY"] not in out, "the secret access key must never be logged"
 
     proc = start_all_in_one(state)
     try:

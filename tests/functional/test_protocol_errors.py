@@ -72,8 +72,6 @@ def test_success_response_is_ec2_xml(cloud):
 
 
 def test_other_paths_get_an_error_document(cloud):
-    status, payload = signed_post(cloud, "Action=DescribeRegions")
-    assert status == 200
     req = urllib.request.Request(cloud.endpoint + "/no/such/path", method="GET")
     try:
         urllib.request.urlopen(req, timeout=10)
@@ -95,3 +93,21 @@ def test_botocore_parses_our_errors(cloud):
     except client.exceptions.ClientError as exc:
         assert exc.response["Error"]["Code"] == "InvalidParameterValue"
         assert exc.response["ResponseMetadata"]["RequestId"]
+
+
+def test_presigned_get_url_works(cloud, ec2):
+    url = ec2.generate_presigned_url("describe_regions", Params={}, ExpiresIn=60, HttpMethod="GET")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        payload = resp.read()
+    ns = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
+    assert ElementTree.fromstring(payload).find(f"{ns}regionInfo/{ns}item/{ns}regionName").text == cloud.region
+
+
+def test_tampered_presigned_url_is_refused(ec2):
+    url = ec2.generate_presigned_url("describe_regions", Params={}, ExpiresIn=60, HttpMethod="GET")
+    try:
+        urllib.request.urlopen(url.replace("Action=DescribeRegions", "Action=DescribeVpcs"), timeout=10)
+        raise AssertionError("expected an error")
+    except urllib.error.HTTPError as err:
+        assert err.code == 403
+        assert parse_error(err.read())[0] == "SignatureDoesNotMatch"
