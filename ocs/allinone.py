@@ -4,6 +4,19 @@ SQLite in the state directory, the in-memory bus, the fake hypervisor unless
 told otherwise. On first start it creates the ``admin`` account; once the API
 answers, it writes ``<state_dir>/ocsrc`` with the credentials to source.
 Restarting on the same directory keeps every resource.
+
+Services, in start order: the scheduler (with its periodic tasks), then the
+compute agents (``[compute] fake_hosts`` simulated hosts named ``fake-1`` …
+``fake-N``, spread over the configured availability zones; one agent named
+``[DEFAULT] host`` with another driver), then the EC2 API, which answers only
+once every host has reported. :meth:`AllInOne.stop` stops them in reverse
+order and closes the bus, leaving no thread behind.
+
+The memory bus of one all-in-one uses its own exchange name (the configured one
+plus a random suffix), so that two clouds in one process (tests) never hear
+each other. A restart starts with empty fake hypervisors: the agents' first
+heartbeats make the scheduler stop the instances whose guests are gone (see
+:mod:`ocs.scheduler.lifecycle`), and StartInstances builds them again.
 """
 
 from __future__ import annotations
@@ -14,20 +27,30 @@ import shlex
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from oslo_config import cfg
 
 from ocs.api_ec2.app import create_app
-from ocs.api_ec2.service import database_url, deps_from_conf
+from ocs.api_ec2.service import bus_clients, database_url, deps_from_conf
+from ocs.bus import Bus
+from ocs.cmd.common import bus_from_conf
+from ocs.cmd.compute_agent import agent_settings, availability_zone, driver_from_conf
+from ocs.cmd.scheduler import settings_from_conf
+from ocs.compute_agent.service import ComputeAgent
 from ocs.conf.images import store_path
 from ocs.crypto import load_secret_box
 from ocs.db import accounts as db_accounts
 from ocs.db import engine as db_engine
+from ocs.db import hosts as db_hosts
 from ocs.db import migration
+from ocs.db.models.base import utcnow
 from ocs.images.importer import ensure_default_image
 from ocs.images.store import ImageStore
+from ocs.scheduler.service import SchedulerService
 from ocs.wsgi_server import ThreadedWSGIServer, parse_listen
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +87,9 @@ def conf_text(conf: cfg.ConfigOpts, listen: str) -> str:
         f"listen = {listen}\n"
         "\n[compute]\n"
         f"driver = {conf.compute.driver}\n"
+        f"fake_hosts = {conf.compute.fake_hosts}\n"
+        "\n[scheduler]\n"
+        f"service_down_time = {conf.scheduler.service_down_time}\n"
     )
 
 
@@ -139,13 +165,43 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
             time.sleep(0.02)
 
 
+def host_names(conf: cfg.ConfigOpts) -> list[str]:
+    """The compute hosts of the all-in-one: fake-1 … fake-N, or this host."""
+    if conf.compute.driver == "fake":
+        return [f"fake-{i}" for i in range(1, conf.compute.fake_hosts + 1)]
+    return [str(conf.host)]
+
+
+def wait_for_hosts(sessions: Any, names: list[str], since: Any, timeout: float = 15.0) -> None:
+    """Wait until every host in ``names`` has reported since ``since``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with db_engine.transaction(sessions) as s:
+            seen = {h.name for h in db_hosts.list_hosts(s) if h.last_heartbeat and h.last_heartbeat >= since}
+        missing = sorted(set(names) - seen)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"compute hosts {', '.join(missing)} did not report within {timeout:g} s")
+        time.sleep(0.01)
+
+
 class AllInOne:
-    """Start with :meth:`start`, stop with :meth:`stop` (or run :meth:`serve_forever`)."""
+    """Start with :meth:`start`, stop with :meth:`stop` (or run :meth:`serve_forever`).
+
+    ``agents`` (one per compute host) and ``scheduler`` are there for tests and
+    demos: ``aio.agents[0].driver`` is that host's (fake) hypervisor, whose
+    ``faults`` plan and ``simulate_shutdown``/``simulate_crash`` play failures.
+    """
 
     def __init__(self, conf: cfg.ConfigOpts):
         self.conf = conf
         self.state_dir = Path(conf.state_dir).expanduser()
         self.server: ThreadedWSGIServer | None = None
+        self.bus: Bus | None = None
+        self.scheduler: SchedulerService | None = None
+        self.agents: list[ComputeAgent] = []
+        self._engine: Any = None
         self._stopped = threading.Event()
 
     @property
@@ -156,6 +212,13 @@ class AllInOne:
     def conf_file(self) -> Path:
         return self.state_dir / "ocs.conf"
 
+    def agent(self, host: str) -> ComputeAgent:
+        """The agent of compute host ``host``."""
+        for agent in self.agents:
+            if agent.settings.host == host:
+                return agent
+        raise KeyError(host)
+
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         migration.sync(database_url(self.conf))
@@ -165,18 +228,44 @@ class AllInOne:
             known = Credentials(old["AWS_ACCESS_KEY_ID"], old["AWS_SECRET_ACCESS_KEY"])
         creds = bootstrap_admin(self.conf, known)
         bootstrap_images(self.conf)
+        self._start_services()
         host, port = parse_listen(self.conf.api.listen)
         self.server = ThreadedWSGIServer(None, host, port)
         host, port = self.server.address
         listen = f"{host}:{port}"
         self.conf.set_override("listen", listen, group="api")
-        self.server.set_app(create_app(deps_from_conf(self.conf)))
+        assert self.bus is not None
+        self.server.set_app(create_app(deps_from_conf(self.conf, bus_clients(self.bus))))
         self.server.start()
         write_private(self.conf_file, conf_text(self.conf, listen))
         wait_for_port(host, port)
         endpoint = self.conf.api.public_endpoint or f"http://{listen}"
         write_private(self.ocsrc, ocsrc_text(creds, self.conf.ec2.region, endpoint))
         LOG.info("OCS all-in-one serves the EC2 API on http://%s", listen)
+
+    def _start_services(self) -> None:
+        conf = self.conf
+        if conf.bus.transport_url.startswith("memory:"):
+            self.bus = Bus(
+                "memory://", f"{conf.bus.exchange}-{uuid.uuid4().hex[:8]}", rpc_timeout=conf.bus.rpc_timeout
+            )
+        else:
+            self.bus = bus_from_conf(conf)
+        self._engine = db_engine.make_engine(
+            database_url(conf), pool_size=conf.database.pool_size, max_overflow=conf.database.max_overflow
+        )
+        sessions = db_engine.session_factory(self._engine)
+        self.scheduler = SchedulerService(self.bus, sessions, settings_from_conf(conf))
+        self.scheduler.start()
+        since = utcnow()
+        names = host_names(conf)
+        for index, name in enumerate(names):
+            settings = agent_settings(conf, name, availability_zone(conf, index))
+            agent = ComputeAgent(self.bus, driver_from_conf(conf, name), settings)
+            agent.start()
+            self.agents.append(agent)
+        wait_for_hosts(sessions, names, since)
+        LOG.info("scheduler and %d compute hosts running: %s", len(names), ", ".join(names))
 
     def endpoint(self) -> str:
         assert self.server is not None
@@ -189,4 +278,16 @@ class AllInOne:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        for agent in reversed(self.agents):
+            agent.stop()
+        self.agents = []
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.bus is not None:
+            self.bus.close()
+            self.bus = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
         self._stopped.set()

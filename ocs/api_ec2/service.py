@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 from oslo_config import cfg
 
 from ocs.api_ec2.app import ApiDeps, create_app
 from ocs.api_ec2.context import Settings
+from ocs.bus import Bus
+from ocs.compute_agent.rpcapi import ComputeApi
 from ocs.crypto import load_secret_box
 from ocs.db import engine as db_engine
+from ocs.scheduler.rpcapi import SchedulerApi
 
 
 def endpoint_url(conf: cfg.ConfigOpts) -> str:
@@ -32,7 +37,9 @@ def database_url(conf: cfg.ConfigOpts) -> str:
     return str(conf.database.connection or db_engine.default_url(conf.state_dir))
 
 
-def deps_from_conf(conf: cfg.ConfigOpts) -> ApiDeps:
+def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None) -> ApiDeps:
+    """The app's dependencies; ``services`` are the bus clients handlers use
+    (``ctx.services["scheduler"]`` ...), none when not given."""
     engine = db_engine.make_engine(
         database_url(conf),
         pool_size=conf.database.pool_size,
@@ -46,8 +53,21 @@ def deps_from_conf(conf: cfg.ConfigOpts) -> ApiDeps:
         settings=settings_from_conf(conf),
         sessions=db_engine.session_factory(engine),
         secret_box=box,
+        services=dict(services or {}),
     )
 
 
+def bus_clients(bus: Bus) -> dict[str, Any]:
+    """The bus clients of the services the EC2 handlers call."""
+    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus)}
+
+
 def app_from_conf(conf: cfg.ConfigOpts) -> falcon.App:
-    return create_app(deps_from_conf(conf))
+    """The app of one ``ocs-api`` worker, with its own bus connection.
+
+    gunicorn calls this in each worker after the fork (no preloading), so the
+    bus, its reply queue and its thread belong to that worker.
+    """
+    from ocs.cmd.common import bus_from_conf  # the process edge builds the bus
+
+    return create_app(deps_from_conf(conf, bus_clients(bus_from_conf(conf))))

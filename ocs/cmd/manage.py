@@ -12,11 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ocs import conf as ocs_conf
 from ocs import errors, log
-from ocs.manage import accounts, allinone, db, images, instance_types
+from ocs.manage import accounts, allinone, db, hosts, images, instance_types, instances, quotas
 
 LOG = logging.getLogger("ocs.manage")
 
-_FAMILIES = (allinone, db, accounts, instance_types, images)
+_FAMILIES = (allinone, db, accounts, instance_types, images, instances, quotas, hosts)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,8 @@ def run(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
         conf.set_override("listen", args.listen, group="api")
     if args.hypervisor:
         conf.set_override("driver", args.hypervisor, group="compute")
+    if args.fake_hosts is not None:
+        conf.set_override("fake_hosts", args.fake_hosts, group="compute")
     cloud = AllInOne(conf)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -34,11 +36,22 @@ def run(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
     print(f"  state directory  {cloud.state_dir}")
     print(f"  configuration    {cloud.conf_file}")
     print(f"  credentials      {cloud.ocsrc}   (source it, then: aws ec2 describe-regions)")
+    print(f"  compute hosts    {', '.join(a.settings.host for a in cloud.agents)}")
     print("Stop it with Ctrl-C.", flush=True)
     sys.stdout.flush()
     cloud.serve_forever()
     print("OCS all-in-one stopped.", flush=True)
     return 0
+
+
+def _host_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1000, not {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -49,4 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--listen", help="HOST:PORT of the EC2 API (default 127.0.0.1:8773)")
     p.add_argument("--hypervisor", choices=["fake", "libvirt"], help="hypervisor driver (default fake)")
+    p.add_argument(
+        "--fake-hosts",
+        type=_host_count,
+        metavar="N",
+        help="simulated compute hosts with the fake driver, spread over the availability zones (default 1)",
+    )
     p.set_defaults(func=run)

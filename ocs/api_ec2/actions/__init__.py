@@ -11,12 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ocs.api_ec2.actions import images, instance_types, keypairs, regions, security_groups, tags, vpcs
+from ocs.api_ec2.actions import (
+    images,
+    instance_attributes,
+    instance_types,
+    instances,
+    keypairs,
+    regions,
+    security_groups,
+    tags,
+    vpcs,
+)
 from ocs.api_ec2.context import RequestContext
 
 Handler = Callable[[RequestContext, dict[str, Any]], dict[str, Any]]
 
-_MODULES = (regions, tags, instance_types, keypairs, images, vpcs, security_groups)
+_MODULES = (
+    regions,
+    tags,
+    instance_types,
+    keypairs,
+    images,
+    vpcs,
+    security_groups,
+    instances,
+    instance_attributes,
+)
 
 
 def _build() -> dict[str, Handler]:

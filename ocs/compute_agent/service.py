@@ -1,0 +1,361 @@
+"""The compute agent service: one per host, it drives the hypervisor for the cloud.
+
+:class:`ComputeEndpoint` serves :class:`~ocs.compute_agent.rpcapi.ComputeApi`
+on ``compute.<host>`` through a :class:`~ocs.compute_agent.driver.Driver` and
+tells the scheduler service what happened, as
+:class:`~ocs.scheduler.rpcapi.InstanceEvent` casts:
+
+===========  ===================================================================
+operation    event(s) sent
+===========  ===================================================================
+spawn        ``spawned``; ``spawn_failed`` (``retryable`` from the driver); a
+             guest that exists already counts as spawned (a redelivered message)
+stop         ``stopped``
+start        ``started``
+reboot       ``rebooted``
+destroy      ``destroyed`` (idempotent: a missing guest is destroyed already)
+===========  ===================================================================
+
+An operation that finds no guest sends ``missing``; one that fails in the
+driver sends ``error`` with the guest's power state as it is now. Guests that
+power off or crash by themselves (the driver's lifecycle events) send
+``shutdown`` or ``crashed``; events caused by the agent's own operations are
+not reported twice.
+
+:class:`ComputeAgent` runs the endpoint on the bus and casts a
+:class:`~ocs.scheduler.rpcapi.HostReport` (resources and every guest the
+hypervisor has: the scheduler reconciles the database with it) at start and
+every ``heartbeat_interval`` seconds.
+
+This service never touches the database (an import-linter contract checks it):
+everything it needs arrives in the messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ocs.bus import Bus, RpcServer
+from ocs.compute_agent.driver import (
+    Driver,
+    DriverError,
+    GuestEvent,
+    GuestExists,
+    GuestNotFound,
+    PowerState,
+    SpawnFailed,
+)
+from ocs.compute_agent.rpcapi import ComputeApi, ConsoleOutput, ConsoleRequest, GuestAction, Spawn
+from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi
+from ocs.service import StatusEndpoint
+
+LOG = logging.getLogger(__name__)
+
+_OFF = (PowerState.SHUTDOWN, PowerState.CRASHED)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """The agent's settings, read from configuration at the process edge.
+
+    ``stop_timeout``: seconds a guest may take to shut down on StopInstances
+    before the plug is pulled; ``reboot_timeout`` likewise for a soft reboot.
+    """
+
+    host: str
+    availability_zone: str
+    heartbeat_interval: float = 10.0
+    stop_timeout: float = 60.0
+    reboot_timeout: float = 60.0
+    workers: int = 8
+
+
+class ComputeEndpoint(StatusEndpoint):
+    """The agent's bus operations over one driver."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        scheduler: SchedulerApi,
+        settings: AgentSettings,
+        *,
+        on_doubt: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__("compute", settings.host)
+        self.driver = driver
+        self.scheduler = scheduler
+        self.settings = settings
+        self.on_doubt = on_doubt  # asks for a heartbeat soon (the hypervisor surprised us)
+        self._busy: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    # --- helpers -------------------------------------------------------------
+
+    @contextmanager
+    def busy(self, instance_id: str) -> Iterator[None]:
+        """Mark an operation of ours in flight: the driver's events about it are ours."""
+        with self._lock:
+            self._busy[instance_id] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy[instance_id] -= 1
+                if self._busy[instance_id] <= 0:
+                    del self._busy[instance_id]
+
+    def is_busy(self, instance_id: str) -> bool:
+        with self._lock:
+            return self._busy[instance_id] > 0 if instance_id in self._busy else False
+
+    def tell(
+        self, instance_id: str, event: str, power: PowerState | str = "nostate", **extra: object
+    ) -> None:
+        """Cast an InstanceEvent to the scheduler; a lost one is repaired by heartbeats."""
+        power_state = power.value if isinstance(power, PowerState) else power
+        message = InstanceEvent(
+            host=self.settings.host,
+            instance_id=instance_id,
+            event=event,
+            power_state=power_state,
+            **extra,  # type: ignore[arg-type]
+        )
+        try:
+            self.scheduler.instance_event(message)
+        except Exception:
+            LOG.exception("%s: could not report %s to the scheduler", instance_id, event)
+
+    def power_of(self, instance_id: str) -> PowerState | None:
+        """The guest's power state now (None: no such guest, or the driver cannot tell)."""
+        try:
+            return self.driver.guest_info(instance_id).power_state
+        except GuestNotFound:
+            return None
+        except DriverError as exc:
+            LOG.warning("%s: cannot read its power state: %s", instance_id, exc)
+            return None
+
+    def _failed(self, instance_id: str, action: str, exc: DriverError) -> None:
+        LOG.warning("%s: %s failed: %s", instance_id, action, exc)
+        power = self.power_of(instance_id)
+        if power is None:
+            self.tell(instance_id, "missing", reason=f"{action}: {exc}")
+        else:
+            self.tell(instance_id, "error", power, reason=f"{action}: {exc}")
+        self.on_doubt()
+
+    # --- operations ------------------------------------------------------------
+
+    def spawn(self, req: Spawn) -> None:
+        spec = req.spec
+        iid = spec.instance_id
+        with self.busy(iid):
+            try:
+                info = self.driver.spawn(spec)
+            except GuestExists:
+                self._spawned_already(iid, req.attempt)
+                return
+            except SpawnFailed as exc:
+                LOG.info("%s: spawn failed (attempt %d): %s", iid, req.attempt, exc.reason)
+                self.tell(
+                    iid, "spawn_failed", reason=exc.reason, retryable=exc.retryable, attempt=req.attempt
+                )
+                return
+            except DriverError as exc:
+                LOG.exception("%s: the driver failed to spawn it", iid)
+                reason = f"hypervisor error: {exc}"[:200]
+                self.tell(iid, "spawn_failed", reason=reason, retryable=True, attempt=req.attempt)
+                return
+        LOG.info("%s: spawned (attempt %d)", iid, req.attempt)
+        self.tell(iid, "spawned", info.power_state, attempt=req.attempt)
+
+    def _spawned_already(self, iid: str, attempt: int) -> None:
+        """Spawn of a guest that exists: a redelivery, or a start that builds again."""
+        power = self.power_of(iid)
+        if power is None or power is PowerState.NOSTATE:
+            return  # still being spawned by another handler, which reports
+        if power in _OFF:
+            try:
+                self.driver.power_on(iid)
+            except DriverError as exc:
+                self._failed(iid, "power on", exc)
+                return
+            power = PowerState.RUNNING
+        self.tell(iid, "spawned", power, attempt=attempt)
+
+    def stop(self, req: GuestAction) -> None:
+        iid = req.instance_id
+        with self.busy(iid):
+            try:
+                self.driver.power_off(iid, force=req.force, timeout=self.settings.stop_timeout)
+            except GuestNotFound:
+                self.tell(iid, "missing", reason="stop: no such guest")
+                return
+            except DriverError as exc:
+                self._failed(iid, "stop", exc)
+                return
+        self.tell(iid, "stopped", self.power_of(iid) or PowerState.SHUTDOWN)
+
+    def start(self, req: GuestAction) -> None:
+        iid = req.instance_id
+        with self.busy(iid):
+            try:
+                self.driver.power_on(iid)
+            except GuestNotFound:
+                self.tell(iid, "missing", reason="start: no such guest")
+                return
+            except DriverError as exc:
+                self._failed(iid, "start", exc)
+                return
+        self.tell(iid, "started", PowerState.RUNNING)
+
+    def reboot(self, req: GuestAction) -> None:
+        iid = req.instance_id
+        with self.busy(iid):
+            try:
+                self.driver.reboot(iid, hard=req.force, timeout=self.settings.reboot_timeout)
+            except GuestNotFound:
+                self.tell(iid, "missing", reason="reboot: no such guest")
+                return
+            except DriverError as exc:
+                self._failed(iid, "reboot", exc)
+                return
+        self.tell(iid, "rebooted", PowerState.RUNNING)
+
+    def destroy(self, req: GuestAction) -> None:
+        iid = req.instance_id
+        with self.busy(iid):
+            try:
+                self.driver.destroy(iid)
+            except DriverError as exc:
+                # The guest is still there; the instance stays shutting-down and
+                # the scheduler sends destroy again after the next heartbeat.
+                LOG.warning("%s: destroy failed: %s", iid, exc)
+                self.on_doubt()
+                return
+        self.tell(iid, "destroyed")
+
+    def console_output(self, req: ConsoleRequest) -> ConsoleOutput:
+        stamp = datetime.now(UTC).isoformat()
+        try:
+            data = self.driver.console_output(req.instance_id)
+        except GuestNotFound:
+            data = b""
+        except DriverError as exc:
+            LOG.warning("%s: cannot read its console: %s", req.instance_id, exc)
+            data = b""
+        return ConsoleOutput(req.instance_id, base64.b64encode(data).decode("ascii"), stamp)
+
+    # --- what guests do by themselves ---------------------------------------------
+
+    def on_guest_event(self, instance_id: str, event: GuestEvent) -> bool:
+        """A driver lifecycle event; True if it is worth a look (not one of ours)."""
+        return event is not GuestEvent.STARTED and not self.is_busy(instance_id)
+
+    def check_guest(self, instance_id: str) -> None:
+        """Report a guest that went off by itself (the event is only a hint)."""
+        if self.is_busy(instance_id):
+            return
+        power = self.power_of(instance_id)
+        if power is PowerState.SHUTDOWN:
+            self.tell(instance_id, "shutdown", power)
+        elif power is PowerState.CRASHED:
+            self.tell(instance_id, "crashed", power)
+
+    # --- heartbeat ---------------------------------------------------------------
+
+    def host_report(self) -> HostReport:
+        res = self.driver.host_resources()
+        guests = self.driver.list_guests()
+        return HostReport(
+            host=self.settings.host,
+            availability_zone=self.settings.availability_zone,
+            hypervisor_type=res.hypervisor_type,
+            hypervisor_version=res.hypervisor_version,
+            architectures=list(res.architectures),
+            vcpus=res.vcpus,
+            memory_mib=res.memory_mib,
+            disk_gib=res.disk_gib,
+            guests=[GuestSummary(g.instance_id, g.power_state.value) for g in guests],
+        )
+
+
+class ComputeAgent:
+    """The agent of one host: driver, bus server, event handling and heartbeats."""
+
+    def __init__(self, bus: Bus, driver: Driver, settings: AgentSettings) -> None:
+        self.bus = bus
+        self.driver = driver
+        self.settings = settings
+        self.scheduler = SchedulerApi(bus)
+        self.endpoint = ComputeEndpoint(driver, self.scheduler, settings, on_doubt=self.report_soon)
+        self.server = RpcServer(
+            bus, ComputeApi, self.endpoint, topic=f"compute.{settings.host}", workers=settings.workers
+        )
+        self._events: ThreadPoolExecutor | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wait: float | None = 10.0) -> None:
+        """Connect the hypervisor, report once, then serve and beat."""
+        self._stopping.clear()
+        self._events = ThreadPoolExecutor(1, thread_name_prefix=f"ocs-agent-events-{self.settings.host}")
+        self.driver.init_host(self._on_event)
+        self.report()
+        self.server.start(wait=wait)
+        self._thread = threading.Thread(
+            target=self._beat, name=f"ocs-agent-heartbeat-{self.settings.host}", daemon=True
+        )
+        self._thread.start()
+        LOG.info("compute agent %s serving on compute.%s", self.settings.host, self.settings.host)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop beating and serving (running handlers finish), then disconnect."""
+        self._stopping.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        self.server.stop(timeout)
+        events, self._events = self._events, None
+        if events is not None:
+            events.shutdown(wait=True, cancel_futures=True)
+        self.driver.close()
+
+    def report(self) -> bool:
+        """Cast one heartbeat now; False if it could not be made or sent."""
+        try:
+            self.scheduler.host_report(self.endpoint.host_report())
+            return True
+        except Exception as exc:  # noqa: BLE001 - the heartbeat must go on
+            LOG.warning("%s: heartbeat failed: %s", self.settings.host, exc)
+            return False
+
+    def report_soon(self) -> None:
+        self._wake.set()
+
+    def _beat(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.settings.heartbeat_interval)
+            self._wake.clear()
+            if not self._stopping.is_set():
+                self.report()
+
+    def _on_event(self, instance_id: str, event: GuestEvent) -> None:
+        """The driver's callback: look at the guest later, on our own thread."""
+        events = self._events
+        if events is None or not self.endpoint.on_guest_event(instance_id, event):
+            return
+        try:
+            events.submit(self.endpoint.check_guest, instance_id)
+        except RuntimeError:  # shutting down
+            pass

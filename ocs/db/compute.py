@@ -1,0 +1,561 @@
+"""Repository of reservations, instances, per-account quotas and private addresses.
+
+Plain functions taking the session and the caller's account id; the caller owns
+the transaction. Another account's instance is exactly as invisible as one that
+never existed. Host claims are not here (see ``ocs.db.hosts``).
+
+Instance states are EC2's (:data:`STATE_CODES`). Every change of an instance the
+API makes goes through :func:`update_if_unchanged`, a conditional UPDATE on the
+row's ``version``: the scheduler service changes the same rows when agents
+report, and a change decided on a stale read must be decided again.
+
+Quotas (EC2's "Running On-Demand instances" limits): an account may have at most
+``instances`` instances and ``vcpus`` vCPUs in the states that use a host's CPU
+(:data:`COUNTED_STATES`; stopped and terminated instances do not count, as on
+EC2). Absent a row in ``quotas``, :data:`DEFAULT_QUOTAS` apply.
+
+Private addresses: each instance gets the lowest free address of its subnet,
+skipping EC2's reserved ones (network, router, DNS, future use, broadcast). The
+unique constraint on (subnet, address) makes two concurrent launches that chose
+the same address collide; the loser picks the next one (:func:`launch`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ocs import errors, ids
+from ocs.db import instance_events as db_events
+from ocs.db import secgroups, vpcs
+from ocs.db import tags as db_tags
+from ocs.db.models.base import utcnow
+from ocs.db.models.compute import Host, Instance, Quota, Reservation
+from ocs.db.models.network import SecurityGroup, Subnet
+
+LOG = logging.getLogger(__name__)
+
+STATE_CODES: Final = {
+    "pending": 0,
+    "running": 16,
+    "shutting-down": 32,
+    "terminated": 48,
+    "stopping": 64,
+    "stopped": 80,
+}
+COUNTED_STATES: Final = ("pending", "running", "stopping", "shutting-down")
+DEFAULT_QUOTAS: Final = {"instances": 20, "vcpus": 64}
+QUOTA_RESOURCES: Final = tuple(DEFAULT_QUOTAS)
+RESERVED_LOW: Final = 4  # network, VPC router, DNS, reserved for future use
+IP_ATTEMPTS: Final = 16
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class InstanceLimitExceeded(errors.LimitExceeded):
+    code = "InstanceLimitExceeded"
+    message = "Your quota allows for {remaining} more running instance(s). You requested at least {requested}"
+
+
+class VcpuLimitExceeded(errors.LimitExceeded):
+    code = "VcpuLimitExceeded"
+    message = (
+        "You have requested more vCPU capacity than your current vCPU limit of {limit} allows for the "
+        "instance bucket that the specified instance type belongs to. Please visit "
+        "http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit."
+    )
+
+
+class InsufficientFreeAddresses(errors.OcsError):
+    code = "InsufficientFreeAddressesInSubnet"
+    status = 400
+    message = (
+        "There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested "
+        "number of instances."
+    )
+
+
+def not_found(instance_ids: Sequence[str]) -> errors.NotFound:
+    """``InvalidInstanceID.NotFound`` naming every unknown ID, as EC2 words it."""
+    wanted = list(instance_ids)
+    if len(wanted) == 1:
+        text = f"The instance ID '{wanted[0]}' does not exist"
+    else:
+        text = f"The instance IDs '{', '.join(wanted)}' do not exist"
+    return errors.NotFound(text, code="InvalidInstanceID.NotFound", id=wanted[0] if wanted else "")
+
+
+# --- lookups ------------------------------------------------------------------------------------
+
+
+def validate_ids(instance_ids: Iterable[str]) -> list[str]:
+    """The IDs without duplicates (request order); Malformed for the first bad one."""
+    out = list(dict.fromkeys(instance_ids))
+    for instance_id in out:
+        ids.validate("instance", instance_id)
+    return out
+
+
+def list_instances(s: Session, account_id: str, instance_ids: Sequence[str] | None = None) -> list[Instance]:
+    """The account's instances (every one of ``instance_ids`` must exist), by ID."""
+    q = select(Instance).where(Instance.account_id == account_id).order_by(Instance.id)
+    if instance_ids is None:
+        return list(s.scalars(q))
+    wanted = validate_ids(instance_ids)
+    if not wanted:
+        return list(s.scalars(q))
+    rows = list(s.scalars(q.where(Instance.id.in_(wanted))))
+    missing = [i for i in wanted if i not in {r.id for r in rows}]
+    if missing:
+        raise not_found(missing)
+    return rows
+
+
+def get_instances(s: Session, account_id: str, instance_ids: Sequence[str]) -> list[Instance]:
+    """The account's instances ``instance_ids`` in request order; every one must exist."""
+    if not instance_ids:
+        raise errors.MissingParameter(name="InstanceId")
+    by_id = {r.id: r for r in list_instances(s, account_id, instance_ids)}
+    return [by_id[i] for i in dict.fromkeys(instance_ids)]
+
+
+def get_instance(s: Session, account_id: str, instance_id: str | None) -> Instance:
+    if not instance_id:
+        raise errors.MissingParameter(name="InstanceId")
+    return get_instances(s, account_id, [instance_id])[0]
+
+
+def instance_exists(s: Session, account_id: str, instance_id: str) -> bool:
+    """Whether the account sees this instance (CreateTags & co.)."""
+    row = s.get(Instance, instance_id)
+    return row is not None and row.account_id == account_id
+
+
+def reservations_of(s: Session, reservation_ids: Iterable[str]) -> dict[str, Reservation]:
+    wanted = list(dict.fromkeys(reservation_ids))
+    if not wanted:
+        return {}
+    return {r.id: r for r in s.scalars(select(Reservation).where(Reservation.id.in_(wanted)))}
+
+
+def list_all(s: Session, account_id: str | None = None) -> list[Instance]:
+    """Every instance (of one account if given), oldest first: the operator's view."""
+    q = select(Instance).order_by(Instance.launch_time, Instance.reservation_id, Instance.launch_index)
+    if account_id is not None:
+        q = q.where(Instance.account_id == account_id)
+    return list(s.scalars(q))
+
+
+# --- quotas ---------------------------------------------------------------------------------------
+
+
+def _check_resource(resource: str) -> str:
+    if resource not in QUOTA_RESOURCES:
+        raise errors.InvalidParameterValue(
+            value=resource, name="resource", reason="Valid values: " + ", ".join(QUOTA_RESOURCES) + "."
+        )
+    return resource
+
+
+def get_quotas(s: Session, account_id: str) -> dict[str, int]:
+    """The account's limits, the defaults filled in."""
+    limits = dict(DEFAULT_QUOTAS)
+    for row in s.scalars(select(Quota).where(Quota.account_id == account_id)):
+        if row.resource in limits:
+            limits[row.resource] = row.limit
+    return limits
+
+
+def set_quota(s: Session, account_id: str, resource: str, limit: int | None) -> None:
+    """Set one limit (None: back to the default)."""
+    _check_resource(resource)
+    row = s.get(Quota, (account_id, resource))
+    if limit is None:
+        if row is not None:
+            s.delete(row)
+    else:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise errors.InvalidParameterValue(value=limit, name=resource, reason="It must be 0 or more.")
+        if row is None:
+            s.add(Quota(account_id=account_id, resource=resource, limit=limit))
+        else:
+            row.limit = limit
+    s.flush()
+
+
+def usage(s: Session, account_id: str) -> dict[str, int]:
+    """What counts against the account's quotas now."""
+    count, vcpus = s.execute(
+        select(func.count(), func.coalesce(func.sum(Instance.vcpus), 0)).where(
+            Instance.account_id == account_id, Instance.state.in_(COUNTED_STATES)
+        )
+    ).one()
+    return {"instances": int(count or 0), "vcpus": int(vcpus or 0)}
+
+
+def launch_allowance(s: Session, account_id: str, vcpus_each: int, min_count: int, max_count: int) -> int:
+    """How many of ``max_count`` instances of ``vcpus_each`` vCPUs the quotas allow.
+
+    Fewer than ``min_count``: InstanceLimitExceeded or VcpuLimitExceeded,
+    whichever limit binds.
+    """
+    limits, used = get_quotas(s, account_id), usage(s, account_id)
+    by_count = max(0, limits["instances"] - used["instances"])
+    by_vcpus = max(0, limits["vcpus"] - used["vcpus"]) // max(1, vcpus_each)
+    if by_count < min_count:
+        raise InstanceLimitExceeded(remaining=by_count, requested=min_count)
+    if by_vcpus < min_count:
+        raise VcpuLimitExceeded(limit=limits["vcpus"])
+    return min(max_count, by_count, by_vcpus)
+
+
+def check_start_quota(s: Session, account_id: str, starting: Sequence[Instance]) -> None:
+    """The quotas must allow stopped ``starting`` instances to run again."""
+    if not starting:
+        return
+    limits, used = get_quotas(s, account_id), usage(s, account_id)
+    if used["instances"] + len(starting) > limits["instances"]:
+        raise InstanceLimitExceeded(
+            remaining=max(0, limits["instances"] - used["instances"]), requested=len(starting)
+        )
+    if used["vcpus"] + sum(i.vcpus for i in starting) > limits["vcpus"]:
+        raise VcpuLimitExceeded(limit=limits["vcpus"])
+
+
+# --- addresses ------------------------------------------------------------------------------------
+
+
+def _used_addresses(s: Session, subnet_id: str, *, fresh: bool = False) -> set[str]:
+    """The addresses instances hold in the subnet; ``fresh``: a locking read, which sees
+    what other transactions committed after this one began (MariaDB's REPEATABLE READ)."""
+    q = select(Instance.private_ip_address).where(
+        Instance.subnet_id == subnet_id, Instance.private_ip_address.is_not(None)
+    )
+    if fresh:
+        q = q.with_for_update(read=True)
+    return {r for r in s.scalars(q) if r}
+
+
+def _lock_subnet(s: Session, subnet_id: str) -> None:
+    """Serialize address allocation in one subnet (a no-op on SQLite, whose writers are serial).
+
+    Without it, concurrent launches into one subnet collide on the unique
+    (subnet, address) index, and MariaDB answers such collisions between
+    uncommitted inserts with deadlocks that abort the whole transaction.
+    """
+    s.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
+
+
+def _usable_range(cidr_block: str) -> tuple[int, int]:
+    net = ipaddress.IPv4Network(cidr_block)
+    return int(net.network_address) + RESERVED_LOW, int(net.broadcast_address) - 1
+
+
+def free_address_count(s: Session, subnet_id: str, cidr_block: str) -> int:
+    low, high = _usable_range(cidr_block)
+    return max(0, high - low + 1 - len(_used_addresses(s, subnet_id)))
+
+
+def check_requested_address(s: Session, subnet_id: str, cidr_block: str, address: str) -> str:
+    """``address`` if it is a free, usable address of the subnet, else EC2's error."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise errors.InvalidParameterValue(
+            value=address, name="PrivateIpAddress", reason="It is not a valid IPv4 address."
+        ) from None
+    low, high = _usable_range(cidr_block)
+    if ip not in ipaddress.IPv4Network(cidr_block):
+        raise errors.InvalidParameterValue(
+            f"Address {address} does not fall within the subnet's address range"
+        )
+    if not low <= int(ip) <= high:
+        raise errors.InvalidParameterValue(f"Address {address} is reserved by the subnet {subnet_id}")
+    if str(ip) in _used_addresses(s, subnet_id):
+        raise errors.InUse(f"Address {address} is in use.", code="InvalidIPAddress.InUse")
+    return str(ip)
+
+
+def _next_free(cidr_block: str, used: set[str]) -> str | None:
+    low, high = _usable_range(cidr_block)
+    for value in range(low, high + 1):
+        candidate = str(ipaddress.IPv4Address(value))
+        if candidate not in used:
+            return candidate
+    return None
+
+
+def subnet_usage(s: Session, subnet_ids: Sequence[str]) -> dict[str, int]:
+    """Addresses instances hold per subnet (for AvailableIpAddressCount)."""
+    if not subnet_ids:
+        return {}
+    rows = s.execute(
+        select(Instance.subnet_id, func.count())
+        .where(Instance.subnet_id.in_(list(subnet_ids)), Instance.private_ip_address.is_not(None))
+        .group_by(Instance.subnet_id)
+    )
+    return {subnet_id: int(n) for subnet_id, n in rows if subnet_id}
+
+
+def subnet_in_use(s: Session, subnet_id: str) -> bool:
+    return (
+        s.scalar(
+            select(Instance.id)
+            .where(Instance.subnet_id == subnet_id, Instance.state != "terminated")
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def group_in_use(s: Session, group_id: str) -> bool:
+    group = s.get(SecurityGroup, group_id)
+    if group is None:
+        return False
+    rows = s.scalars(
+        select(Instance.security_group_ids).where(
+            Instance.account_id == group.account_id,
+            Instance.vpc_id == group.vpc_id,
+            Instance.state != "terminated",
+        )
+    )
+    return any(group_id in (groups or []) for groups in rows)
+
+
+vpcs.SUBNET_USAGE.append(subnet_usage)
+vpcs.SUBNET_IN_USE_CHECKS.append(subnet_in_use)
+secgroups.IN_USE_CHECKS.append(group_in_use)
+
+
+# --- launching ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What every instance of one RunInstances shares (all of it validated already)."""
+
+    image_id: str
+    instance_type: str
+    vcpus: int
+    memory_mib: int
+    disk_gib: int
+    architecture: str
+    availability_zone: str
+    subnet_id: str
+    subnet_cidr: str
+    vpc_id: str
+    security_group_ids: tuple[str, ...]
+    root_device_name: str
+    kernel_id: str | None = None
+    ramdisk_id: str | None = None
+    key_name: str | None = None
+    user_data: str | None = None
+    client_token: str | None = None
+    disable_api_termination: bool = False
+    shutdown_behavior: str = "stop"
+    private_ip_address: str | None = None
+
+
+def new_mac_address() -> str:
+    """A locally administered unicast MAC address (``02:xx:xx:xx:xx:xx``)."""
+    return "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
+
+
+def _fresh_id(s: Session, kind: str, model: type[Instance] | type[Reservation]) -> str:
+    for _ in range(8):
+        candidate = ids.new_id(kind)
+        if s.get(model, candidate) is None:
+            return candidate
+    raise errors.InternalError(f"No free {kind} id found after 8 attempts.")
+
+
+def _new_instance(
+    s: Session, account_id: str, reservation_id: str, index: int, spec: LaunchSpec, now: dt.datetime
+) -> Instance:
+    return Instance(
+        id=_fresh_id(s, "instance", Instance),
+        account_id=account_id,
+        reservation_id=reservation_id,
+        launch_index=index,
+        image_id=spec.image_id,
+        kernel_id=spec.kernel_id,
+        ramdisk_id=spec.ramdisk_id,
+        instance_type=spec.instance_type,
+        vcpus=spec.vcpus,
+        memory_mib=spec.memory_mib,
+        disk_gib=spec.disk_gib,
+        architecture=spec.architecture,
+        key_name=spec.key_name,
+        user_data=spec.user_data,
+        state="pending",
+        task="scheduling",
+        power_state="nostate",
+        state_transition_reason="",
+        hosts_tried=[],
+        availability_zone=spec.availability_zone,
+        vpc_id=spec.vpc_id,
+        subnet_id=spec.subnet_id,
+        mac_address=new_mac_address(),
+        network_interface_id=ids.new_id("network_interface"),
+        security_group_ids=list(spec.security_group_ids),
+        client_token=spec.client_token,
+        disable_api_termination=spec.disable_api_termination,
+        shutdown_behavior=spec.shutdown_behavior,
+        root_device_name=spec.root_device_name,
+        launch_time=now,
+        updated_at=now,
+        version=1,
+    )
+
+
+def _insert_with_address(s: Session, instance: Instance, spec: LaunchSpec, used: set[str]) -> None:
+    """Insert ``instance`` with the requested or the lowest free address of its subnet."""
+    for _ in range(IP_ATTEMPTS):
+        address = spec.private_ip_address or _next_free(spec.subnet_cidr, used)
+        if address is None:
+            raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+        instance.private_ip_address = address
+        try:
+            with s.begin_nested():
+                s.add(instance)
+                s.flush()
+            used.add(address)
+            return
+        except IntegrityError:
+            # Another launch took this address meanwhile (or the instance ID): look again.
+            if spec.private_ip_address:
+                raise errors.InUse(f"Address {address} is in use.", code="InvalidIPAddress.InUse") from None
+            used |= _used_addresses(s, spec.subnet_id, fresh=True) | {address}
+            instance.id = _fresh_id(s, "instance", Instance)
+    raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+
+
+def launch(
+    s: Session, account_id: str, spec: LaunchSpec, count: int, *, now: dt.datetime | None = None
+) -> tuple[Reservation, list[Instance]]:
+    """A reservation and ``count`` pending instances (task ``scheduling``), addresses allocated."""
+    when = now or utcnow()
+    reservation = Reservation(
+        id=_fresh_id(s, "reservation", Reservation), account_id=account_id, created_at=when
+    )
+    s.add(reservation)
+    s.flush()
+    _lock_subnet(s, spec.subnet_id)
+    used = _used_addresses(s, spec.subnet_id, fresh=True)
+    made: list[Instance] = []
+    for index in range(count):
+        instance = _new_instance(s, account_id, reservation.id, index, spec, when)
+        _insert_with_address(s, instance, spec, used)
+        made.append(instance)
+    LOG.info(
+        "Account %s launches %d %s instance(s) in reservation %s",
+        account_id,
+        count,
+        spec.instance_type,
+        reservation.id,
+    )
+    return reservation, made
+
+
+def placed_instances(s: Session, reservation_id: str) -> list[Instance]:
+    """The instances of a reservation that still exist, by launch index."""
+    return list(
+        s.scalars(
+            select(Instance).where(Instance.reservation_id == reservation_id).order_by(Instance.launch_index)
+        )
+    )
+
+
+def delete_unplaced(
+    s: Session, account_id: str, reservation_id: str, instance_ids: Sequence[str]
+) -> list[str]:
+    """Delete those of ``instance_ids`` that have no host yet (with their tags), and the
+    reservation once empty; the IDs of the instances that are gone (here or before).
+    """
+    wanted = (
+        list(
+            s.scalars(
+                select(Instance.id).where(Instance.account_id == account_id, Instance.id.in_(instance_ids))
+            )
+        )
+        if instance_ids
+        else []
+    )
+    db_events.delete_unplaced(s, wanted, reservation_id=reservation_id)
+    left = set(s.scalars(select(Instance.id).where(Instance.id.in_(wanted)))) if wanted else set()
+    gone = [i for i in instance_ids if i not in left]
+    for instance_id in gone:  # also those the scheduler deleted
+        db_tags.delete_all_for(s, instance_id)
+    db_events.delete_empty_reservations(s, [reservation_id])
+    s.flush()
+    return gone
+
+
+def _forget_interface_tags(s: Session, instance_ids: Sequence[str]) -> None:
+    """Instances about to be deleted: the tags of their network interfaces go too."""
+    enis = s.scalars(select(Instance.network_interface_id).where(Instance.id.in_(list(instance_ids))))
+    for eni in enis:
+        if eni:
+            db_tags.delete_all_for(s, eni)
+
+
+db_events.ON_DELETE.append(_forget_interface_tags)
+
+
+# --- changes --------------------------------------------------------------------------------------
+
+
+def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bool:
+    """Apply ``changes`` unless the row changed since ``instance`` was read; True if applied.
+
+    The row's ``version`` grows by one; ``instance`` is refreshed either way.
+    """
+    now = utcnow()
+    result = s.execute(
+        update(Instance)
+        .where(Instance.id == instance.id, Instance.version == instance.version)
+        .values(**changes, version=Instance.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    s.refresh(instance)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def terminated_changes(now: dt.datetime) -> dict[str, object]:
+    """The columns of an instance that ends terminated without a host to clean up."""
+    return {
+        "state": "terminated",
+        "task": None,
+        "terminated_at": now,
+        "private_ip_address": None,
+        "power_state": "nostate",
+    }
+
+
+# --- placement hints ------------------------------------------------------------------------------
+
+
+def roomiest_zone(s: Session, zones: Sequence[str]) -> str:
+    """The zone whose enabled hosts have the most free vCPUs (the first zone if none has hosts).
+
+    Used when RunInstances names neither a subnet nor a zone, as EC2 picks one.
+    """
+    free: dict[str, int] = dict.fromkeys(zones, -1)
+    rows = s.execute(
+        select(Host.availability_zone, func.sum(Host.vcpus - Host.vcpus_used))
+        .where(Host.enabled.is_(True), Host.availability_zone.in_(list(zones)))
+        .group_by(Host.availability_zone)
+    )
+    for zone, room in rows:
+        free[zone] = int(room or 0)
+    return max(zones, key=lambda z: (free[z], -list(zones).index(z)))

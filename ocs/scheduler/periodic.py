@@ -1,0 +1,121 @@
+"""The scheduler's periodic tasks, on a thread of the scheduler service.
+
+Every ``periodic_interval`` seconds:
+
+- record the scheduler's own heartbeat in the ``services`` table;
+- give up operations that took longer than ``build_timeout``
+  (:func:`ocs.scheduler.lifecycle.give_up`): no instance stays pending forever;
+- purge instances terminated more than ``terminated_ttl`` seconds ago, with
+  their tags (and their reservation once it is empty).
+
+Several schedulers may run these at once: every change is a conditional update
+(:meth:`SchedulerEndpoint.observe`) or a delete of rows that still qualify.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+
+from ocs import __version__
+from ocs.db import hosts as db_hosts
+from ocs.db import instance_events as db_events
+from ocs.db.models.compute import Instance
+from ocs.scheduler import lifecycle
+from ocs.scheduler.service import SchedulerEndpoint, view
+
+LOG = logging.getLogger(__name__)
+
+#: (state, task) pairs that the build timeout applies to.
+TIMED = (
+    (lifecycle.PENDING, lifecycle.SCHEDULING),
+    (lifecycle.PENDING, lifecycle.SPAWNING),
+    (lifecycle.PENDING, lifecycle.STARTING),
+    (lifecycle.SHUTTING_DOWN, lifecycle.TERMINATING),
+)
+
+
+class Periodic:
+    """Runs :meth:`run_once` every ``interval`` seconds on a daemon thread."""
+
+    def __init__(self, endpoint: SchedulerEndpoint, interval: float | None = None) -> None:
+        self.endpoint = endpoint
+        self.interval = interval if interval is not None else endpoint.settings.periodic_interval
+        self.started_at = endpoint.now()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ocs-scheduler-periodic", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                LOG.exception("periodic tasks failed; trying again in %.0f s", self.interval)
+            self._stop.wait(self.interval)
+
+    def run_once(self) -> None:
+        self.heartbeat()
+        self.give_up_stuck()
+        self.purge()
+
+    def heartbeat(self) -> None:
+        ep = self.endpoint
+        with ep._tx() as s:
+            db_hosts.record_heartbeat(
+                s,
+                "scheduler",
+                ep.settings.host,
+                pid=os.getpid(),
+                version=__version__,
+                started_at=self.started_at,
+                now=ep.now(),
+            )
+
+    def give_up_stuck(self) -> int:
+        """Fail what took longer than the build timeout; returns how many."""
+        ep = self.endpoint
+        before = ep.now() - dt.timedelta(seconds=ep.settings.build_timeout)
+        with ep._tx() as s:
+            rows = db_events.stuck(s, TIMED, before)
+            alive = {h.name: h.alive for h in ep.host_states(s)}
+        count = 0
+        for row in rows:
+
+            def decide(
+                inst: Instance | None, host_ok: bool = alive.get(row.host or "", False)
+            ) -> lifecycle.Decision:
+                if inst is None or inst.updated_at >= before:
+                    return lifecycle.NOTHING
+                return lifecycle.give_up(view(inst), ep.now(), host_alive=host_ok)
+
+            if not ep.observe(row.id, decide).noop:
+                count += 1
+        return count
+
+    def purge(self) -> int:
+        """Delete instances terminated longer than the TTL ago; returns how many."""
+        ep = self.endpoint
+        before = ep.now() - dt.timedelta(seconds=ep.settings.terminated_ttl)
+        total = 0
+        while True:
+            with ep._tx() as s:
+                ids = db_events.purge_terminated(s, before)
+            total += len(ids)
+            if len(ids) < 500:
+                break
+        if total:
+            LOG.info("purged %d instances terminated before %s", total, before.isoformat())
+        return total

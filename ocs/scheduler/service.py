@@ -1,0 +1,560 @@
+"""The scheduler service: places instances and records what the agents observe.
+
+:class:`SchedulerEndpoint` serves :class:`~ocs.scheduler.rpcapi.SchedulerApi`:
+
+- ``schedule_instances`` (a call from RunInstances): builds the
+  :class:`~ocs.scheduler.core.Request` from the instances and the host states
+  from the ``hosts`` table, runs the pure core, claims each host's share in
+  the database (one conditional update per host: several schedulers at once
+  never overcommit; a lost claim reloads the hosts and schedules the rest),
+  places the instances (task ``spawning``), commits, and only then casts
+  ``ComputeApi.spawn`` to each host. Instances that do not fit are deleted; if
+  fewer than ``min_count`` fit, all of them and their reservation are, and
+  :class:`~ocs.scheduler.core.NoValidHost` goes back to the caller (EC2's
+  ``InsufficientInstanceCapacity``, with the explanation).
+- ``instance_event`` and ``host_report`` (casts from the agents): the rules of
+  :mod:`ocs.scheduler.lifecycle`, applied with conditional updates and retried
+  on conflict, so that every handler is idempotent (at-least-once delivery)
+  and safe with several schedulers consuming one queue.
+
+The periodic tasks (build timeouts, purging, the scheduler's own heartbeat)
+live in :mod:`ocs.scheduler.periodic`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocs.bus import Bus, RpcServer
+from ocs.compute_agent.driver import GuestSpec, ImageRef, NicSpec
+from ocs.compute_agent.rpcapi import ComputeApi, GuestAction, Spawn
+from ocs.db import engine as db_engine
+from ocs.db import hosts as db_hosts
+from ocs.db import instance_events as db_events
+from ocs.db.models.base import utcnow
+from ocs.db.models.compute import Host, Instance
+from ocs.db.models.images import Image
+from ocs.db.models.keypairs import KeyPair
+from ocs.scheduler import lifecycle
+from ocs.scheduler.core import DEFAULT_RATIOS, HostState, NoValidHost, Ratios, Request, make_scheduler
+from ocs.scheduler.rpcapi import HostReport, InstanceEvent, ScheduleInstances, SchedulerApi, ScheduleResult
+from ocs.service import StatusEndpoint
+
+LOG = logging.getLogger(__name__)
+
+#: Rounds of "schedule, claim" after lost claims before giving up on the rest.
+MAX_ROUNDS = 5
+#: Attempts at one conditional update before an observation is dropped (logged).
+MAX_CONFLICTS = 8
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    """The scheduler service's settings, read from configuration at the edge.
+
+    ``reconcile_grace``: a heartbeat does not judge an instance changed less
+    than this many seconds ago (the heartbeat may predate the change).
+    """
+
+    host: str = "scheduler"
+    weigher: str = "spread"
+    ratios: Ratios = DEFAULT_RATIOS
+    host_subset_size: int = 1
+    max_attempts: int = 3
+    service_down_time: float = 60.0
+    build_timeout: float = 600.0
+    terminated_ttl: float = 3600.0
+    periodic_interval: float = 10.0
+    reconcile_grace: float = 2.0
+    filters: tuple[str, ...] | None = None
+
+
+@dataclass
+class _Batch:
+    """One schedule_instances call in progress."""
+
+    request: Request
+    todo: list[Instance]
+    placed: dict[str, list[str]] = field(default_factory=dict)  # host -> instance ids
+
+    @property
+    def placed_count(self) -> int:
+        return sum(len(v) for v in self.placed.values())
+
+
+def view(inst: Instance) -> lifecycle.InstanceView:
+    return lifecycle.InstanceView(
+        id=inst.id,
+        state=inst.state,
+        task=inst.task,
+        host=inst.host,
+        hosts_tried=tuple(inst.hosts_tried or ()),
+        shutdown_behavior=inst.shutdown_behavior,
+        power_state=inst.power_state,
+    )
+
+
+def host_state(host: Host, now: dt.datetime, down_after: float) -> HostState:
+    return HostState(
+        name=host.name,
+        availability_zone=host.availability_zone,
+        total_vcpus=host.vcpus,
+        total_memory_mib=host.memory_mib,
+        total_disk_gib=host.disk_gib,
+        used_vcpus=host.vcpus_used,
+        used_memory_mib=host.memory_mib_used,
+        used_disk_gib=host.disk_gib_used,
+        instances=host.instance_count,
+        enabled=host.enabled,
+        alive=db_hosts.is_alive(host, now, down_after),
+        architectures=db_hosts.architectures_of(host) or ("x86_64",),
+    )
+
+
+def request_for(inst: Instance, count: int = 1, min_count: int = 1, excluded: Sequence[str] = ()) -> Request:
+    return Request(
+        vcpus=inst.vcpus,
+        memory_mib=inst.memory_mib,
+        disk_gib=inst.disk_gib,
+        architecture=inst.architecture,
+        availability_zone=inst.availability_zone or None,
+        count=count,
+        min_count=min_count,
+        excluded_hosts=tuple(sorted(set(excluded))),
+    )
+
+
+def fallback_mac(instance_id: str) -> str:
+    """A stable locally administered MAC for an instance that has none recorded."""
+    digest = hashlib.sha256(instance_id.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def image_ref(image: Image | None, image_id: str) -> ImageRef:
+    if image is None:
+        return ImageRef(image_id=image_id, location="")
+    fmt = image.disk_format or {"kernel": "aki", "ramdisk": "ari"}.get(image.image_type, "raw")
+    return ImageRef(
+        image_id=image.id,
+        location=image.location or "",
+        disk_format=fmt,
+        checksum=f"sha256:{image.checksum}" if image.checksum else "",
+        size=image.size or 0,
+    )
+
+
+def hostname_of(inst: Instance) -> str:
+    """EC2's private DNS host name: ``ip-10-0-0-5`` (the instance ID without an address)."""
+    if inst.private_ip_address and "." in inst.private_ip_address:
+        return "ip-" + inst.private_ip_address.replace(".", "-")
+    return inst.id
+
+
+def public_key(s: Session, inst: Instance, known: dict[tuple[str, str], str] | None = None) -> str:
+    """The OpenSSH public key of the instance's key pair ("" if none or deleted since)."""
+    if not inst.key_name:
+        return ""
+    which = (inst.account_id, inst.key_name)
+    if known is not None and which in known:
+        return known[which]
+    key = s.scalar(select(KeyPair).where(KeyPair.account_id == which[0], KeyPair.name == which[1]))
+    found = key.public_key if key is not None else ""
+    if known is not None:
+        known[which] = found
+    return found
+
+
+def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | None = None) -> GuestSpec:
+    """Everything the agent needs to build ``inst``, from the instance and its image
+    (``keys`` caches public keys across the instances of one launch)."""
+    kernel = s.get(Image, inst.kernel_id) if inst.kernel_id else None
+    ramdisk = s.get(Image, inst.ramdisk_id) if inst.ramdisk_id else None
+    nic = NicSpec(
+        mac=inst.mac_address or fallback_mac(inst.id),
+        bridge="",
+        ip=inst.private_ip_address or "",
+        interface_id=inst.network_interface_id or "",
+        network_id=inst.subnet_id or "",
+    )
+    return GuestSpec(
+        instance_id=inst.id,
+        vcpus=inst.vcpus,
+        memory_mib=inst.memory_mib,
+        disk_gib=inst.disk_gib,
+        image=image_ref(s.get(Image, inst.image_id), inst.image_id),
+        hostname=hostname_of(inst),
+        architecture=inst.architecture,
+        kernel=image_ref(kernel, inst.kernel_id) if inst.kernel_id else None,
+        ramdisk=image_ref(ramdisk, inst.ramdisk_id) if inst.ramdisk_id else None,
+        user_data=inst.user_data or "",
+        key_name=inst.key_name or "",
+        public_key=public_key(s, inst, keys),
+        nics=(nic,),
+        metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
+    )
+
+
+class _Conflict(Exception):
+    """Someone changed the instance since it was read: read and decide again."""
+
+
+@dataclass(frozen=True)
+class _Outbox:
+    """Casts to send once the transaction that decided them has committed."""
+
+    spawn: Spawn | None = None
+    destroy_on: str | None = None
+    stop_on: str | None = None
+
+
+class SchedulerEndpoint(StatusEndpoint):
+    """Serves the scheduler's bus operations on a database."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        compute: ComputeApi,
+        settings: SchedulerSettings | None = None,
+        *,
+        now: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings = settings or SchedulerSettings()
+        super().__init__("scheduler", settings.host)
+        self.sessions = sessions
+        self.compute = compute
+        self.now = now
+        if settings.host_subset_size > 1 and rng is None:
+            rng = random.Random()
+        self.scheduler = make_scheduler(
+            settings.weigher,
+            filters=settings.filters,
+            cpu_allocation_ratio=settings.ratios.cpu,
+            ram_allocation_ratio=settings.ratios.ram,
+            disk_allocation_ratio=settings.ratios.disk,
+            rng=rng,
+            host_subset_size=settings.host_subset_size,
+        )
+
+    def _tx(self) -> AbstractContextManager[Session]:
+        return db_engine.transaction(self.sessions)
+
+    # --- hosts -----------------------------------------------------------------
+
+    def host_states(self, s: Session) -> list[HostState]:
+        now = self.now()
+        return [host_state(h, now, self.settings.service_down_time) for h in db_hosts.list_hosts(s)]
+
+    def _limits(self, state: HostState) -> db_hosts.Amount:
+        lim = state.limits(self.scheduler.ratios)
+        return db_hosts.Amount(lim.vcpus, lim.memory_mib, lim.disk_gib)
+
+    def _alive_since(self) -> dt.datetime:
+        return self.now() - dt.timedelta(seconds=self.settings.service_down_time)
+
+    def _cast(self, op: Callable[[Any], object], message: object) -> None:
+        """Send a cast after commit; a failure is logged (the periodic tasks and
+        heartbeats repair what a lost message leaves behind)."""
+        try:
+            op(message)
+        except Exception:
+            LOG.exception("could not send %r", message)
+
+    def _send(self, instance_id: str, out: _Outbox) -> None:
+        if out.spawn is not None:
+            self._cast(self.compute.spawn, out.spawn)
+        if out.destroy_on:
+            self._cast(self.compute.destroy, GuestAction(host=out.destroy_on, instance_id=instance_id))
+        if out.stop_on:
+            self._cast(self.compute.stop, GuestAction(host=out.stop_on, instance_id=instance_id, force=True))
+
+    # --- schedule_instances ------------------------------------------------------
+
+    def schedule_instances(self, req: ScheduleInstances) -> ScheduleResult:
+        with self._tx() as s:
+            insts = db_events.load_instances(s, req.instance_ids)
+        already = [i.id for i in insts if i.host is not None and i.state != lifecycle.TERMINATED]
+        todo = [
+            i
+            for i in insts
+            if i.state == lifecycle.PENDING and i.task == lifecycle.SCHEDULING and i.host is None
+        ]
+        if not todo:
+            return ScheduleResult(placed=already)
+        wanted = max(1, min(len(todo), req.min_count - len(already)))
+        batch = _Batch(request_for(todo[0], count=len(todo), min_count=wanted), todo)
+        try:
+            self._place(batch)
+        except NoValidHost:
+            self._abandon(batch)
+            raise
+        placed = {iid for ids in batch.placed.values() for iid in ids}
+        leftover = [i.id for i in todo if i.id not in placed]
+        if leftover:
+            with self._tx() as s:
+                db_events.delete_unplaced(s, leftover)
+        self._spawn_all(batch)
+        return ScheduleResult(placed=[i.id for i in insts if i.id in placed or i.id in already])
+
+    def _place(self, batch: _Batch) -> None:
+        """Schedule and claim until everything that fits is placed.
+
+        Raises NoValidHost (the claims made are still held: see
+        :meth:`_abandon`) when fewer than ``min_count`` instances were placed.
+        """
+        base = batch.request
+        remaining, request = list(batch.todo), base
+        report = None
+        for _ in range(MAX_ROUNDS):
+            with self._tx() as s:
+                states = {h.name: h for h in self.host_states(s)}
+            try:
+                placement = self.scheduler.schedule(states.values(), request)
+            except NoValidHost:
+                if batch.placed_count >= base.min_count:
+                    return
+                raise
+            report = placement.report
+            lost = self._claim_round(batch, list(zip(remaining, placement.hosts, strict=False)), states)
+            if not lost:
+                return
+            placed = batch.placed_count
+            need = max(1, min(len(lost), base.min_count - placed))
+            if placed + len(lost) < base.min_count:
+                need = len(lost)  # cannot reach min_count unless every lost one fits
+            request = replace(request, count=len(lost), min_count=need)
+            remaining = lost
+            LOG.info("lost %d claims to another scheduler; scheduling them again", len(lost))
+        if batch.placed_count < base.min_count and report is not None:
+            raise NoValidHost(replace(report, placed=batch.placed_count, min_count=base.min_count))
+
+    def _claim_round(
+        self, batch: _Batch, chosen: list[tuple[Instance, str]], states: dict[str, HostState]
+    ) -> list[Instance]:
+        """Claim and place each host's share; returns the instances whose claim was lost."""
+        groups: dict[str, list[Instance]] = {}
+        for inst, host in chosen:
+            groups.setdefault(host, []).append(inst)
+        lost: list[Instance] = []
+        each = db_events.amount(batch.todo[0])
+        for host, group in groups.items():
+            with self._tx() as s:
+                got = self._claim_group(s, host, group, each, self._limits(states[host]))
+            batch.placed.setdefault(host, []).extend(got)
+            taken = set(got)
+            lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
+        return lost
+
+    def _claim_group(
+        self, s: Session, host: str, group: list[Instance], each: db_hosts.Amount, limits: db_hosts.Amount
+    ) -> list[str]:
+        alive = self._alive_since()
+        n = len(group)
+        if not db_hosts.claim(s, host, each, limits, count=n, alive_since=alive):
+            n = 0  # another scheduler claimed meanwhile: take what still fits, one at a time
+            while n < len(group) and db_hosts.claim(s, host, each, limits, alive_since=alive):
+                n += 1
+        got = db_events.assign(s, [i.id for i in group[:n]], host, task=lifecycle.SPAWNING)
+        db_hosts.release(s, host, each, count=n - len(got))  # instances deleted meanwhile
+        return got
+
+    def _still_unplaced(self, instance_id: str) -> bool:
+        with self._tx() as s:
+            row = db_events.get_instance(s, instance_id)
+            return row is not None and row.host is None and row.state == lifecycle.PENDING
+
+    def _abandon(self, batch: _Batch) -> None:
+        """Fewer than min_count fit: undo the claims, delete the instances and
+        their reservation (nothing was sent to any agent yet)."""
+        each = db_events.amount(batch.todo[0])
+        with self._tx() as s:
+            for host, ids in batch.placed.items():
+                removed = db_events.unassign(s, ids, host, lifecycle.SPAWNING)
+                db_hosts.release(s, host, each, count=removed)
+            db_events.delete_unplaced(
+                s, [i.id for i in batch.todo], reservation_id=batch.todo[0].reservation_id
+            )
+        batch.placed.clear()
+
+    def _spawn_all(self, batch: _Batch) -> None:
+        ids = [iid for group in batch.placed.values() for iid in group]
+        spawns = []
+        keys: dict[tuple[str, str], str] = {}
+        with self._tx() as s:
+            for inst in db_events.load_instances(s, ids):
+                if inst.host is not None and inst.state == lifecycle.PENDING:
+                    spawns.append(
+                        Spawn(host=inst.host, spec=guest_spec(s, inst, keys), attempt=attempt_of(inst))
+                    )
+        for spawn in spawns:
+            self._cast(self.compute.spawn, spawn)
+
+    # --- instance_event ------------------------------------------------------------
+
+    def instance_event(self, ev: InstanceEvent) -> None:
+        ob = lifecycle.Observation(
+            host=ev.host,
+            event=ev.event,
+            power_state=ev.power_state,
+            reason=ev.reason,
+            retryable=ev.retryable,
+            attempt=ev.attempt,
+        )
+        max_attempts = self.settings.max_attempts
+
+        def decide(inst: Instance | None) -> lifecycle.Decision:
+            return lifecycle.on_event(view(inst) if inst else None, ob, self.now(), max_attempts=max_attempts)
+
+        self.observe(ev.instance_id, decide)
+
+    def observe(
+        self, instance_id: str, decide: Callable[[Instance | None], lifecycle.Decision]
+    ) -> lifecycle.Decision:
+        """Read the instance, decide, write conditionally (again on a conflict),
+        then send what the decision asks for."""
+        for _ in range(MAX_CONFLICTS):
+            try:
+                with self._tx() as s:
+                    inst = db_events.get_instance(s, instance_id)
+                    decision = decide(inst)
+                    if decision.noop:
+                        return decision
+                    out = self._apply(s, inst, decision)
+            except _Conflict:
+                continue
+            if decision.why:
+                LOG.info("%s: %s", instance_id, decision.why)
+            self._send(instance_id, out)
+            return decision
+        LOG.warning("%s: gave up after %d conflicting updates", instance_id, MAX_CONFLICTS)
+        return lifecycle.NOTHING
+
+    def _apply(self, s: Session, inst: Instance | None, decision: lifecycle.Decision) -> _Outbox:
+        """Write one decision (raises _Conflict); returns the casts to send."""
+        out = _Outbox(destroy_on=decision.destroy_on, stop_on=decision.stop_on)
+        if inst is None:
+            return out
+        if decision.reschedule:
+            return self._reschedule(s, inst)
+        changes = decision.values or decision.release_claim
+        if changes and not db_events.apply(s, inst, decision.values, release_claim=decision.release_claim):
+            raise _Conflict()
+        if decision.respawn and inst.host:
+            out = replace(
+                out, spawn=Spawn(host=inst.host, spec=guest_spec(s, inst), attempt=attempt_of(inst))
+            )
+        return out
+
+    def _reschedule(self, s: Session, inst: Instance) -> _Outbox:
+        """A failed build: release its host and build it on another one, or give up."""
+        tried = [*(inst.hosts_tried or ()), inst.host or ""]
+        states = self.host_states(s)
+        try:
+            placement = self.scheduler.schedule(states, request_for(inst, excluded=tried))
+        except NoValidHost as exc:
+            LOG.info("%s: no other host can build it: %s", inst.id, exc.report.message)
+            values = lifecycle.failed_launch(self.now(), "no other host could build it").values
+            if not db_events.apply(s, inst, {**values, "hosts_tried": tried}, release_claim=True):
+                raise _Conflict() from None
+            return _Outbox()
+        host = placement.hosts[0]
+        limits = self._limits(next(h for h in states if h.name == host))
+        if not db_events.apply(s, inst, {"host": host, "hosts_tried": tried}, release_claim=True):
+            raise _Conflict()
+        if not db_hosts.claim(s, host, db_events.amount(inst), limits, alive_since=self._alive_since()):
+            raise _Conflict()  # lost the host to another scheduler: roll back, try again
+        inst.host, inst.hosts_tried = host, tried
+        LOG.info("%s: build failed, attempt %d on %s", inst.id, len(tried) + 1, host)
+        return _Outbox(spawn=Spawn(host=host, spec=guest_spec(s, inst), attempt=len(tried) + 1))
+
+    # --- host_report -------------------------------------------------------------------
+
+    def host_report(self, report: HostReport) -> None:
+        facts = db_hosts.HostFacts(
+            name=report.host,
+            availability_zone=report.availability_zone,
+            hypervisor_type=report.hypervisor_type,
+            hypervisor_version=report.hypervisor_version,
+            architectures=tuple(report.architectures),
+            vcpus=report.vcpus,
+            memory_mib=report.memory_mib,
+            disk_gib=report.disk_gib,
+        )
+        now = self.now()
+        with self._tx() as s:
+            db_hosts.upsert_host(s, facts, now)
+            db_hosts.record_heartbeat(s, "compute", report.host, now=now)
+        self.reconcile(report)
+
+    def reconcile(self, report: HostReport) -> None:
+        """Bring the database and the host's guests in line (rules in :mod:`lifecycle`)."""
+        guests = {g.instance_id: g.power_state for g in report.guests}
+        with self._tx() as s:
+            placed = db_events.on_host(s, report.host)
+            ours = {i.id for i in placed}
+            strangers = db_events.hosts_of(s, [g for g in guests if g not in ours])
+        cutoff = self.now() - dt.timedelta(seconds=self.settings.reconcile_grace)
+        for inst in placed:
+            if inst.updated_at > cutoff:
+                continue  # changed after the report may have been made: the next one judges
+            power = guests.get(inst.id)
+            decision = lifecycle.on_report(view(inst), power, self.now())
+            if decision.noop:
+                continue
+            if decision.values == {"power_state": power}:
+                with self._tx() as s:
+                    db_events.set_power_state(s, inst, str(power))
+                continue
+            self.observe(inst.id, self._settler(power, cutoff))
+        for iid in guests:
+            if iid in ours:
+                continue
+            host, state = strangers.get(iid, (None, "unknown"))
+            LOG.info("%s: guest on %s of an instance %s on %s: destroying it", iid, report.host, state, host)
+            self._cast(self.compute.destroy, GuestAction(host=report.host, instance_id=iid))
+
+    def _settler(
+        self, power: str | None, cutoff: dt.datetime
+    ) -> Callable[[Instance | None], lifecycle.Decision]:
+        def decide(inst: Instance | None) -> lifecycle.Decision:
+            if inst is None or inst.updated_at > cutoff:
+                return lifecycle.NOTHING  # changed since: the next heartbeat decides
+            return lifecycle.on_report(view(inst), power, self.now())
+
+        return decide
+
+
+def attempt_of(inst: Instance) -> int:
+    """The number of the build in progress: one more than the hosts already tried."""
+    return len(inst.hosts_tried or ()) + 1
+
+
+class SchedulerService:
+    """The scheduler endpoint on the bus plus its periodic tasks."""
+
+    def __init__(
+        self, bus: Bus, sessions: sessionmaker[Session], settings: SchedulerSettings, *, workers: int = 4
+    ) -> None:
+        from ocs.scheduler.periodic import Periodic  # it builds on this module
+
+        self.endpoint = SchedulerEndpoint(sessions, ComputeApi(bus), settings)
+        self.server = RpcServer(bus, SchedulerApi, self.endpoint, workers=workers)
+        self.periodic = Periodic(self.endpoint)
+
+    def start(self, wait: float | None = 10.0) -> None:
+        self.server.start(wait=wait)
+        self.periodic.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.periodic.stop(timeout)
+        self.server.stop(timeout)
