@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import re
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +23,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import falcon
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import errors
@@ -30,12 +33,17 @@ from ocs.api_ec2.actions import HANDLERS, Handler
 from ocs.api_ec2.context import RequestContext, Settings
 from ocs.crypto import SecretBox
 from ocs.db import accounts as db_accounts
+from ocs.db import engine as db_engine
 from ocs.db import tags as db_tags
 from ocs.db import vpcs as db_vpcs
 
 LOG = logging.getLogger(__name__)
 
 XML = "text/xml;charset=UTF-8"
+DEADLOCK_RETRIES = 5
+# Database errors of requests that had already committed part of their work
+# (never retried); weak, so that the set never grows.
+_COMMITTED: weakref.WeakSet[BaseException] = weakref.WeakSet()
 MAX_BODY = 1024 * 1024  # EC2 refuses larger query requests
 
 
@@ -118,16 +126,34 @@ class Ec2Resource:
         token = parsed.get("ClientToken") if has_token else None
         call = _Call(identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed)
         if not token:
-            return self._run(call, None)
+            return self._run_retrying(call, None)
         try:
-            return self._run(call, token)
+            return self._run_retrying(call, token)
         except IntegrityError:
             # Another request with the same token committed first: answer as it did.
-            return self._run(call, token)
+            return self._run_retrying(call, token)
+
+    def _run_retrying(self, call: _Call, token: str | None) -> bytes:
+        """:meth:`_run`, again when the database chose it as a deadlock victim.
+
+        A request is retried only while it had committed nothing, so that
+        retrying can never do anything twice.
+        """
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                return self._run(call, token)
+            except DBAPIError as exc:
+                if attempt == DEADLOCK_RETRIES or not db_engine.is_retryable(exc) or exc in _COMMITTED:
+                    raise
+                LOG.info("request %s: database deadlock, retrying (%d)", call.request_id, attempt)
+                time.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
 
     def _run(self, call: _Call, token: str | None) -> bytes:
         deps = self.deps
         with deps.sessions() as session:
+            committed: list[bool] = []
+            event.listen(session, "after_commit", lambda _s: committed.append(True))
             ctx = RequestContext(
                 account_id=call.account_id,
                 access_key_id=call.access_key_id,
@@ -152,8 +178,10 @@ class Ec2Resource:
                     )
                 session.commit()
                 return payload
-            except BaseException:
+            except BaseException as exc:
                 session.rollback()
+                if committed and isinstance(exc, DBAPIError):
+                    _COMMITTED.add(exc)
                 raise
 
     def _ensure_network(self, account_id: str) -> None:

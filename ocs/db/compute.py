@@ -38,6 +38,7 @@ from ocs import errors, ids
 from ocs.db import instance_events as db_events
 from ocs.db import secgroups, vpcs
 from ocs.db import tags as db_tags
+from ocs.db.models.accounts import Account
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation
 from ocs.db.models.network import SecurityGroup, Subnet
@@ -193,14 +194,25 @@ def set_quota(s: Session, account_id: str, resource: str, limit: int | None) -> 
     s.flush()
 
 
-def usage(s: Session, account_id: str) -> dict[str, int]:
-    """What counts against the account's quotas now."""
-    count, vcpus = s.execute(
-        select(func.count(), func.coalesce(func.sum(Instance.vcpus), 0)).where(
-            Instance.account_id == account_id, Instance.state.in_(COUNTED_STATES)
-        )
-    ).one()
+def usage(s: Session, account_id: str, *, locked: bool = False) -> dict[str, int]:
+    """What counts against the account's quotas now.
+
+    ``locked``: first take the account's quota lock (held until the transaction
+    ends), so that concurrent launches of one account are checked one after the
+    other and never exceed the quota together.
+    """
+    if locked:
+        lock_account(s, account_id)
+    q = select(func.count(), func.coalesce(func.sum(Instance.vcpus), 0)).where(
+        Instance.account_id == account_id, Instance.state.in_(COUNTED_STATES)
+    )
+    count, vcpus = s.execute(q).one()
     return {"instances": int(count or 0), "vcpus": int(vcpus or 0)}
+
+
+def lock_account(s: Session, account_id: str) -> None:
+    """Serialize quota checks of one account (a no-op on SQLite, whose writers are serial)."""
+    s.execute(select(Account.id).where(Account.id == account_id).with_for_update())
 
 
 def launch_allowance(s: Session, account_id: str, vcpus_each: int, min_count: int, max_count: int) -> int:
@@ -209,7 +221,7 @@ def launch_allowance(s: Session, account_id: str, vcpus_each: int, min_count: in
     Fewer than ``min_count``: InstanceLimitExceeded or VcpuLimitExceeded,
     whichever limit binds.
     """
-    limits, used = get_quotas(s, account_id), usage(s, account_id)
+    limits, used = get_quotas(s, account_id), usage(s, account_id, locked=True)
     by_count = max(0, limits["instances"] - used["instances"])
     by_vcpus = max(0, limits["vcpus"] - used["vcpus"]) // max(1, vcpus_each)
     if by_count < min_count:
@@ -223,7 +235,7 @@ def check_start_quota(s: Session, account_id: str, starting: Sequence[Instance])
     """The quotas must allow stopped ``starting`` instances to run again."""
     if not starting:
         return
-    limits, used = get_quotas(s, account_id), usage(s, account_id)
+    limits, used = get_quotas(s, account_id), usage(s, account_id, locked=True)
     if used["instances"] + len(starting) > limits["instances"]:
         raise InstanceLimitExceeded(
             remaining=max(0, limits["instances"] - used["instances"]), requested=len(starting)

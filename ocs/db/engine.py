@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 LOG = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def make_engine(
         if "charset" not in u.query:
             u = u.update_query_dict({"charset": "utf8mb4"})
         kwargs["pool_recycle"] = 3600  # below the server's wait_timeout
+        # Each statement sees what other transactions committed, as on PostgreSQL;
+        # InnoDB's default REPEATABLE READ would answer from a stale snapshot.
+        kwargs["isolation_level"] = "READ COMMITTED"
     return create_engine(u, **kwargs)
 
 
@@ -124,3 +128,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+#: Errors a database raises when it aborts a transaction to break a deadlock or a
+#: serialization conflict: retrying the whole transaction is the remedy.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # PostgreSQL
+_RETRYABLE_MYSQL_ERRNOS = frozenset({1213, 1205})  # MariaDB deadlock, lock wait timeout
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    """Whether the database aborted the transaction for a deadlock or serialization conflict."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "pgcode", None) in _RETRYABLE_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_ERRNOS:
+        return True
+    return "database is locked" in str(orig or "")

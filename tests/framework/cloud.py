@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from ocs.allinone import AllInOne, read_ocsrc
+from ocs.api_ec2.service import database_url
 from ocs.conf import make_conf
 from ocs.crypto import load_secret_box
 from ocs.db import accounts as db_accounts
@@ -55,7 +56,7 @@ class Cloud:
         self.aio.stop()
 
     def session(self):  # type: ignore[no-untyped-def]
-        engine = db_engine.make_engine(db_engine.default_url(str(self.state_dir)))
+        engine = db_engine.make_engine(database_url(self.conf))
         return db_engine.transaction(db_engine.session_factory(engine))
 
     def create_account(self, name: str) -> Account:

@@ -91,3 +91,24 @@ def test_a_stopped_instance_keeps_its_place(small, ec2, image_id):
     ec2.get_waiter("instance_running").wait(InstanceIds=ids[:1], WaiterConfig=FAST)
     ec2.terminate_instances(InstanceIds=ids)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig=FAST)
+
+
+def test_a_stopped_instance_changing_type_changes_its_claim(small, ec2, image_id):
+    from ocs.db.models.compute import Host
+
+    def used() -> int:
+        with small.session() as s:
+            return sum(h.vcpus_used for h in s.query(Host).all())
+
+    [instance_id] = [i["InstanceId"] for i in run(ec2, image_id, 1, 1)["Instances"]]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    assert used() == 2
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.nano"})
+    assert used() == 2  # t3.nano has 2 vCPUs too
+    ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": "t3.xlarge"})
+    assert used() == 4  # 4 vCPUs now claimed on its host
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=FAST)
+    assert used() == 0  # released exactly what was claimed

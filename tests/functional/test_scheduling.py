@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -459,3 +460,48 @@ def test_stop_leaves_no_thread_behind(tmp_path):
 
     wait_for(lambda: not leftovers(), 5, "threads to end")
     assert cloud.aio.bus is None and cloud.aio.agents == []
+
+
+def test_all_in_one_command_runs_several_fake_hosts_and_stops_on_sigterm(tmp_path):
+    state = tmp_path / "state"
+    proc = subprocess.Popen(
+        [MANAGE, "all-in-one", "--state-dir", str(state), "--listen", "127.0.0.1:0", "--fake-hosts", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while "Stop it with" not in (line := proc.stdout.readline() if proc.stdout else ""):
+            assert line and time.monotonic() < deadline, "".join(lines)
+            lines.append(line)
+        assert any("compute hosts    fake-1, fake-2, fake-3" in x for x in lines), "".join(lines)
+        out = subprocess.run(
+            [MANAGE, "--config-file", str(state / "ocs.conf"), "host", "list", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        listed = json.loads(out.stdout)
+        assert [(h["name"], h["availability_zone"], h["up"]) for h in listed] == [
+            ("fake-1", "us-east-1a", True),
+            ("fake-2", "us-east-1b", True),
+            ("fake-3", "us-east-1c", True),
+        ]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    assert "OCS all-in-one stopped." in rest and "Traceback" not in rest
+
+
+def test_fake_hosts_must_be_a_positive_number(tmp_path):
+    out = subprocess.run(
+        [MANAGE, "all-in-one", "--state-dir", str(tmp_path), "--fake-hosts", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "--fake-hosts: must be between 1 and 1000, not 0" in out.stderr

@@ -47,6 +47,7 @@ from ocs.api_ec2.actions import instances as api
 from ocs.api_ec2.context import RequestContext
 from ocs.compute_agent.rpcapi import ConsoleRequest, GuestAction
 from ocs.db import compute as repo
+from ocs.db import hosts as db_hosts
 from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
 from ocs.db import secgroups as db_secgroups
@@ -439,7 +440,14 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     instance_id = params.get("InstanceId")
     if not instance_id:
         raise errors.MissingParameter(name="InstanceId")
+    before = repo.get_instance(ctx.session, ctx.account_id, instance_id)
+    old = db_hosts.Amount(before.vcpus, before.memory_mib, before.disk_gib)
     _apply_plans(ctx, [instance_id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
+    after = repo.get_instance(ctx.session, ctx.account_id, instance_id)
+    new = db_hosts.Amount(after.vcpus, after.memory_mib, after.disk_gib)
+    if after.host and new != old:
+        # A stopped instance keeps its claim on its host: the claim follows its new type.
+        db_hosts.change_claim(ctx.session, after.host, old, new)
     return {}
 
 
