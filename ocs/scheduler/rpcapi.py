@@ -41,7 +41,9 @@ class InstanceEvent:
 
     ``event``: ``spawned``, ``spawn_failed``, ``stopped``, ``started``,
     ``rebooted``, ``destroyed``, ``shutdown`` (the guest powered itself off),
-    ``crashed``. ``retryable`` (for ``spawn_failed``): another host might succeed.
+    ``crashed``, ``missing`` (an operation found no guest), ``error`` (an
+    operation failed; ``power_state`` says how the guest is now).
+    ``retryable`` (for ``spawn_failed``): another host might succeed.
     """
 
     host: str
