@@ -31,6 +31,7 @@ from ocs import errors
 from ocs.api_ec2 import auth, protocol
 from ocs.api_ec2.actions import HANDLERS, Handler
 from ocs.api_ec2.context import RequestContext, Settings
+from ocs.api_ec2.throttle import Throttle
 from ocs.crypto import SecretBox
 from ocs.db import accounts as db_accounts
 from ocs.db import engine as db_engine
@@ -57,6 +58,7 @@ class ApiDeps:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     handlers: dict[str, Handler] = field(default_factory=lambda: dict(HANDLERS))
     services: dict[str, Any] = field(default_factory=dict)
+    throttle: Throttle | None = None  # EC2's request throttling; None: off
 
 
 class Ec2Resource:
@@ -115,6 +117,8 @@ class Ec2Resource:
         handler = deps.handlers.get(action)
         if operation is None or handler is None:
             raise errors.InvalidAction(action=action)
+        if deps.throttle is not None and not deps.throttle.admit(identity.account_id, action, params):
+            raise errors.RequestLimitExceeded()
         for name in list(params):
             if name in protocol.AUTH_PARAMS or name == "Version":
                 del params[name]
@@ -240,7 +244,8 @@ def _replay(session: Session, call: _Call, token: str, digest: str) -> bytes | N
 def read_params(query_string: str, body: bytes, content_type: str | None) -> dict[str, str]:
     """The request's parameters: query string first, then the form body on top.
 
-    A parameter given twice keeps its first value, as EC2 does.
+    A parameter given twice keeps its first value, as EC2 does. A NUL
+    character anywhere is refused (InvalidParameterValue).
     """
     params: dict[str, str] = {}
     for key, value in parse_qsl(query_string or "", keep_blank_values=True):
@@ -257,13 +262,20 @@ def read_params(query_string: str, body: bytes, content_type: str | None) -> dic
             raise errors.InvalidParameterValue("The request body is not valid UTF-8.") from exc
         for key, value in parse_qsl(text, keep_blank_values=True):
             params.setdefault(key, value)
+    for key, value in params.items():
+        if "\x00" in key or "\x00" in value:  # no database stores it (PostgreSQL refuses it)
+            raise errors.InvalidParameterValue(
+                value=value.replace("\x00", "\\0")[:100],
+                name=key.replace("\x00", "\\0"),
+                reason="It must not contain the character U+0000.",
+            )
     return params
 
 
 def render_error(resp: falcon.Response, exc: errors.OcsError, request_id: str) -> None:
     resp.status = falcon.code_to_http_status(exc.status)
     resp.data = protocol.serialize_error(exc.code, str(exc), request_id)
-    if exc.status >= 500:
+    if exc.status >= 500 and not isinstance(exc, errors.RequestLimitExceeded):
         LOG.error("request %s failed: %s %s", request_id, exc.code, exc)
 
 

@@ -7,8 +7,11 @@ from typing import Any
 import falcon
 from oslo_config import cfg
 
+from ocs import errors
+from ocs.api_ec2 import throttle
 from ocs.api_ec2.app import ApiDeps, create_app
 from ocs.api_ec2.context import Settings
+from ocs.api_ec2.throttle import Limit, Policy, Throttle, parse_limit
 from ocs.bus import Bus
 from ocs.compute_agent.rpcapi import ComputeApi
 from ocs.crypto import load_secret_box
@@ -33,6 +36,27 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
     )
 
 
+def _limit(text: str, option: str) -> Limit:
+    try:
+        return parse_limit(text)
+    except ValueError as exc:
+        raise errors.ConfigError(reason=f"[api] {option}: {exc}") from None
+
+
+def throttle_from_conf(conf: cfg.ConfigOpts) -> Throttle | None:
+    """EC2's request throttling with the bucket sizes of ``[api]``; None when disabled."""
+    api = conf.api
+    if not api.throttling:
+        return None
+    options = {klass: "throttle_" + klass.replace("-", "_") for klass in throttle.CLASSES}
+    classes = {klass: _limit(getattr(api, option), option) for klass, option in options.items()}
+    actions = dict(throttle.EC2_ACTION_LIMITS)
+    actions.update({a: _limit(t, "throttle_actions " + a) for a, t in api.throttle_actions.items()})
+    resources = dict(throttle.EC2_RESOURCE_LIMITS)
+    resources.update({a: _limit(t, "throttle_resources " + a) for a, t in api.throttle_resources.items()})
+    return Throttle(Policy(classes=classes, actions=actions, resources=resources))
+
+
 def database_url(conf: cfg.ConfigOpts) -> str:
     return str(conf.database.connection or db_engine.default_url(conf.state_dir))
 
@@ -54,6 +78,7 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
         sessions=db_engine.session_factory(engine),
         secret_box=box,
         services=dict(services or {}),
+        throttle=throttle_from_conf(conf),
     )
 
 

@@ -6,6 +6,8 @@ from oslo_config import cfg
 
 GROUP = "api"
 
+_LIMIT = r"^[0-9]+(\.[0-9]+)?/[0-9]+(\.[0-9]+)?$"  # CAPACITY/REFILL
+
 OPTS = [
     cfg.StrOpt(
         "listen",
@@ -23,6 +25,67 @@ OPTS = [
         "public_endpoint",
         help="URL by which clients reach the API, written into ocsrc as "
         "AWS_ENDPOINT_URL. Defaults to http://<listen>.",
+    ),
+    cfg.BoolOpt(
+        "throttling",
+        default=True,
+        help="Whether the EC2 API throttles requests as EC2 does: every account has, "
+        "per action, a token bucket sized by the action's class (the options "
+        "throttle_*); a request that finds its bucket empty fails with "
+        "RequestLimitExceeded (HTTP 503), which the AWS SDKs retry with backoff. One "
+        "busy account never slows down another. The buckets live in each API "
+        "process: with N gunicorn workers an account may reach N times these rates.",
+    ),
+    cfg.StrOpt(
+        "throttle_non_mutating",
+        default="100/20",
+        regex=_LIMIT,
+        help="CAPACITY/REFILL of the request bucket of non-mutating actions "
+        "(Describe*, Get*, List*, Search*): at most CAPACITY requests in a burst, "
+        "then REFILL requests per second (tokens may be fractional). EC2: 100/20.",
+    ),
+    cfg.StrOpt(
+        "throttle_unfiltered_non_mutating",
+        default="50/10",
+        regex=_LIMIT,
+        help="CAPACITY/REFILL of the separate, smaller bucket that DescribeInstances, "
+        "DescribeInstanceStatus, DescribeSecurityGroups (and EC2's other costly "
+        "Describe actions) use when called with neither a filter nor MaxResults/"
+        "NextToken. EC2: 50/10.",
+    ),
+    cfg.StrOpt(
+        "throttle_mutating",
+        default="50/5",
+        regex=_LIMIT,
+        help="CAPACITY/REFILL of the request bucket of actions that create, change or "
+        "delete resources and have no size of their own. EC2: 50/5.",
+    ),
+    cfg.StrOpt(
+        "throttle_resource_intensive",
+        default="50/5",
+        regex=_LIMIT,
+        help="CAPACITY/REFILL of the request bucket of EC2's resource-intensive "
+        "actions (AuthorizeSecurityGroupIngress, RevokeSecurityGroupIngress, "
+        "CreateKeyPair ...). EC2: 50/5.",
+    ),
+    cfg.DictOpt(
+        "throttle_actions",
+        default={},
+        help="Request buckets of single actions, as ACTION:CAPACITY/REFILL pairs "
+        "(e.g. 'RunInstances:10/4,CreateTags:200/20'), replacing the built-in "
+        "sizes. Built in are EC2's 'uncategorized actions', among them RunInstances "
+        "5/2, StartInstances 5/2, TerminateInstances 100/5, CreateTags and "
+        "DeleteTags 100/10, DeregisterImage and ModifyImageAttribute 100/5, "
+        "CreateDefaultVpc 1/1; every other action uses its class's bucket.",
+    ),
+    cfg.DictOpt(
+        "throttle_resources",
+        default={},
+        help="Resource buckets, as ACTION:CAPACITY/REFILL pairs replacing the built-in "
+        "ones: RunInstances, StartInstances, StopInstances and TerminateInstances "
+        "also take one token per instance they touch from a bucket of their own "
+        "(EC2: RunInstances and StartInstances 1000/2, StopInstances and "
+        "TerminateInstances 1000/20).",
     ),
 ]
 
