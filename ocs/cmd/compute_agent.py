@@ -13,6 +13,7 @@ from ocs.cmd.scheduler import run_until_signal
 from ocs.compute_agent.driver import Driver
 from ocs.compute_agent.drivers import load_driver
 from ocs.compute_agent.service import AgentSettings, ComputeAgent
+from ocs.conf.images import store_path
 
 
 def availability_zone(conf: cfg.ConfigOpts, index: int = 0) -> str:
@@ -46,6 +47,23 @@ def driver_settings(conf: cfg.ConfigOpts, host: str) -> dict[str, Any]:
             "architecture": c.fake_architecture,
             "boot_delay": c.fake_boot_delay,
             "shutdown_delay": c.fake_shutdown_delay,
+        }
+    if conf.compute.driver == "libvirt":
+        lv = conf.libvirt
+        return {
+            "hostname": host,
+            "uri": lv.uri,
+            "virt_type": lv.virt_type,
+            "instances_path": lv.instances_path,
+            "image_cache_path": lv.image_cache_path,
+            "image_store_path": str(store_path(conf)),
+            "kernel_cmdline": lv.kernel_cmdline,
+            "machine": lv.machine,
+            "cpu_mode": lv.cpu_mode,
+            "force_config_drive": lv.force_config_drive,
+            "config_drive_device": lv.config_drive_device,
+            "qemu_img": lv.qemu_img,
+            "detach_timeout": lv.detach_timeout,
         }
     return {}
 

@@ -1,0 +1,1 @@
+"""Real QEMU guests through libvirtd (skipped unless libvirtd answers; CI requires it)."""

@@ -1,0 +1,107 @@
+"""The whole API path with real guests: boto3 → ocs-api → scheduler → agent → libvirt → QEMU.
+
+RunInstances of the OCS test image → ``running`` → GetConsoleOutput shows the
+guest's markers and its user-data's output → StopInstances (the guest powers
+off through ACPI) → StartInstances (it boots again) → TerminateInstances → no
+domain and no file left.
+
+The agent builds its driver from the configuration ([libvirt] options).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.framework.cloud import Cloud
+from tests.framework.guest_image import GuestImage
+
+pytestmark = pytest.mark.slow
+
+WAIT = {"Delay": 0.5, "MaxAttempts": 240}
+
+
+@pytest.fixture
+def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
+    overrides = {
+        "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
+        "libvirt": {
+            "uri": libvirt_uri,
+            "instances_path": str(workdir / "api-instances"),
+            "image_cache_path": str(workdir / "api-cache"),
+        },
+    }
+    cloud = Cloud(tmp_path / "state", overrides).start()
+    yield cloud
+    cloud.stop()
+
+
+def register(cloud: Cloud, image: GuestImage) -> str:
+    """Import the test image as ``ocs-manage image import`` does; the AMI's id."""
+    from ocs.conf.images import store_path
+    from ocs.images import importer
+    from ocs.images.store import ImageStore
+
+    store = ImageStore(store_path(cloud.conf))
+    owner = cloud.admin.account_id
+    with cloud.session() as s:
+        aki = importer.import_image(
+            s, store, importer.ImportRequest(image.kernel, owner, "ocs test kernel", "kernel")
+        )
+        ari = importer.import_image(
+            s, store, importer.ImportRequest(image.initrd, owner, "ocs test ramdisk", "ramdisk")
+        )
+        ami = importer.import_image(
+            s,
+            store,
+            importer.ImportRequest(image.disk, owner, "ocs test image", kernel_id=aki.id, ramdisk_id=ari.id),
+        )
+        return ami.id
+
+
+def console(ec2: Any, instance_id: str, marker: str, count: int = 1, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = ec2.get_console_output(InstanceId=instance_id).get("Output", "")
+        if out.count(marker) >= count:
+            return str(out)
+        assert time.monotonic() < deadline, f"{marker!r} x{count} not on the console:\n{out[-3000:]}"
+        time.sleep(0.2)
+
+
+def test_run_stop_start_terminate_a_real_guest(cloud: Cloud, test_image: GuestImage, workdir: Path) -> None:
+    ami = register(cloud, test_image)
+    ec2 = cloud.client()
+    started = time.monotonic()
+    reply = ec2.run_instances(
+        ImageId=ami, MinCount=1, MaxCount=1, UserData="#!/bin/sh\necho hello from the API path\n"
+    )
+    iid = reply["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    out = console(ec2, iid, "OCS-TEST-IMAGE: user-data exit=0")
+    boot = time.monotonic() - started
+    assert f"config-drive instance-id={iid}" in out and "hello from the API path" in out
+    print(f"RunInstances to the guest's user-data: {boot:.2f} s")
+
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    assert "OCS-TEST-IMAGE: shutting down" in console(ec2, iid, "OCS-TEST-IMAGE: shutting down")
+
+    ec2.start_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    console(ec2, iid, "OCS-TEST-IMAGE: userspace ready", count=2)
+
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    assert not (workdir / "api-instances" / iid).exists()
+    import libvirt
+
+    conn = libvirt.open(cloud.aio.agents[0].driver.uri)
+    try:
+        assert f"ocs-{iid}" not in [d.name() for d in conn.listAllDomains()]
+    finally:
+        conn.close()
