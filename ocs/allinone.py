@@ -46,6 +46,7 @@ from ocs.crypto import load_secret_box
 from ocs.db import accounts as db_accounts
 from ocs.db import engine as db_engine
 from ocs.db import hosts as db_hosts
+from ocs.db import images as db_images
 from ocs.db import migration
 from ocs.db.models.base import utcnow
 from ocs.images.importer import ensure_default_image
@@ -266,6 +267,15 @@ class AllInOne:
             self.agents.append(agent)
         wait_for_hosts(sessions, names, since)
         LOG.info("scheduler and %d compute hosts running: %s", len(names), ", ".join(names))
+
+    def has_bootable_image(self) -> bool:
+        """Whether any machine image boots from a kernel image (what real VMs need here)."""
+        engine = db_engine.make_engine(database_url(self.conf), pool_size=1, max_overflow=0)
+        try:
+            with db_engine.transaction(db_engine.session_factory(engine)) as s:
+                return db_images.any_kernel_booted_image(s)
+        finally:
+            engine.dispose()
 
     def endpoint(self) -> str:
         assert self.server is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="PATH",
-        help="configuration file (repeatable; later files override earlier ones)",
+        help="configuration file (repeatable; later files override earlier ones; "
+        "default: $OCS_CONFIG_FILE if set)",
     )
     parser.add_argument("--debug", action="store_true", help="verbose logging, tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_conf(config_files: Sequence[str]) -> cfg.ConfigOpts:
+    """The configuration from ``config_files``, else from ``$OCS_CONFIG_FILE``, else oslo's defaults."""
+    if not config_files and os.environ.get("OCS_CONFIG_FILE"):
+        config_files = [os.environ["OCS_CONFIG_FILE"]]
     conf = ocs_conf.make_conf()
     conf([], project="ocs", default_config_files=list(config_files) or None)
     return conf

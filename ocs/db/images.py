@@ -400,3 +400,13 @@ def live_references(s: Session, location: str) -> int:
         )
         or 0
     )
+
+
+def any_kernel_booted_image(s: Session) -> bool:
+    """Whether an available machine image that boots from a kernel image exists."""
+    found = s.scalar(
+        select(Image.id)
+        .where(Image.image_type == "machine", Image.kernel_id.is_not(None), Image.state == "available")
+        .limit(1)
+    )
+    return found is not None

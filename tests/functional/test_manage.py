@@ -157,3 +157,30 @@ def test_all_in_one_end_to_end(tmp_path):
         assert again.returncode == 0, again.stderr
     finally:
         stop(proc)
+
+
+def test_config_file_from_the_environment(conf_file):
+    created = subprocess.run(
+        [MANAGE, "account", "create", "from-env", "--json"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "OCS_CONFIG_FILE": str(conf_file)},
+    )
+    assert created.returncode == 0, created.stderr
+    listed = json.loads(manage(conf_file, "account", "list", "--json").stdout)
+    assert [a["name"] for a in listed] == ["from-env"]
+
+
+def test_all_in_one_with_libvirt_explains_how_to_get_a_bootable_image(tmp_path):
+    from ocs.allinone import AllInOne
+    from ocs.conf import make_conf
+
+    conf = make_conf()
+    conf([])
+    conf.set_override("state_dir", str(tmp_path / "state"))
+    conf.set_override("listen", "127.0.0.1:0", group="api")
+    cloud = AllInOne(conf)
+    cloud.start()  # the fake driver; only the image check matters here
+    try:
+        assert cloud.has_bootable_image() is False  # the demo image is a blank disk
+    finally:
+        cloud.stop()
