@@ -20,6 +20,7 @@ from ocs import errors, ids
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule
+from ocs.db.owned import get_owned, owned_exists
 from ocs.network import sg_rules
 from ocs.network.sg_rules import RuleSpec
 
@@ -94,16 +95,11 @@ def create_group(
 
 def get_group(s: Session, account_id: str, group_id: str) -> SecurityGroup:
     """The account's group ``group_id``; InvalidGroupId.Malformed or InvalidGroup.NotFound."""
-    ids.validate("security_group", group_id)
-    group = s.get(SecurityGroup, group_id)
-    if group is None or group.account_id != account_id:
-        raise ids.not_found("security_group", group_id)
-    return group
+    return get_owned(s, SecurityGroup, "security_group", account_id, group_id)
 
 
 def group_exists(s: Session, account_id: str, group_id: str) -> bool:
-    group = s.get(SecurityGroup, group_id)
-    return group is not None and group.account_id == account_id
+    return owned_exists(s, SecurityGroup, account_id, group_id)
 
 
 def list_groups(s: Session, account_id: str, vpc_id: str | None = None) -> list[SecurityGroup]:

@@ -22,6 +22,7 @@ from ocs.db import secgroups
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.network import AccountNetwork, Subnet, Vpc
+from ocs.db.owned import get_owned, owned_exists
 from ocs.network import cidr
 
 LOG = logging.getLogger(__name__)
@@ -140,16 +141,11 @@ def create_vpc(
 
 def get_vpc(s: Session, account_id: str, vpc_id: str) -> Vpc:
     """The account's VPC ``vpc_id``; InvalidVpcID.Malformed or InvalidVpcID.NotFound."""
-    ids.validate("vpc", vpc_id)
-    vpc = s.get(Vpc, vpc_id)
-    if vpc is None or vpc.account_id != account_id:
-        raise ids.not_found("vpc", vpc_id)
-    return vpc
+    return get_owned(s, Vpc, "vpc", account_id, vpc_id)
 
 
 def vpc_exists(s: Session, account_id: str, vpc_id: str) -> bool:
-    vpc = s.get(Vpc, vpc_id)
-    return vpc is not None and vpc.account_id == account_id
+    return owned_exists(s, Vpc, account_id, vpc_id)
 
 
 def list_vpcs(s: Session, account_id: str, vpc_ids: Sequence[str] = ()) -> list[Vpc]:
@@ -219,16 +215,11 @@ def create_subnet(
 
 def get_subnet(s: Session, account_id: str, subnet_id: str) -> Subnet:
     """The account's subnet ``subnet_id``; InvalidSubnetID.Malformed or InvalidSubnetID.NotFound."""
-    ids.validate("subnet", subnet_id)
-    subnet = s.get(Subnet, subnet_id)
-    if subnet is None or subnet.account_id != account_id:
-        raise ids.not_found("subnet", subnet_id)
-    return subnet
+    return get_owned(s, Subnet, "subnet", account_id, subnet_id)
 
 
 def subnet_exists(s: Session, account_id: str, subnet_id: str) -> bool:
-    subnet = s.get(Subnet, subnet_id)
-    return subnet is not None and subnet.account_id == account_id
+    return owned_exists(s, Subnet, account_id, subnet_id)
 
 
 def list_subnets(
