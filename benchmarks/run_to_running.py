@@ -10,6 +10,9 @@ RunInstances answer itself::
     /work/venv/bin/python benchmarks/run_to_running.py [--rounds 20] [--hosts 4]
     /work/venv/bin/python benchmarks/run_to_running.py --profile /tmp/run.prof --only 1
 
+``python -m benchmarks run`` runs it as one of its OCS-only rows, in a process
+of its own, with ``--json FILE`` (the rows, as printed, in a JSON document).
+
 ``--profile FILE`` profiles every thread of the cloud (the API's, the
 scheduler's, the agents') with yappi when it is importable (``pip install
 yappi``; wall-clock time), else only this thread with cProfile, and writes
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import logging
 import os
 import pstats
@@ -78,6 +82,8 @@ def start_cloud(state: str, hosts: int) -> AllInOne:
     conf([])
     conf.set_override("state_dir", state)
     conf.set_override("listen", "127.0.0.1:0", group="api")
+    if "throttling" in conf.api:
+        conf.set_override("throttling", False, group="api")  # EC2's rate limits are policy, not speed
     for key, value in {
         "fake_hosts": hosts,
         "fake_boot_delay": 0.0,
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--log-level", default="WARNING", help="OCS log level while measuring (default WARNING)"
     )
+    parser.add_argument("--json", metavar="FILE", help="also write the rows there as JSON")
     args = parser.parse_args(argv)
     profiler = Profiler(args.profile)
     with tempfile.TemporaryDirectory(prefix="ocs-bench-") as state:
@@ -234,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             aio.stop()
     print(f"run→running on the all-in-one: {args.hosts} fake hosts, zero boot delay, SQLite, memory bus")
     print_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"hosts": args.hosts, "rows": rows}, f)
     profiler.report()
     return 0
 

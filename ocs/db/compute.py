@@ -26,8 +26,8 @@ import datetime as dt
 import ipaddress
 import logging
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from sqlalchemy import func, select, update
@@ -42,6 +42,7 @@ from ocs.db.models.accounts import Account
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation
 from ocs.db.models.network import SecurityGroup, Subnet
+from ocs.db.models.tags import Tag
 
 LOG = logging.getLogger(__name__)
 
@@ -120,6 +121,56 @@ def list_instances(s: Session, account_id: str, instance_ids: Sequence[str] | No
     if missing:
         raise not_found(missing)
     return rows
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """Equalities a listing applies in the database: ``columns`` maps an Instance
+    attribute to the values it may have, ``tags`` a tag key to the values its tag
+    may have. The caller filters exactly afterwards; this only reads fewer rows."""
+
+    columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    tags: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+
+def instance_chunks(
+    s: Session,
+    account_id: str,
+    *,
+    after: str | None = None,
+    narrowing: Narrowing | None = None,
+    first: int = 100,
+    most: int = 2000,
+) -> Iterator[list[Instance]]:
+    """The account's instances with IDs above ``after``, in ID order, a chunk at a time.
+
+    Chunks grow from ``first`` rows to ``most`` (doubling), so that a caller
+    that needs a page stops after reading little more than the page.
+    """
+    q = select(Instance).where(Instance.account_id == account_id)
+    for column, values in (narrowing.columns if narrowing else {}).items():
+        q = q.where(getattr(Instance, column).in_(list(values)))
+    for key, values in (narrowing.tags if narrowing else {}).items():
+        tagged = select(Tag.resource_id).where(
+            Tag.account_id == account_id,
+            Tag.resource_id == Instance.id,
+            Tag.key == key,
+            Tag.value.in_(list(values)),
+        )
+        q = q.where(tagged.exists())
+    size = max(1, first)
+    while True:
+        rows = list(
+            s.scalars(
+                (q if after is None else q.where(Instance.id > after)).order_by(Instance.id).limit(size)
+            )
+        )
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        after = rows[-1].id
+        size = min(most, size * 2)
 
 
 def get_instances(s: Session, account_id: str, instance_ids: Sequence[str]) -> list[Instance]:
@@ -275,7 +326,10 @@ def _usable_range(cidr_block: str) -> tuple[int, int]:
 
 def free_address_count(s: Session, subnet_id: str, cidr_block: str) -> int:
     low, high = _usable_range(cidr_block)
-    return max(0, high - low + 1 - len(_used_addresses(s, subnet_id)))
+    used = s.scalar(
+        select(func.count()).where(Instance.subnet_id == subnet_id, Instance.private_ip_address.is_not(None))
+    )
+    return max(0, high - low + 1 - int(used or 0))  # addresses are unique per subnet (constraint)
 
 
 def check_requested_address(s: Session, subnet_id: str, cidr_block: str, address: str) -> str:
@@ -298,12 +352,22 @@ def check_requested_address(s: Session, subnet_id: str, cidr_block: str, address
     return str(ip)
 
 
-def _next_free(cidr_block: str, used: set[str]) -> str | None:
+def _ip_text(value: int) -> str:
+    """``str(ipaddress.IPv4Address(value))``, several times faster."""
+    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+
+
+def _next_free(cidr_block: str, used: set[str], start: int = 0) -> tuple[str, int] | None:
+    """The lowest usable address not in ``used``, from ``start`` on, and its integer value.
+
+    ``start`` lets one launch skip what it already allocated: ``used`` only grows
+    during a launch, so nothing below the previous answer becomes free.
+    """
     low, high = _usable_range(cidr_block)
-    for value in range(low, high + 1):
-        candidate = str(ipaddress.IPv4Address(value))
+    for value in range(max(low, start), high + 1):
+        candidate = _ip_text(value)
         if candidate not in used:
-            return candidate
+            return candidate, value
     return None
 
 
@@ -430,12 +494,18 @@ def _new_instance(
     )
 
 
-def _insert_with_address(s: Session, instance: Instance, spec: LaunchSpec, used: set[str]) -> None:
-    """Insert ``instance`` with the requested or the lowest free address of its subnet."""
+def _insert_with_address(
+    s: Session, instance: Instance, spec: LaunchSpec, used: set[str], cursor: list[int]
+) -> None:
+    """Insert ``instance`` with the requested or the lowest free address of its subnet
+    (looking from ``cursor[0]`` on, which it moves past the address it takes)."""
     for _ in range(IP_ATTEMPTS):
-        address = spec.private_ip_address or _next_free(spec.subnet_cidr, used)
+        address = spec.private_ip_address
         if address is None:
-            raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+            found = _next_free(spec.subnet_cidr, used, cursor[0])
+            if found is None:
+                raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+            address, cursor[0] = found
         instance.private_ip_address = address
         try:
             with s.begin_nested():
@@ -464,10 +534,11 @@ def launch(
     s.flush()
     _lock_subnet(s, spec.subnet_id)
     used = _used_addresses(s, spec.subnet_id, fresh=True)
+    cursor = [0]
     made: list[Instance] = []
     for index in range(count):
         instance = _new_instance(s, account_id, reservation.id, index, spec, when)
-        _insert_with_address(s, instance, spec, used)
+        _insert_with_address(s, instance, spec, used, cursor)
         made.append(instance)
     LOG.info(
         "Account %s launches %d %s instance(s) in reservation %s",
