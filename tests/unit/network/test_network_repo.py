@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from ocs.db import accounts, secgroups, vpcs
 from ocs.db.engine import make_engine, session_factory, transaction
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from tests.dbfixtures import throwaway_database
+from tests.unit.db.contracts import run_threads
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 
@@ -35,25 +35,6 @@ def _account(factory: sessionmaker[Session], name: str = "alice") -> str:
 
 def _ensure(s: Session, account_id: str) -> Vpc | None:
     return vpcs.ensure_default_network(s, account_id, vpc_cidr="172.31.0.0/16", zones=ZONES)
-
-
-def _run_threads(n: int, target: Callable[[int], None]) -> list[BaseException]:
-    barrier = threading.Barrier(n)
-    failures: list[BaseException] = []
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            target(i)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return failures
 
 
 def _count(s: Session, model: type, account_id: str) -> int:
@@ -90,7 +71,7 @@ def test_concurrent_provisioning_makes_one_network(factory: sessionmaker[Session
             assert vpc is not None
             seen.append(vpc.id)
 
-    assert _run_threads(8, provision) == []
+    assert run_threads(8, provision) == []
     assert len(set(seen)) == 1
     with transaction(factory) as s:
         assert _count(s, Vpc, account_id) == 1
