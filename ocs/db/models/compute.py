@@ -81,6 +81,7 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         Index("ix_instances_account_state", "account_id", "state"),
+        Index("ix_instances_account_id", "account_id", "id"),  # pages of DescribeInstances
         Index("ix_instances_host", "host"),
         UniqueConstraint("subnet_id", "private_ip_address"),
     )
