@@ -64,7 +64,9 @@ class DomainSettings:
     libvirt's default, e.g. ``q35``); ``cpu_mode`` ('' for the hypervisor's
     default CPU, ``host-passthrough`` is what KVM hosts want);
     ``config_drive_device`` is ``disk`` (virtio) or ``cdrom`` (IDE);
-    ``disk_cache`` is a libvirt cache mode or '' for the default.
+    ``disk_cache`` is a libvirt cache mode or '' for the default;
+    ``host`` is the compute host that owns the guest, written into the domain's
+    metadata so that agents of several hosts can share one libvirtd ('' for none).
     """
 
     virt_type: str = "qemu"
@@ -73,6 +75,7 @@ class DomainSettings:
     cpu_mode: str = ""
     config_drive_device: str = "disk"
     disk_cache: str = ""
+    host: str = ""
 
     def __post_init__(self) -> None:
         if self.config_drive_device not in ("disk", "cdrom"):
@@ -104,6 +107,7 @@ class DomainFacts:
     targets: tuple[str, ...] = ()  # every disk's target dev
     interfaces: tuple[str, ...] = ()  # MACs, in device order
     console_log: str = ""
+    host: str = ""  # the owning compute host ('' in domains made before hosts were recorded)
 
 
 # --- names -----------------------------------------------------------------------------
@@ -154,10 +158,12 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _metadata(root: ET.Element, spec: GuestSpec) -> None:
+def _metadata(root: ET.Element, spec: GuestSpec, settings: DomainSettings) -> None:
     meta = _sub(root, "metadata")
     inst = _sub(meta, "ocs:instance", **{"xmlns:ocs": METADATA_NS})
     _sub(inst, "ocs:id", spec.instance_id)
+    if settings.host:
+        _sub(inst, "ocs:host", settings.host)
     _sub(inst, "ocs:image", spec.image.image_id)
     _sub(inst, "ocs:disk-gib", str(spec.disk_gib))
     if spec.hostname:
@@ -276,7 +282,7 @@ def domain_xml(spec: GuestSpec, files: GuestFiles, settings: DomainSettings) -> 
     _sub(root, "name", domain_name(spec.instance_id))
     _sub(root, "uuid", domain_uuid(spec.instance_id))
     _sub(root, "title", f"OCS instance {spec.instance_id}")
-    _metadata(root, spec)
+    _metadata(root, spec, settings)
     _sub(root, "memory", str(spec.memory_mib), unit="MiB")
     _sub(root, "vcpu", str(spec.vcpus))
     _os(root, spec, files, settings)
@@ -383,4 +389,5 @@ def parse_domain(xml: str) -> DomainFacts | None:
         targets=targets,
         interfaces=macs,
         console_log=console.get("path", "") if console is not None else "",
+        host=meta.findtext("ocs:host", "", _NS),
     )

@@ -136,6 +136,7 @@ class LibvirtDriver(Driver):
             machine=machine,
             cpu_mode=cpu_mode,
             config_drive_device=config_drive_device,
+            host=self.hostname,
         )
         self._caps = HostCapabilities(arch="")
         self._lock = threading.Lock()
@@ -220,7 +221,7 @@ class LibvirtDriver(Driver):
                 continue
             try:
                 facts = domain_xml.parse_domain(dom.XMLDesc(0))
-                if facts is not None:
+                if facts is not None and self._ours(facts):
                     found[facts.instance_id] = self._info(dom, facts)
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
@@ -637,12 +638,17 @@ class LibvirtDriver(Driver):
             what = f"cannot {action}" if action else "call failed"
             raise DriverError(f"libvirt {self.uri}: {what}: {exc}") from exc
 
+    def _ours(self, facts: DomainFacts | None) -> bool:
+        """Whether a domain is an OCS guest of this host (domains from before hosts
+        were recorded in the metadata count as this host's)."""
+        return facts is not None and facts.host in ("", self.hostname)
+
     def _lookup(self, iid: str) -> Any | None:
-        """The domain of ``iid`` (None if there is none, or it is not OCS's)."""
+        """The domain of ``iid`` (None if there is none, or it is not this host's OCS guest)."""
         with self._errors():
             try:
                 dom = self._virconn().lookupByName(domain_xml.domain_name(iid))
-                return dom if domain_xml.parse_domain(dom.XMLDesc(0)) is not None else None
+                return dom if self._ours(domain_xml.parse_domain(dom.XMLDesc(0))) else None
             except libvirt.libvirtError as exc:
                 if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     return None
@@ -656,7 +662,7 @@ class LibvirtDriver(Driver):
         with self._errors(iid):
             dom = self._virconn().lookupByName(domain_xml.domain_name(iid))
             facts = domain_xml.parse_domain(dom.XMLDesc(0))
-        if facts is None:
+        if facts is None or not self._ours(facts):
             raise GuestNotFound(iid)
         return dom, facts
 

@@ -10,6 +10,7 @@ The agent builds its driver from the configuration ([libvirt] options).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,9 @@ WAIT = {"Delay": 0.5, "MaxAttempts": 240}
 @pytest.fixture
 def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
     overrides = {
+        # A host name of this run's own: the agent lists and reconciles only its own
+        # guests, so concurrent runs on one libvirtd leave each other alone.
+        "DEFAULT": {"host": f"itest-api-{os.getpid()}"},
         "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
         "libvirt": {
             "uri": libvirt_uri,

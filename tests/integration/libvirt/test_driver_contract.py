@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ class TestLibvirtQemuContract(DriverContract):
         from ocs.compute_agent.libvirt.driver import LibvirtDriver
 
         return lambda: LibvirtDriver(
-            "itest-host",
+            f"itest-{os.getpid()}",
             uri=libvirt_uri,
             instances_path=str(workdir / "instances"),
             image_cache_path=str(workdir / "cache"),

@@ -4,6 +4,7 @@ obeys ACPI, reports stopping by itself, and leaves nothing behind."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ def events() -> EventLog:
 @pytest.fixture
 def driver(libvirt_uri: str, workdir: Path, events: EventLog) -> Iterator[LibvirtDriver]:
     driver = LibvirtDriver(
-        "itest-host",
+        f"itest-{os.getpid()}",
         uri=libvirt_uri,
         instances_path=str(workdir / "instances"),
         image_cache_path=str(workdir / "cache"),

@@ -314,6 +314,38 @@ def test_foreign_domains_are_not_listed_or_destroyed(
         dom.undefine()
 
 
+def test_hosts_sharing_one_libvirtd_see_and_touch_only_their_own_guests(
+    host: tuple[LibvirtDriver, EventLog], tmp_path: Path
+) -> None:
+    """Several agents (a dev cluster, two clouds, two test runs) may share one libvirtd:
+    each lists, reconciles and destroys only the guests it made itself."""
+    driver, _ = host
+    neighbour = LibvirtDriver(
+        "neighbour-host",
+        uri=URI,
+        instances_path=str(tmp_path / "neighbour"),
+        image_cache_path=str(tmp_path / "neighbour-cache"),
+    )
+    neighbour.init_host()
+    try:
+        spec = a_spec(tmp_path)
+        driver.spawn(spec)
+        assert wait_for(lambda: driver.guest_info(spec.instance_id).power_state is PowerState.RUNNING)
+        xml = libvirt.open(URI).lookupByName(domain_xml.domain_name(spec.instance_id)).XMLDesc(0)
+        assert domain_xml.parse_domain(xml).host == "test-host"  # type: ignore[union-attr]
+
+        assert spec.instance_id in [g.instance_id for g in driver.list_guests()]
+        assert spec.instance_id not in [g.instance_id for g in neighbour.list_guests()]
+        with pytest.raises(GuestNotFound):
+            neighbour.guest_info(spec.instance_id)
+        with pytest.raises(GuestNotFound):
+            neighbour.power_off(spec.instance_id)
+        neighbour.destroy(spec.instance_id)  # not its guest: nothing happens
+        assert driver.guest_info(spec.instance_id).power_state is PowerState.RUNNING
+    finally:
+        neighbour.close()
+
+
 def test_orphaned_instance_directories_are_removed_at_start(tmp_path: Path) -> None:
     orphan = tmp_path / "instances" / "i-0123456789abcdef0"
     orphan.mkdir(parents=True)
