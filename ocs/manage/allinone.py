@@ -39,7 +39,10 @@ def run(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
     print(f"  compute hosts    {', '.join(a.settings.host for a in cloud.agents)}")
     if conf.compute.driver == "libvirt" and not cloud.has_bootable_image():
         print("  no bootable image is registered for real VMs; build and register the OCS test image with:")
-        print(f"    tools/build-test-image ~/.cache/ocs-test-image | OCS_CONFIG_FILE={cloud.conf_file} sh")
+        print(
+            f"    {sys.executable} -m ocs.images.test_image ~/.cache/ocs-test-image"
+            f" | OCS_CONFIG_FILE={cloud.conf_file} sh"
+        )
     print("Stop it with Ctrl-C.", flush=True)
     sys.stdout.flush()
     cloud.serve_forever()
