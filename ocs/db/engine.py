@@ -19,6 +19,7 @@ whatever the busy timeout says.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator
@@ -44,6 +45,22 @@ def default_url(state_dir: str) -> str:
     return f"sqlite:///{os.path.join(path, DB_FILE_NAME)}"
 
 
+#: The driver OCS's extras install for a URL that names none (``postgresql://``,
+#: ``mysql://``): SQLAlchemy's own defaults (psycopg 3, MySQLdb) are not installed.
+_DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "mysql": ("pymysql", "MySQLdb"), "mariadb": ("pymysql", "MySQLdb")}
+
+
+def with_installed_driver(u: URL) -> URL:
+    """``u`` with a driver that is installed when it names no driver itself."""
+    backend = u.get_backend_name()
+    if backend not in _DRIVERS or "+" in u.drivername:
+        return u
+    for module in _DRIVERS[backend]:
+        if importlib.util.find_spec(module) is not None:
+            return u.set(drivername=f"{backend}+{module.lower()}")
+    return u
+
+
 def make_engine(
     url: str | URL,
     *,
@@ -59,7 +76,7 @@ def make_engine(
     only (Alembic's batch mode recreates tables, which must not cascade).
     The directory of a SQLite file is created (mode 0700) when missing.
     """
-    u = make_url(url)
+    u = with_installed_driver(make_url(url))
     if u.get_backend_name() == "sqlite":
         return _sqlite_engine(u, echo=echo, foreign_keys=sqlite_foreign_keys)
     kwargs: dict[str, Any] = {

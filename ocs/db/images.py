@@ -76,7 +76,7 @@ def unavailable(image_id: str) -> errors.OcsError:
 def validate_image_id(value: str, kinds: Collection[str] = IMAGE_KINDS) -> str:
     """``value`` if it is an image ID of one of ``kinds``, else InvalidAMIID.Malformed."""
     if not isinstance(value, str) or ids.kind_of(value) not in kinds:
-        raise ids.malformed("image", value)
+        raise ids.malformed(next(iter(kinds)) if len(kinds) == 1 else "image", value)
     return value
 
 

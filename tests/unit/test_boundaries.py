@@ -23,6 +23,12 @@ def test_import_contracts_hold():
 
 def test_ruff_is_clean():
     result = subprocess.run(
-        [_tool("ruff"), "check", "ocs", "tests"], cwd=ROOT, capture_output=True, text=True
+        [_tool("ruff"), "check", "ocs", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean():
+    """``tox -e mypy`` in every test run: strict on the pure cores (setup.cfg [mypy])."""
+    result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -88,3 +88,21 @@ def test_utc_datetime_refuses_naive_values() -> None:
     aware = dt.datetime(2030, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=3)))
     assert t.process_bind_param(aware, dialect) == dt.datetime(2030, 1, 1, 9)
     assert t.process_result_value(dt.datetime(2030, 1, 1, 9), dialect) == aware
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql://ocs@db.example/ocs", "postgresql+psycopg2"),  # the postgres extra's driver
+        ("mysql://root@db.example/ocs", "mysql+pymysql"),  # the mysql extra's driver
+        ("mariadb://root@db.example/ocs", "mariadb+pymysql"),
+        ("postgresql+psycopg2://ocs@db.example/ocs", "postgresql+psycopg2"),  # named drivers are kept
+        ("sqlite:////tmp/x.sqlite", "sqlite"),
+    ],
+)
+def test_a_url_without_a_driver_gets_the_installed_one(url: str, driver: str) -> None:
+    engine = make_engine(url)
+    try:
+        assert engine.url.drivername == driver
+    finally:
+        engine.dispose()
