@@ -32,6 +32,7 @@ from ocs.compute_agent.driver import GuestSpec, ImageRef
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tools" / "build-test-image"
+BUILDER = REPO / "ocs" / "images" / "test_image.py"  # what the script runs; the cache is keyed on it
 
 #: Console markers of the test image's init.
 MARK_INIT = b"OCS-TEST-IMAGE: init"
@@ -100,7 +101,7 @@ def cache_root() -> Path:
 
 
 def _script_digest() -> str:
-    return hashlib.sha256(SCRIPT.read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(BUILDER.read_bytes()).hexdigest()[:16]
 
 
 def _load(directory: Path) -> GuestImage | None:

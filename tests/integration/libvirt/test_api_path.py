@@ -109,3 +109,74 @@ def test_run_stop_start_terminate_a_real_guest(cloud: Cloud, test_image: GuestIm
         assert f"ocs-{iid}" not in [d.name() for d in conn.listAllDomains()]
     finally:
         conn.close()
+
+
+def test_a_restarted_cloud_keeps_its_running_guests_and_removes_strangers(
+    libvirt_uri: str, workdir: Path, tmp_path: Path, test_image: GuestImage
+) -> None:
+    """Restarting every service (the agent included) leaves running guests alone:
+    the same QEMU process keeps running, not rebooted; a guest of this host that
+    the cloud does not know (left by a crash) is removed by the reconciliation."""
+    import libvirt
+
+    from ocs.compute_agent.libvirt.driver import LibvirtDriver
+
+    host = f"itest-restart-{os.getpid()}"
+    overrides = {
+        "DEFAULT": {"host": host},
+        "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
+        "libvirt": {
+            "uri": libvirt_uri,
+            "instances_path": str(workdir / "restart-instances"),
+            "image_cache_path": str(workdir / "restart-cache"),
+        },
+    }
+    first = Cloud(tmp_path / "state", overrides).start()
+    try:
+        ec2 = first.client()
+        iid = ec2.run_instances(ImageId=register(first, test_image), MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"
+        ]
+        ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+        console(ec2, iid, "OCS-TEST-IMAGE: userspace ready")
+    finally:
+        first.stop()
+
+    # A guest of this host that no database knows: what a crash mid-spawn leaves.
+    stranger = test_image.spec()
+    rogue = LibvirtDriver(
+        host,
+        uri=libvirt_uri,
+        instances_path=str(workdir / "restart-instances"),
+        image_cache_path=str(workdir / "restart-cache"),
+    )
+    rogue.init_host()
+    rogue.spawn(stranger)
+    rogue.close()
+
+    conn = libvirt.open(libvirt_uri)
+    try:
+        qemu_id = conn.lookupByName(f"ocs-{iid}").ID()
+        again = Cloud(tmp_path / "state", overrides).start()
+        try:
+            ec2 = again.client()
+            deadline = time.monotonic() + 60
+            while f"ocs-{stranger.instance_id}" in [d.name() for d in conn.listAllDomains()]:
+                assert time.monotonic() < deadline, "the stranger guest was not removed"
+                time.sleep(0.5)
+            assert not (workdir / "restart-instances" / stranger.instance_id).exists()
+
+            item = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+            assert item["State"]["Name"] == "running"
+            dom = conn.lookupByName(f"ocs-{iid}")
+            assert dom.isActive() and dom.ID() == qemu_id  # the same QEMU process
+            out = ec2.get_console_output(InstanceId=iid)["Output"]
+            assert out.count("OCS-TEST-IMAGE: userspace ready") == 1  # never rebooted
+
+            ec2.terminate_instances(InstanceIds=[iid])
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+            assert f"ocs-{iid}" not in [d.name() for d in conn.listAllDomains()]
+        finally:
+            again.stop()
+    finally:
+        conn.close()
