@@ -372,9 +372,7 @@ def firewall_script(
         rules=tuple(r for r in state.rules if r.group_id in port_groups),
         group_members=dict(state.group_members),
         zones={b.bridge: b.zone for b in bridges},
-        always_allowed=tuple(
-            sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})
-        ),
+        always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
     )
     return nft.replace_script(fw) + edge_script(bridges, subnets)
 

@@ -84,7 +84,9 @@ class LinuxDriver(NetworkDriver):
         where = ns or self.netns
         return self._cmd(["ip", *(["-n", where] if where else []), *args], check=check)
 
-    def _in(self, ns: str | None, argv: Sequence[str], stdin: str | None = None, *, check: bool = True) -> str:
+    def _in(
+        self, ns: str | None, argv: Sequence[str], stdin: str | None = None, *, check: bool = True
+    ) -> str:
         prefix = ["ip", "netns", "exec", ns] if ns else []
         return self._cmd([*prefix, *argv], stdin, check=check)
 
@@ -138,7 +140,9 @@ class LinuxDriver(NetworkDriver):
         for key, value in nft.REQUIRED_SYSCTLS.items():
             self._in(self.netns, ["sysctl", "-qw", f"{key}={value}"])
 
-    def _bridge(self, plan: HostPlan, b: BridgePlan, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
+    def _bridge(
+        self, plan: HostPlan, b: BridgePlan, links: dict[str, dict[str, Any]], changes: list[str]
+    ) -> None:
         if b.bridge not in links:
             self._ip("link", "add", b.bridge, "type", "bridge")
             changes.append(f"bridge {b.bridge} added")
@@ -149,7 +153,9 @@ class LinuxDriver(NetworkDriver):
         info = links.get(b.vxlan)
         data = (info or {}).get("linkinfo", {}).get("info_data", {})
         if info is not None and (
-            data.get("id") != b.vni or data.get("local") != plan.tunnel_ip or data.get("port") != plan.vxlan_port
+            data.get("id") != b.vni
+            or data.get("local") != plan.tunnel_ip
+            or data.get("port") != plan.vxlan_port
         ):
             self._ip("link", "del", b.vxlan)
             changes.append(f"vxlan {b.vxlan} removed (settings changed)")
@@ -210,7 +216,9 @@ class LinuxDriver(NetworkDriver):
             changes.append(f"veth {s.veth_host} attached to {s.bridge}")
         _up(self, s.veth_host, host_end, changes)
         self._gateway(s, inner[s.veth_ns], changes)
-        self._load(s.netns, f"{Path(s.conf_path).parent}/nat.sha256", s.nat_script, ("ip", META_TABLE), changes)
+        self._load(
+            s.netns, f"{Path(s.conf_path).parent}/nat.sha256", s.nat_script, ("ip", META_TABLE), changes
+        )
         self._dnsmasq_running(s, changes)
 
     def _gateway(self, s: SubnetPlan, info: dict[str, Any], changes: list[str]) -> None:
@@ -268,7 +276,9 @@ class LinuxDriver(NetworkDriver):
 
     # --- removal ----------------------------------------------------------------------------
 
-    def _remove_stale(self, plan: HostPlan | None, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
+    def _remove_stale(
+        self, plan: HostPlan | None, links: dict[str, dict[str, Any]], changes: list[str]
+    ) -> None:
         wanted: set[str] = set()
         subnets: set[str] = set()
         if plan is not None:
@@ -294,7 +304,9 @@ class LinuxDriver(NetworkDriver):
                 self._ip("link", "del", name, check=False)
                 changes.append(f"device {name} removed")
         if plan is None:
-            script = nft.remove_script() + f"add table bridge {EDGE_TABLE}\ndelete table bridge {EDGE_TABLE}\n"
+            script = (
+                nft.remove_script() + f"add table bridge {EDGE_TABLE}\ndelete table bridge {EDGE_TABLE}\n"
+            )
             self._in(self.netns, ["nft", "-f", "-"], script)
             if state_dir is not None:
                 Path(f"{state_dir}/firewall{_ns_tag(self.netns)}.sha256").unlink(missing_ok=True)
@@ -366,7 +378,7 @@ def socket_in_namespace(netns: str, port: int) -> socket.socket:
     enters the namespace (``setns`` changes only the calling thread), makes the
     socket and ends; the process's other threads never leave their namespace.
     """
-    result: list[socket.socket | BaseException] = []
+    result: list[socket.socket | OSError] = []
 
     def make() -> None:
         try:
@@ -379,12 +391,12 @@ def socket_in_namespace(netns: str, port: int) -> socket.socket:
             sock.bind(("0.0.0.0", port))
             sock.listen(128)
             result.append(sock)
-        except BaseException as exc:  # handed to the caller's thread
+        except OSError as exc:  # handed to the caller's thread
             result.append(exc)
 
     thread = threading.Thread(target=make, name=f"netns-{netns}", daemon=True)
     thread.start()
     thread.join()
-    if not result or isinstance(result[0], BaseException):
+    if not result or isinstance(result[0], OSError):
         raise NetworkDriverError(f"cannot listen on port {port} in {netns}: {result[0] if result else '?'}")
     return result[0]

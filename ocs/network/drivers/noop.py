@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from dataclasses import replace
 
 from ocs.network.driver import ApplyResult, NetworkDriver
 from ocs.network.plan import HostPlan
@@ -32,6 +33,7 @@ class NoopDriver(NetworkDriver):
     def apply_firewall(self, plan: HostPlan) -> ApplyResult:
         with self._lock:
             changed = self.plan is None or self.plan.firewall != plan.firewall
+            self.plan = plan if self.plan is None else replace(self.plan, firewall=plan.firewall)
             self.firewall_applies += 1
         return ApplyResult(("firewall",) if changed else ())
 

@@ -96,9 +96,11 @@ def test_same_input_same_plan_whatever_the_order() -> None:
         (DesiredState("h", (), (port(1, SUB_A1, "10.0.1.10"),)), "unknown subnet"),
         (DesiredState("h", (SUB_A1,), (port(1, SUB_A1, "10.9.9.9"),)), "outside"),
         (
-            DesiredState("h", (SubnetState("subnet-x", VPC_A, "10.0.0.0/29"),), (
-                PortState("eni-1", "i-1", "02:00:00:00:00:01", "10.0.0.4", "subnet-x"),
-            )),
+            DesiredState(
+                "h",
+                (SubnetState("subnet-x", VPC_A, "10.0.0.0/29"),),
+                (PortState("eni-1", "i-1", "02:00:00:00:00:01", "10.0.0.4", "subnet-x"),),
+            ),
             "smaller than a /28",
         ),
     ],
