@@ -13,7 +13,7 @@ from ocs.cmd.scheduler import run_until_signal
 from ocs.db import engine as db_engine
 from ocs.network.driver import make_driver
 from ocs.network.plan import PlanSettings
-from ocs.network.service import NetworkService, NetworkSettings
+from ocs.network.service import NetworkHostEndpoint, NetworkService, NetworkSettings
 
 
 def settings_from_conf(conf: cfg.ConfigOpts) -> NetworkSettings:
@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     kwargs = {"netns": conf.network.host_namespace} if conf.network.driver == "linux" else {}
     driver = make_driver(conf.network.driver, **kwargs)
-    service = NetworkService(bus, db_engine.session_factory(engine), driver, settings_from_conf(conf))
+    endpoint = NetworkHostEndpoint(db_engine.session_factory(engine), driver, settings_from_conf(conf))
+    service = NetworkService(bus, endpoint)
 
     def stop() -> None:
         service.stop()

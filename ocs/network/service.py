@@ -331,14 +331,12 @@ class NetworkService:
     def __init__(
         self,
         bus: Bus,
-        sessions: sessionmaker[Session],
-        driver: NetworkDriver,
-        settings: NetworkSettings,
+        endpoint: NetworkHostEndpoint,
         *,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
-        self.endpoint = NetworkHostEndpoint(sessions, driver, settings)
-        self.settings = settings
+        self.endpoint = endpoint
+        self.settings = settings = endpoint.settings
         self.servers = [
             RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1),
             RpcServer(

@@ -116,7 +116,7 @@ def test_service_on_the_memory_bus(cloud: NetCloud) -> None:
     a = cloud.instance("h1", sub, "10.4.1.10", [])
     bus = Bus("memory://", "ocs-net-test")
     driver = NoopDriver()
-    service = NetworkService(bus, cloud.sessions, driver, SETTINGS)
+    service = NetworkService(bus, NetworkHostEndpoint(cloud.sessions, driver, SETTINGS))
     service.start()
     try:
         assert driver.applies == 1  # converged at start
