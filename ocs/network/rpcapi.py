@@ -15,6 +15,9 @@ carry from the database, so the messages only say *what* changed:
   rules or members): every host re-applies the ruleset of the ports it carries that
   the groups touch, within two seconds. Transient: a host that is down misses it
   and converges when it starts and then periodically.
+- ``vpc_hosts_changed`` (fanout, sent by ``ocs-network`` itself when its host starts
+  or stops carrying a VPC): the other hosts carrying the VPC refresh their VXLAN
+  flood lists.
 """
 
 from __future__ import annotations
@@ -67,6 +70,14 @@ class SecurityGroupsChanged:
     group_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class VpcHostsChanged:
+    """``host`` started or stopped carrying these VPCs."""
+
+    host: str
+    vpc_ids: list[str] = field(default_factory=list)
+
+
 class NetworkApi(ServiceApi):
     service = "network"
 
@@ -79,3 +90,4 @@ class NetworkHostApi(ServiceApi):
     teardown_port = cast(TeardownPort)
     sync_host = cast(SyncHost)
     security_groups_changed = fanout(SecurityGroupsChanged)
+    vpc_hosts_changed = fanout(VpcHostsChanged)

@@ -58,6 +58,7 @@ from ocs.network.rpcapi import (
     SetupPort,
     SyncHost,
     TeardownPort,
+    VpcHostsChanged,
 )
 from ocs.service import StatusEndpoint
 
@@ -224,6 +225,8 @@ class NetworkHostEndpoint(StatusEndpoint):
         self._released: dict[str, str] = {}  # interface id -> instance id, torn down
         self._lock = threading.RLock()
         self._listeners: dict[str, MetadataServer] = {}
+        #: Told the VPCs this host started or stopped carrying (the other hosts' flood lists).
+        self.notify: Callable[[list[str]], None] | None = None
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -237,12 +240,19 @@ class NetworkHostEndpoint(StatusEndpoint):
         """Read, plan, apply; then open or close metadata listeners to match."""
         with self._lock:
             plan = self._plan()
+            before = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
             result = self.driver.apply(plan)
             if result.changed:
                 LOG.info("network on %s: %s", self.settings.host, "; ".join(result.changes))
             self.plan = plan
+            for s in plan.subnets:  # a namespace made again: its old listener is in the old one
+                if f"netns {s.netns} added" in result.changes and s.subnet_id in self._listeners:
+                    self._listeners.pop(s.subnet_id).stop()
             self._metadata_listeners(plan)
-            return plan
+        carried = {b.vpc_id for b in plan.bridges}
+        if carried != before and self.notify is not None:
+            self.notify(sorted(carried ^ before))
+        return plan
 
     def _metadata_listeners(self, plan: HostPlan) -> None:
         wanted = {s.subnet_id for s in plan.subnets}
@@ -313,6 +323,13 @@ class NetworkHostEndpoint(StatusEndpoint):
     def sync_host(self, req: SyncHost) -> None:
         self.converge()
 
+    def vpc_hosts_changed(self, req: VpcHostsChanged) -> None:
+        """Another host started or stopped carrying a VPC: refresh the flood lists."""
+        with self._lock:
+            carried = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
+        if req.host != self.settings.host and carried & set(req.vpc_ids) and self.settings.tunnel_ip:
+            self.converge()
+
     def security_groups_changed(self, req: SecurityGroupsChanged) -> None:
         """Reload the ruleset if a port here is in, or refers to, one of the groups."""
         with self._lock:
@@ -337,6 +354,8 @@ class NetworkService:
     ) -> None:
         self.endpoint = endpoint
         self.settings = settings = endpoint.settings
+        api = NetworkHostApi(bus)
+        endpoint.notify = lambda vpc_ids: api.vpc_hosts_changed(VpcHostsChanged(settings.host, vpc_ids))
         self.servers = [
             RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1),
             RpcServer(

@@ -171,14 +171,27 @@ def test_vxlan_carries_a_vpc_between_two_hosts(lab: DataPlaneLab, cloud: NetClou
     pb = cloud.instance("h2", sub, "10.65.1.20", [cloud.group(vpc, "client")])
     h1, h2 = lab.add_host("h1", "192.0.2.1"), lab.add_host("h2", "192.0.2.2")
     lab.underlay(h1, h2)
-    a, b = lab.plug(h1, pa.instance_id, "a"), lab.plug(h2, pb.instance_id, "b")
-    h1.endpoint.converge()  # h1 learns that h2 now carries the VPC too
-    assert a.binding.mtu == 1450
-    assert lab.dhcp(a)["ip"] == pa.ip and lab.dhcp(b)["ip"] == pb.ip  # each from its own host
-    assert b.lease["mtu"] == "1450"
-    serve(a, ALLOWED, DENIED)
-    assert b.connect(pa.ip, ALLOWED)
-    assert not b.connect(pa.ip, DENIED)
+    bus = Bus("memory://", "ocs-dataplane-vxlan")
+    services = [NetworkService(bus, h.endpoint) for h in (h1, h2)]
+    for service in services:
+        service.start()
+    try:
+        a = lab.plug(h1, pa.instance_id, "a")
+        b = lab.plug(h2, pb.instance_id, "b")  # h1 hears (vpc_hosts_changed) that h2 carries the VPC
+        vxlan = a.binding.bridge.replace("ocsb", "ocsx")
+        assert wait_until(
+            lambda: "dst 192.0.2.2" in h1.ns.exec("bridge", "fdb", "show", "dev", vxlan).stdout, 5
+        )
+        assert a.binding.mtu == 1450
+        assert lab.dhcp(a)["ip"] == pa.ip and lab.dhcp(b)["ip"] == pb.ip  # each from its own host
+        assert b.lease["mtu"] == "1450"
+        serve(a, ALLOWED, DENIED)
+        assert b.connect(pa.ip, ALLOWED)
+        assert not b.connect(pa.ip, DENIED)
+    finally:
+        for service in services:
+            service.stop()
+        bus.close()
 
 
 def test_metadata_answers_each_port_with_its_own_identity_only(lab: DataPlaneLab, cloud: NetCloud) -> None:
