@@ -227,20 +227,27 @@ class NetworkHostEndpoint(StatusEndpoint):
         self._listeners: dict[str, MetadataServer] = {}
         #: Told the VPCs this host started or stopped carrying (the other hosts' flood lists).
         self.notify: Callable[[list[str]], None] | None = None
+        #: Told the groups whose members here came or went (other hosts' group references).
+        self.notify_groups: Callable[[list[str]], None] | None = None
+        self._memberships: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
 
-    def _plan(self) -> HostPlan:
+    def _state(self) -> DesiredState:
         with self._tx() as s:
-            state = desired_state(s, self.settings, exclude=self._released)
-        return plan_host(state, self.settings.plan)
+            return desired_state(s, self.settings, exclude=self._released)
+
+    def _plan(self) -> HostPlan:
+        return plan_host(self._state(), self.settings.plan)
 
     def converge(self) -> HostPlan:
         """Read, plan, apply; then open or close metadata listeners to match."""
         with self._lock:
-            plan = self._plan()
+            state = self._state()
+            plan = plan_host(state, self.settings.plan)
             before = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
+            members_before = self._memberships
             result = self.driver.apply(plan)
             if result.changed:
                 LOG.info("network on %s: %s", self.settings.host, "; ".join(result.changes))
@@ -249,9 +256,13 @@ class NetworkHostEndpoint(StatusEndpoint):
                 if f"netns {s.netns} added" in result.changes and s.subnet_id in self._listeners:
                     self._listeners.pop(s.subnet_id).stop()
             self._metadata_listeners(plan)
+            self._memberships = members = frozenset((p.interface_id, p.ip, p.group_ids) for p in state.ports)
         carried = {b.vpc_id for b in plan.bridges}
         if carried != before and self.notify is not None:
             self.notify(sorted(carried ^ before))
+        changed_groups = {g for entry in members ^ members_before for g in entry[2]}
+        if changed_groups and self.notify_groups is not None:
+            self.notify_groups(sorted(changed_groups))
         return plan
 
     def _metadata_listeners(self, plan: HostPlan) -> None:
@@ -356,6 +367,7 @@ class NetworkService:
         self.settings = settings = endpoint.settings
         api = NetworkHostApi(bus)
         endpoint.notify = lambda vpc_ids: api.vpc_hosts_changed(VpcHostsChanged(settings.host, vpc_ids))
+        endpoint.notify_groups = lambda ids: api.security_groups_changed(SecurityGroupsChanged(ids))
         self.servers = [
             RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1),
             RpcServer(

@@ -165,10 +165,9 @@ def test_two_vpcs_are_isolated_even_with_the_same_addresses(lab: DataPlaneLab, c
 def test_vxlan_carries_a_vpc_between_two_hosts(lab: DataPlaneLab, cloud: NetCloud) -> None:
     vpc = cloud.vpc("10.65.0.0/16")
     sub = cloud.subnet(vpc, "10.65.1.0/24")
-    web = cloud.group(vpc, "web")
-    cloud.allow(web, "tcp", ALLOWED, cidr="10.65.1.0/24")
+    web, client = cloud.group(vpc, "web"), cloud.group(vpc, "client")
+    cloud.allow(web, "tcp", ALLOWED, source_group=client)  # h1 must learn of h2's new member
     pa = cloud.instance("h1", sub, "10.65.1.10", [web])
-    pb = cloud.instance("h2", sub, "10.65.1.20", [cloud.group(vpc, "client")])
     h1, h2 = lab.add_host("h1", "192.0.2.1"), lab.add_host("h2", "192.0.2.2")
     lab.underlay(h1, h2)
     bus = Bus("memory://", "ocs-dataplane-vxlan")
@@ -177,6 +176,7 @@ def test_vxlan_carries_a_vpc_between_two_hosts(lab: DataPlaneLab, cloud: NetClou
         service.start()
     try:
         a = lab.plug(h1, pa.instance_id, "a")
+        pb = cloud.instance("h2", sub, "10.65.1.20", [client])  # launched after a was set up
         b = lab.plug(h2, pb.instance_id, "b")  # h1 hears (vpc_hosts_changed) that h2 carries the VPC
         vxlan = a.binding.bridge.replace("ocsb", "ocsx")
         assert wait_until(
@@ -186,8 +186,16 @@ def test_vxlan_carries_a_vpc_between_two_hosts(lab: DataPlaneLab, cloud: NetClou
         assert lab.dhcp(a)["ip"] == pa.ip and lab.dhcp(b)["ip"] == pb.ip  # each from its own host
         assert b.lease["mtu"] == "1450"
         serve(a, ALLOWED, DENIED)
-        assert b.connect(pa.ip, ALLOWED)
+        assert wait_until(lambda: b.connect(pa.ip, ALLOWED), 2.0) is not None
         assert not b.connect(pa.ip, DENIED)
+        # b's gateway and metadata service are h2's own, never h1's across the tunnel.
+        assert b.http("GET", "http://169.254.169.254/latest/meta-data/instance-id") == (200, pb.instance_id)
+        assert b.ns.exec("ip", "neigh", "show", "10.65.1.1").stdout.count("lladdr") == 1
+        # A second client on h2 (which carries the VPC already): only the group's news tells h1.
+        pc = cloud.instance("h2", sub, "10.65.1.21", [client])
+        c = lab.plug(h2, pc.instance_id, "c")
+        assert lab.dhcp(c)["ip"] == pc.ip
+        assert wait_until(lambda: c.connect(pa.ip, ALLOWED), 2.0) is not None
     finally:
         for service in services:
             service.stop()
