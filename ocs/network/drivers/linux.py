@@ -365,10 +365,19 @@ def _end(pid: int, timeout: float = 3.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-    if Path(f"/proc/{pid}").exists():
+    if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its parent does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def socket_in_namespace(netns: str, port: int) -> socket.socket:

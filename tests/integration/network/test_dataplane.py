@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from ocs.bus import Bus
 from ocs.db.engine import make_engine, session_factory
 from ocs.network.drivers.linux import LinuxDriver
-from ocs.network.rpcapi import NetworkHostApi, SecurityGroupsChanged
+from ocs.network.rpcapi import NetworkHostApi, SecurityGroupsChanged, TeardownPort
 from ocs.network.service import NetworkService
 from tests.dbfixtures import throwaway_database
 from tests.framework.dataplane import DataPlaneLab, Guest, ip_json, missing_dataplane_tools
 from tests.framework.netcloud import NetCloud
-from tests.framework.netns import read_line, wait_until
+from tests.framework.netns import read_line, run, wait_until
 from tests.integration.network.conftest import require_namespaces
 from tests.services import services_required
 
@@ -112,6 +112,13 @@ def test_apply_is_idempotent_and_a_restarted_driver_converges(lab: DataPlaneLab,
     changes = restarted.apply(plan).changes
     assert any("bridge" in c for c in changes) and any("nft ocs loaded" in c for c in changes)
     assert restarted.apply(plan).changes == ()
+
+    # The last port of the subnet goes: its namespace, dnsmasq and bridge go with it.
+    cloud.set_state(pa.instance_id, "shutting-down")
+    host.endpoint.teardown_port(TeardownPort("h1", pa.instance_id))
+    assert plan.subnets[0].netns not in run(["ip", "netns", "list"]).stdout
+    assert not Path(f"/proc/{pid}").exists() or b"dnsmasq" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert plan.bridges[0].bridge not in {x["ifname"] for x in ip_json(host.ns, "link", "show")}
 
 
 def test_revoked_rule_cuts_new_connections_within_two_seconds(lab: DataPlaneLab, cloud: NetCloud) -> None:
