@@ -13,11 +13,12 @@ Failure semantics, common to every driver:
 - Every method is idempotent: calling it again with the same plan changes nothing
   and reports no changes.
 - A failed :meth:`NetworkDriver.apply` raises :class:`NetworkDriverError` and may
-  leave the host partly converged; nothing half-made is ever *unsafe* (a port
-  without its ruleset has none of its traffic accepted, because its chains are
-  missing only when its tap is missing from the ruleset, and the ruleset is
-  replaced in one transaction), and the next ``apply`` repairs it. Callers retry
-  by applying again (the service does so periodically).
+  leave the host partly converged; the next ``apply`` repairs it (the service
+  applies again periodically). Nothing half-made is *open*: the ruleset is replaced
+  in one transaction, and a tap (``ocst…``) that the loaded ruleset does not name
+  has all its traffic dropped, so a guest plugged before its rules exist, or after
+  an apply failed, is cut off rather than unfiltered. ``setup_port`` answers only
+  after a successful apply, so the hypervisor plugs a tap whose rules are loaded.
 - A driver owns only what carries its names (``ocs`` prefixes, its host's
   namespace prefix, its own dnsmasq PIDs); it never removes anything else.
 """
@@ -27,7 +28,7 @@ from __future__ import annotations
 import abc
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ocs.network.plan import HostPlan
@@ -42,7 +43,6 @@ class ApplyResult:
     """What an apply changed (empty: the host already matched the plan)."""
 
     changes: tuple[str, ...] = ()
-    errors: tuple[str, ...] = field(default=())
 
     @property
     def changed(self) -> bool:

@@ -374,38 +374,53 @@ def firewall_script(
         zones={b.bridge: b.zone for b in bridges},
         always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
     )
-    return nft.replace_script(fw) + edge_script(bridges, subnets)
+    return nft.replace_script(fw) + edge_script(bridges, subnets, tuple(p.ifname for p in ports))
 
 
-def edge_script(bridges: tuple[BridgePlan, ...], subnets: tuple[SubnetPlan, ...]) -> str:
-    """The bridge table keeping gateways and DHCP off the VXLAN devices."""
-    lines = [f"add table bridge {EDGE_TABLE}", f"delete table bridge {EDGE_TABLE}"]
-    tunnels = sorted(b.vxlan for b in bridges if b.vxlan)
-    if not tunnels or not subnets:
-        return "\n".join(lines) + "\n"
-    names = ", ".join(f'"{t}"' for t in tunnels)
-    macs = ", ".join(sorted({s.gateway_mac for s in subnets}))
-    ips = ", ".join(sorted({s.gateway_ip for s in subnets}, key=ipaddress.ip_address))
-    lines += [
+def edge_script(
+    bridges: tuple[BridgePlan, ...], subnets: tuple[SubnetPlan, ...], taps: tuple[str, ...] = ()
+) -> str:
+    """The bridge table that fails closed on taps OCS did not set up (an ``ocst…`` device
+    the ruleset does not name would otherwise be unfiltered) and keeps gateways and DHCP
+    off the VXLAN devices."""
+    lines = [
+        f"add table bridge {EDGE_TABLE}",
+        f"delete table bridge {EDGE_TABLE}",
         f"table bridge {EDGE_TABLE} {{",
-        f"\tset tunnels {{ type ifname; elements = {{ {names} }} }}",
-        f"\tset gateway_macs {{ type ether_addr; elements = {{ {macs} }} }}",
-        f"\tset gateway_ips {{ type ipv4_addr; elements = {{ {ips} }} }}",
+        _set("taps", "ifname", [f'"{t}"' for t in sorted(taps)]),
     ]
+    tunnels = sorted(b.vxlan for b in bridges if b.vxlan)
+    tunnel_rules: list[str] = []
+    if tunnels and subnets:
+        lines += [
+            _set("tunnels", "ifname", [f'"{t}"' for t in tunnels]),
+            _set("gateway_macs", "ether_addr", sorted({s.gateway_mac for s in subnets})),
+            _set(
+                "gateway_ips", "ipv4_addr", sorted({s.gateway_ip for s in subnets}, key=ipaddress.ip_address)
+            ),
+        ]
+        tunnel_rules = [
+            "ether saddr @gateway_macs drop",
+            "ether daddr @gateway_macs drop",
+            "arp daddr ip @gateway_ips drop",
+            "arp saddr ip @gateway_ips drop",
+            "udp dport { 67, 68 } drop",
+        ]
     for hook, key in (("prerouting", "iifname"), ("forward", "oifname"), ("output", "oifname")):
         lines += [
             f"\tchain {hook} {{",
             f"\t\ttype filter hook {hook} priority -10; policy accept;",
-            f"\t\t{key} != @tunnels accept",
-            "\t\tether saddr @gateway_macs drop",
-            "\t\tether daddr @gateway_macs drop",
-            "\t\tarp daddr ip @gateway_ips drop",
-            "\t\tarp saddr ip @gateway_ips drop",
-            "\t\tudp dport { 67, 68 } drop",
+            f'\t\t{key} "{PREFIX}t*" {key} != @taps drop',
+            *(f"\t\t{key} @tunnels {rule}" for rule in tunnel_rules),
             "\t}",
         ]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _set(name: str, kind: str, elements: list[str]) -> str:
+    body = f" elements = {{ {', '.join(elements)} }};" if elements else ""
+    return f"\tset {name} {{ type {kind};{body} }}"
 
 
 # --- rendering for humans and golden files -------------------------------------------------

@@ -168,6 +168,14 @@ def test_two_vpcs_are_isolated_even_with_the_same_addresses(lab: DataPlaneLab, c
     assert b.connect(pa.ip, ALLOWED)
     assert not c.connect(pa.ip, ALLOWED)
 
+    # A tap OCS did not set up, plugged into a's bridge, is cut off (fails closed).
+    rogue = lab._namespace("r")
+    host.ns.ip("link", "add", "ocst00000000bad", "type", "veth", "peer", "name", "eth0", "netns", rogue.name)
+    host.ns.ip("link", "set", "ocst00000000bad", "master", a.binding.bridge, "up")
+    rogue.ip("addr", "add", "10.64.1.99/24", "dev", "eth0")
+    rogue.ip("link", "set", "eth0", "up")
+    assert rogue.agent("connect", pa.ip, str(ALLOWED), "--timeout", "0.7").returncode != 0
+
 
 def test_vxlan_carries_a_vpc_between_two_hosts(lab: DataPlaneLab, cloud: NetCloud) -> None:
     vpc = cloud.vpc("10.65.0.0/16")
