@@ -258,11 +258,8 @@ class NetworkHostEndpoint(StatusEndpoint):
             self._metadata_listeners(plan)
             self._memberships = members = frozenset((p.interface_id, p.ip, p.group_ids) for p in state.ports)
         carried = {b.vpc_id for b in plan.bridges}
-        if carried != before and self.notify is not None:
-            self.notify(sorted(carried ^ before))
-        changed_groups = {g for entry in members ^ members_before for g in entry[2]}
-        if changed_groups and self.notify_groups is not None:
-            self.notify_groups(sorted(changed_groups))
+        _tell(self.notify, sorted(carried ^ before))
+        _tell(self.notify_groups, sorted({g for entry in members ^ members_before for g in entry[2]}))
         return plan
 
     def _metadata_listeners(self, plan: HostPlan) -> None:
@@ -351,6 +348,16 @@ class NetworkHostEndpoint(StatusEndpoint):
             if plan.firewall != self.plan.firewall:
                 self.driver.apply_firewall(plan)
                 self.plan = replace(self.plan, firewall=plan.firewall)
+
+
+def _tell(notify: Callable[[list[str]], None] | None, ids: list[str]) -> None:
+    """Tell the other hosts (a failure is logged: their periodic convergence catches up)."""
+    if notify is None or not ids:
+        return
+    try:
+        notify(ids)
+    except Exception:
+        LOG.exception("could not tell the other hosts about %s", ids)
 
 
 class NetworkService:
