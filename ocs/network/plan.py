@@ -52,7 +52,9 @@ class PlanSettings:
 
     ``state_dir`` holds dnsmasq's files; ``metadata_port`` is where the metadata
     listener binds inside each subnet namespace; ``mtu`` is the underlay's MTU
-    (instances get it minus the VXLAN overhead).
+    (instances get it minus the VXLAN overhead). ``netns_scope`` goes into the
+    namespace names with the host name, so that several "hosts" of the same names
+    can share one machine (tests, demos; namespaces are machine-wide).
     """
 
     state_dir: str = "/var/lib/ocs/network"
@@ -61,6 +63,7 @@ class PlanSettings:
     vxlan_port: int = 4789
     mtu: int = 1500
     dns_domain: str = "ocs.internal"
+    netns_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,12 @@ def tap_name(interface_id: str) -> str:
     return device_name("t", interface_id)
 
 
-def netns_prefix(host: str) -> str:
-    return f"{PREFIX}-{_digest('host:' + host)[:6]}-"
+def netns_prefix(host: str, scope: str = "") -> str:
+    return f"{PREFIX}-{_digest(f'host:{scope}/{host}')[:6]}-"
 
 
-def netns_name(host: str, subnet_id: str) -> str:
-    return netns_prefix(host) + _digest(subnet_id)[:10]
+def netns_name(host: str, subnet_id: str, scope: str = "") -> str:
+    return netns_prefix(host, scope) + _digest(subnet_id)[:10]
 
 
 def vni_of(vpc_id: str) -> int:
@@ -253,7 +256,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         subnets=subnet_plans,
         ports=ports,
         firewall=firewall_script(state, bridges, subnet_plans),
-        netns_prefix=netns_prefix(state.host),
+        netns_prefix=netns_prefix(state.host, settings.netns_scope),
         state_dir=settings.state_dir,
     )
 
@@ -342,7 +345,7 @@ def _subnet(state: DesiredState, subnet: SubnetState, settings: PlanSettings, mt
         subnet_id=subnet.id,
         vpc_id=subnet.vpc_id,
         bridge=bridge_name(subnet.vpc_id),
-        netns=netns_name(state.host, subnet.id),
+        netns=netns_name(state.host, subnet.id, settings.netns_scope),
         veth_host=device_name("g", subnet.id),
         veth_ns=ns_dev,
         gateway_ip=gateway,

@@ -121,7 +121,7 @@ class DataPlaneLab:
         driver = LinuxDriver(ns.name)
         settings = NetworkSettings(
             host=name,
-            plan=PlanSettings(state_dir=str(state_dir), lease_time=600),
+            plan=PlanSettings(state_dir=str(state_dir), lease_time=600, netns_scope=self.tag),
             tunnel_ip=tunnel_ip,
             tunnel_ips=self.tunnel_ips,  # shared: hosts added later are peers too
         )
