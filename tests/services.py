@@ -11,7 +11,9 @@ import socket
 
 import pytest
 
-POSTGRES_URL = os.environ.get("OCS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "OCS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 MYSQL_URL = os.environ.get("OCS_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 RABBITMQ_URL = os.environ.get("OCS_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 

@@ -96,9 +96,7 @@ class Ec2Resource:
             render_error(resp, errors.InternalError(), request_id)
         resp.content_type = XML
         resp.set_header("x-amzn-RequestId", request_id)
-        LOG.info(
-            "%s %s %s %.1fms", request_id, action, resp.status, (time.perf_counter() - started) * 1000
-        )
+        LOG.info("%s %s %s %.1fms", request_id, action, resp.status, (time.perf_counter() - started) * 1000)
 
     def _dispatch(
         self, req: falcon.Request, body: bytes, action: str, params: dict[str, str], request_id: str
@@ -128,7 +126,9 @@ class Ec2Resource:
             raise errors.DryRunOperation()
         has_token = operation.input_shape is not None and "ClientToken" in operation.input_shape.members
         token = parsed.get("ClientToken") if has_token else None
-        call = _Call(identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed)
+        call = _Call(
+            identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed
+        )
         if not token:
             return self._run_retrying(call, None)
         try:

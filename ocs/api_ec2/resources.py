@@ -37,9 +37,7 @@ def resolve(s: Session, account_id: str, resource_id: str) -> ResourceKind:
     """The kind of ``resource_id`` if the account can see it; else EC2's error for it."""
     kind = ids.kind_of(resource_id)
     if kind is None or kind not in REGISTRY:
-        raise errors.InvalidParameterValue(
-            f"Invalid id: \"{resource_id}\"", code="InvalidID"
-        )
+        raise errors.InvalidParameterValue(f'Invalid id: "{resource_id}"', code="InvalidID")
     entry = REGISTRY[kind]
     if not entry.exists(s, account_id, resource_id):
         raise ids.not_found(kind, resource_id)

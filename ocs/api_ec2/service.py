@@ -70,9 +70,7 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
         max_overflow=conf.database.max_overflow,
         echo=conf.database.echo,
     )
-    box = load_secret_box(
-        conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir
-    )
+    box = load_secret_box(conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir)
     return ApiDeps(
         settings=settings_from_conf(conf),
         sessions=db_engine.session_factory(engine),

@@ -29,8 +29,7 @@ OPTS = [
     cfg.BoolOpt(
         "debug",
         default=False,
-        help="Log at DEBUG level instead of INFO. Secret access keys are never "
-        "logged at any level.",
+        help="Log at DEBUG level instead of INFO. Secret access keys are never logged at any level.",
     ),
 ]
 

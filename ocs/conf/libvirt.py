@@ -45,8 +45,7 @@ OPTS = [
     cfg.StrOpt(
         "cpu_mode",
         default="",
-        help="libvirt CPU mode; empty means host-passthrough under KVM and QEMU's "
-        "default model otherwise.",
+        help="libvirt CPU mode; empty means host-passthrough under KVM and QEMU's default model otherwise.",
     ),
     cfg.BoolOpt(
         "force_config_drive",

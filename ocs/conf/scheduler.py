@@ -33,8 +33,7 @@ OPTS = [
         "ram_allocation_ratio",
         default=1.0,
         min=0.01,
-        help="Memory the scheduler may place per MiB of a host's memory (above 1.0 "
-        "overcommits memory).",
+        help="Memory the scheduler may place per MiB of a host's memory (above 1.0 overcommits memory).",
     ),
     cfg.FloatOpt(
         "disk_allocation_ratio",
@@ -68,8 +67,7 @@ OPTS = [
         "service_down_time",
         default=60,
         min=1,
-        help="Seconds without a heartbeat after which a host counts as down and "
-        "receives no new instances.",
+        help="Seconds without a heartbeat after which a host counts as down and receives no new instances.",
     ),
 ]
 

@@ -96,5 +96,8 @@ class Cloud:
         cli = Path(sys.executable).with_name("aws")
         return subprocess.run(
             [str(cli), "--output", "json", *args],
-            env=self.aws_env(account), capture_output=True, text=True, timeout=60,
+            env=self.aws_env(account),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )

@@ -32,14 +32,20 @@ class Reply:
         return err.findtext("Code") or "", err.findtext("Message") or "", root.findtext("RequestID") or ""
 
 
-def signed_post(cloud, account, body: bytes | str | dict, content_type: str = FORM, timeout: float = 30) -> Reply:
+def signed_post(
+    cloud, account, body: bytes | str | dict, content_type: str = FORM, timeout: float = 30
+) -> Reply:
     """POST ``body`` (form text, raw bytes, or a dict of parameters) to ``cloud``, signed as ``account``."""
     if isinstance(body, dict):
         body = urlencode(body)
     data = body.encode("utf-8") if isinstance(body, str) else body
     account = account or cloud.admin
-    req = AWSRequest(method="POST", url=cloud.endpoint + "/", data=data, headers={"Content-Type": content_type})
-    SigV4Auth(Credentials(account.access_key_id, account.secret_access_key), "ec2", cloud.region).add_auth(req)
+    req = AWSRequest(
+        method="POST", url=cloud.endpoint + "/", data=data, headers={"Content-Type": content_type}
+    )
+    SigV4Auth(Credentials(account.access_key_id, account.secret_access_key), "ec2", cloud.region).add_auth(
+        req
+    )
     prepared = req.prepare()
     url = urlsplit(prepared.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)

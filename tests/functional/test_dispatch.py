@@ -59,11 +59,16 @@ def api(tmp_path_factory):
     handlers = dict(HANDLERS, CreateVolume=recorder, DeleteVolume=explode)
     server = ThreadedWSGIServer(None, "127.0.0.1", 0)
     settings = Settings(region="us-east-1", availability_zones=("us-east-1a",), endpoint=server.url)
-    server.set_app(create_app(ApiDeps(settings=settings, sessions=sessions, secret_box=box, handlers=handlers)))
+    server.set_app(
+        create_app(ApiDeps(settings=settings, sessions=sessions, secret_box=box, handlers=handlers))
+    )
     server.start()
     client = boto3.client(
-        "ec2", endpoint_url=server.url, region_name="us-east-1",
-        aws_access_key_id=access_key_id, aws_secret_access_key=secret,
+        "ec2",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret,
         config=Config(retries={"max_attempts": 0}),
     )
     yield client, recorder
@@ -103,7 +108,9 @@ def test_concurrent_retries_with_one_token_run_once(api):
     before = len(recorder.calls)
 
     def create(_):
-        return client.create_volume(AvailabilityZone="us-east-1a", Size=3, ClientToken="token-race")["VolumeId"]
+        return client.create_volume(AvailabilityZone="us-east-1a", Size=3, ClientToken="token-race")[
+            "VolumeId"
+        ]
 
     with ThreadPoolExecutor(8) as pool:
         answers = set(pool.map(create, range(8)))

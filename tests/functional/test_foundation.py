@@ -63,7 +63,9 @@ def test_revoked_key_is_refused_at_once(cloud):
 
 def test_unsigned_request_is_refused(cloud):
     client = boto3.client(
-        "ec2", endpoint_url=cloud.endpoint, region_name=cloud.region,
+        "ec2",
+        endpoint_url=cloud.endpoint,
+        region_name=cloud.region,
         config=Config(signature_version=UNSIGNED, retries={"max_attempts": 0}),
     )
     with pytest.raises(ClientError) as exc:
@@ -76,7 +78,9 @@ def test_unsigned_request_is_refused(cloud):
 
 def test_credentials_for_another_region_are_refused(cloud):
     client = boto3.client(
-        "ec2", endpoint_url=cloud.endpoint, region_name="eu-west-9",
+        "ec2",
+        endpoint_url=cloud.endpoint,
+        region_name="eu-west-9",
         aws_access_key_id=cloud.admin.access_key_id,
         aws_secret_access_key=cloud.admin.secret_access_key,
         config=Config(retries={"max_attempts": 0}),

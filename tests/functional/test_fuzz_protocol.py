@@ -111,7 +111,6 @@ def counted(action: str, handler: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-
 @pytest.fixture(scope="module")
 def database():
     """SQLite; ``OCS_FUZZ_DATABASE=postgres`` (or ``mariadb``) fuzzes over that server instead."""
@@ -159,8 +158,10 @@ def known(cloud, fuzzer) -> dict[str, list[str]]:
     key = ec2.create_key_pair(KeyName="fuzz-key")
     group = ec2.create_security_group(GroupName="fuzz-sg", Description="fuzz")["GroupId"]
     rules = ec2.authorize_security_group_ingress(
-        GroupId=group, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
-                                       "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        ],
     )["SecurityGroupRules"]
     [image] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"]
     own_image = ec2.register_image(Name="fuzz-image", ImageLocation=image["ImageLocation"])["ImageId"]
@@ -169,8 +170,16 @@ def known(cloud, fuzzer) -> dict[str, list[str]]:
     groups = [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]]
     run = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1, InstanceType="t2.micro")
     return {
-        "id": [image["ImageId"], own_image, key["KeyPairId"], *vpcs, *subnets, *groups,
-               *(r["SecurityGroupRuleId"] for r in rules), run["Instances"][0]["InstanceId"]],
+        "id": [
+            image["ImageId"],
+            own_image,
+            key["KeyPairId"],
+            *vpcs,
+            *subnets,
+            *groups,
+            *(r["SecurityGroupRuleId"] for r in rules),
+            run["Instances"][0]["InstanceId"],
+        ],
         "name": ["fuzz-key", "fuzz-sg", "default", "ocs-demo", "fuzz-image"],
     }
 
@@ -178,27 +187,71 @@ def known(cloud, fuzzer) -> dict[str, list[str]]:
 # --- strategies: values ------------------------------------------------------------------------
 
 NASTY = [
-    "", " ", "null", "None", "true", "-1", "0", "1e999", "NaN", "%00", "\x00", "\u202e", "\ufeff",
-    "😀" * 3, "<xml>&amp;</xml>", "]]>", "' OR 1=1 --", '"; DROP TABLE instances; --', "../../etc/passwd",
-    "*", "?", "\\", "\\*", "a" * 256, "tag:", "i-", "ami-", "sg-", "-", ".", "..", "1.2.3.4", "::1",
+    "",
+    " ",
+    "null",
+    "None",
+    "true",
+    "-1",
+    "0",
+    "1e999",
+    "NaN",
+    "%00",
+    "\x00",
+    "\u202e",
+    "\ufeff",
+    "😀" * 3,
+    "<xml>&amp;</xml>",
+    "]]>",
+    "' OR 1=1 --",
+    '"; DROP TABLE instances; --',
+    "../../etc/passwd",
+    "*",
+    "?",
+    "\\",
+    "\\*",
+    "a" * 256,
+    "tag:",
+    "i-",
+    "ami-",
+    "sg-",
+    "-",
+    ".",
+    "..",
+    "1.2.3.4",
+    "::1",
 ]
 PREFIXES = sorted({k.prefix for k in ids.KINDS.values()} | {"sgr", "key", "eni", "x", "I", "AMI"})
 
 
 def huge_text() -> st.SearchStrategy[str]:
-    return st.sampled_from([1_000, 10_000, 100_000]).map(lambda n: "x" * n) | st.text(min_size=300, max_size=2000)
+    return st.sampled_from([1_000, 10_000, 100_000]).map(lambda n: "x" * n) | st.text(
+        min_size=300, max_size=2000
+    )
 
 
 def random_ids() -> st.SearchStrategy[str]:
     hexes = st.text("0123456789abcdef", min_size=8, max_size=17) | st.sampled_from(["", "g" * 17, "0" * 40])
-    return st.builds(lambda p, h, sep: f"{p}{sep}{h}", st.sampled_from(PREFIXES), hexes, st.sampled_from(["-", "_", ""]))
+    return st.builds(
+        lambda p, h, sep: f"{p}{sep}{h}", st.sampled_from(PREFIXES), hexes, st.sampled_from(["-", "_", ""])
+    )
 
 
 #: Which ID prefix a member named like the key takes (first match wins).
 ID_HINTS = (
-    ("SecurityGroupRule", "sgr"), ("NetworkInterface", "eni"), ("Reservation", "r"), ("Instance", "i"),
-    ("Subnet", "subnet"), ("Vpc", "vpc"), ("Group", "sg"), ("Kernel", "aki"), ("Ramdisk", "ari"),
-    ("Image", "ami"), ("KeyPair", "key"), ("Snapshot", "snap"), ("Volume", "vol"),
+    ("SecurityGroupRule", "sgr"),
+    ("NetworkInterface", "eni"),
+    ("Reservation", "r"),
+    ("Instance", "i"),
+    ("Subnet", "subnet"),
+    ("Vpc", "vpc"),
+    ("Group", "sg"),
+    ("Kernel", "aki"),
+    ("Ramdisk", "ari"),
+    ("Image", "ami"),
+    ("KeyPair", "key"),
+    ("Snapshot", "snap"),
+    ("Volume", "vol"),
 )
 
 
@@ -223,12 +276,21 @@ def garbage() -> st.SearchStrategy[str]:
     )
 
 
-GOOD_CIDRS = ["10.0.0.0/16", "10.20.0.0/24", "172.31.96.0/20", "172.31.200.0/24", "0.0.0.0/0", "192.168.0.0/28"]
+GOOD_CIDRS = [
+    "10.0.0.0/16",
+    "10.20.0.0/24",
+    "172.31.96.0/20",
+    "172.31.200.0/24",
+    "0.0.0.0/0",
+    "192.168.0.0/28",
+]
 
 
 def cidrs() -> st.SearchStrategy[str]:
     octet = st.integers(-1, 300).map(str)
-    v4 = st.builds(lambda a, b, c, d, m: f"{a}.{b}.{c}.{d}/{m}", octet, octet, octet, octet, st.integers(-1, 40))
+    v4 = st.builds(
+        lambda a, b, c, d, m: f"{a}.{b}.{c}.{d}/{m}", octet, octet, octet, octet, st.integers(-1, 40)
+    )
     return v4 | st.sampled_from([*GOOD_CIDRS, "::/0", "2001:db8::/56", "10.0.0.0", "10.0.0.0/16/1"])
 
 
@@ -257,7 +319,9 @@ def string_values(shape: Shape, hint: str, known: dict[str, list[str]], mode: st
     elif "Cidr" in hint:
         valid = cidrs()
     elif "Name" in hint:
-        valid = st.sampled_from(known["name"]) | st.text(string.ascii_letters + "-_ ", min_size=1, max_size=20)
+        valid = st.sampled_from(known["name"]) | st.text(
+            string.ascii_letters + "-_ ", min_size=1, max_size=20
+        )
     else:
         return st.one_of(st.text(max_size=30), garbage())  # free text: anything is well-formed
     return st.one_of(valid, valid, garbage()) if mode == "chaos" or not shape.enum else valid
@@ -268,7 +332,9 @@ def number_values(shape: Shape, mode: str) -> st.SearchStrategy[str]:
     if mode == "sane":
         low = 0 if low is None else low
         return st.integers(low, max(low, min(high if high is not None else 5, low + 5))).map(str)
-    in_range = st.integers(min_value=low if low is not None else -5, max_value=high if high is not None else 70000)
+    in_range = st.integers(
+        min_value=low if low is not None else -5, max_value=high if high is not None else 70000
+    )
     edges = st.sampled_from([-1, 0, 1, 2, 65535, 65536, 2**31, 2**63, 10**40])
     if mode != "chaos":
         return in_range.map(str)
@@ -305,7 +371,9 @@ def filter_names(action: str) -> list[str]:
 
 
 @st.composite
-def shape_params(draw, shape: Shape, prefix: str, hint: str, depth: int, ctx: dict[str, Any]) -> dict[str, str]:
+def shape_params(
+    draw, shape: Shape, prefix: str, hint: str, depth: int, ctx: dict[str, Any]
+) -> dict[str, str]:
     """Flat wire parameters for one value of ``shape`` at ``prefix`` (``Filter.1`` ...)."""
     kind = shape.type_name
     if kind == "structure":
@@ -360,7 +428,9 @@ def action_request(draw, action: str, known: dict[str, list[str]]) -> dict[str, 
     if operation.input_shape is not None:
         params = draw(struct_params(operation.input_shape, "", 0, ctx))
     if mode == "chaos" and draw(st.booleans()):  # an unknown parameter, or a known one misused
-        bogus = draw(st.sampled_from(["Bogus", "Filter.1.Name.2", "InstanceId.x", "DryRun.1", "X-Amz-Foo", "é"]))
+        bogus = draw(
+            st.sampled_from(["Bogus", "Filter.1.Name.2", "InstanceId.x", "DryRun.1", "X-Amz-Foo", "é"])
+        )
         params[bogus] = draw(garbage())
     return {"Action": action, "Version": VERSION, **params}
 
@@ -415,7 +485,9 @@ def test_parse_request_answers_every_input_with_a_client_error(data):
 
 @settings(FUZZ, max_examples=PER_PARSER)
 @given(
-    keys=st.lists(st.sampled_from(["Filter", "InstanceId", "Name", "Value", "1", "0", "01", "", "x"]), max_size=6),
+    keys=st.lists(
+        st.sampled_from(["Filter", "InstanceId", "Name", "Value", "1", "0", "01", "", "x"]), max_size=6
+    ),
     values=st.lists(garbage(), min_size=1, max_size=3),
     action=st.sampled_from(sorted(HANDLERS)),
 )
@@ -428,8 +500,17 @@ def test_parse_request_survives_arbitrary_dotted_names(keys, values, action):
 @given(
     query=st.text(max_size=200),
     body=st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8")),
-    ctype=st.sampled_from([None, "", "application/x-www-form-urlencoded", "application/json", "text/plain; x",
-                           "APPLICATION/X-WWW-FORM-URLENCODED; charset=latin-1", "\x00"]),
+    ctype=st.sampled_from(
+        [
+            None,
+            "",
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "text/plain; x",
+            "APPLICATION/X-WWW-FORM-URLENCODED; charset=latin-1",
+            "\x00",
+        ]
+    ),
 )
 def test_read_params_answers_every_input_with_a_client_error(query, body, ctype):
     parse_outcome(lambda: read_params(query, body, ctype))
@@ -443,7 +524,9 @@ def test_read_params_answers_every_input_with_a_client_error(query, body, ctype)
     body=st.binary(max_size=500)
     | st.lists(st.tuples(garbage(), garbage()), max_size=5).map(lambda kv: urlencode(kv).encode())
     | st.builds(lambda a: f"Action={a}&Version={VERSION}".encode(), garbage()),
-    ctype=st.sampled_from(["application/x-www-form-urlencoded; charset=utf-8", "application/json", "text/xml", ""]),
+    ctype=st.sampled_from(
+        ["application/x-www-form-urlencoded; charset=utf-8", "application/json", "text/xml", ""]
+    ),
 )
 def test_any_signed_body_gets_an_ec2_answer(cloud, fuzzer, body, ctype):
     COUNTS["envelope"] += 1
@@ -471,8 +554,11 @@ def signed_get(cloud, account, params: dict[str, str]) -> Reply:
 @given(data=st.data())
 def test_any_signed_query_string_gets_an_ec2_answer(cloud, fuzzer, known, data):
     action = data.draw(st.sampled_from(sorted(HANDLERS)) | garbage(), label="action")
-    params = data.draw(action_request(action, known), label="params") if action in HANDLERS else {
-        "Action": action, "Version": VERSION}
+    params = (
+        data.draw(action_request(action, known), label="params")
+        if action in HANDLERS
+        else {"Action": action, "Version": VERSION}
+    )
     params = {k: v for k, v in params.items() if len(v) < 2000}  # URLs stay short
     COUNTS["envelope"] += 1
     check(signed_get(cloud, fuzzer, params), params, action if action in HANDLERS else None)
@@ -501,7 +587,12 @@ def test_a_body_over_the_limit_is_a_client_error(cloud):
     [
         {"Action": "DeleteKeyPair", "KeyName": "\x00"},
         {"Action": "DescribeSecurityGroups", "GroupName.1": "a\x00b"},
-        {"Action": "CreateTags", "ResourceId.1": "vpc-0123456789abcdef0", "Tag.1.Key": "k", "Tag.1.Value": "\x00"},
+        {
+            "Action": "CreateTags",
+            "ResourceId.1": "vpc-0123456789abcdef0",
+            "Tag.1.Key": "k",
+            "Tag.1.Value": "\x00",
+        },
     ],
 )
 def test_a_nul_character_is_a_client_error(cloud, fuzzer, params):

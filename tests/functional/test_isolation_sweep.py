@@ -70,26 +70,43 @@ def world(cloud, ec2) -> World:
     group = a.create_security_group(GroupName="iso-sg", Description="owned by A", VpcId=vpc)["GroupId"]
     rule = a.authorize_security_group_ingress(
         GroupId=group,
-        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}],
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+        ],
     )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
     a.create_security_group(GroupName="iso-default-sg", Description="in the default VPC of A")
     private = a.register_image(Name="iso-private", ImageLocation=demo["ImageLocation"])["ImageId"]
     public = a.register_image(Name="iso-public", ImageLocation=demo["ImageLocation"])["ImageId"]
     a.modify_image_attribute(ImageId=public, LaunchPermission={"Add": [{"Group": "all"}]})
     instance = a.run_instances(
-        ImageId=private, MinCount=1, MaxCount=1, InstanceType="t2.micro", KeyName="iso-key",
-        SubnetId=subnet, SecurityGroupIds=[group],
+        ImageId=private,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t2.micro",
+        KeyName="iso-key",
+        SubnetId=subnet,
+        SecurityGroupIds=[group],
     )["Instances"][0]["InstanceId"]
     a.get_waiter("instance_running").wait(InstanceIds=[instance], WaiterConfig=FAST)
     owned = {
-        "instance": instance, "vpc": vpc, "subnet": subnet, "security_group": group,
-        "security_group_rule": rule, "key_pair": key["KeyPairId"], "image": private, "public_image": public,
+        "instance": instance,
+        "vpc": vpc,
+        "subnet": subnet,
+        "security_group": group,
+        "security_group_rule": rule,
+        "key_pair": key["KeyPairId"],
+        "image": private,
+        "public_image": public,
     }
-    a.create_tags(Resources=[v for k, v in owned.items() if k != "security_group_rule"],
-                  Tags=[{"Key": "owner", "Value": "A"}])
+    a.create_tags(
+        Resources=[v for k, v in owned.items() if k != "security_group_rule"],
+        Tags=[{"Key": "owner", "Value": "A"}],
+    )
     b_group = b.create_security_group(GroupName="b-sg", Description="owned by B")["GroupId"]
     return World(
-        owner, stranger, owned,
+        owner,
+        stranger,
+        owned,
         {"key_pair": "iso-key", "security_group": "iso-default-sg", "image": "iso-private"},
         {"security_group": b_group, "image_location": demo["ImageLocation"], "public_image": demo["ImageId"]},
     )
@@ -109,8 +126,12 @@ SG_RULE = {"IpProtocol": "tcp", "FromPort": "22", "ToPort": "22", "CidrIpv4": "1
 
 
 def perm(prefix: str = "IpPermissions.1.") -> dict[str, str]:
-    return {prefix + "IpProtocol": "tcp", prefix + "FromPort": "22", prefix + "ToPort": "22",
-            prefix + "IpRanges.1.CidrIp": "10.0.0.0/8"}
+    return {
+        prefix + "IpProtocol": "tcp",
+        prefix + "FromPort": "22",
+        prefix + "ToPort": "22",
+        prefix + "IpRanges.1.CidrIp": "10.0.0.0/8",
+    }
 
 
 def cases(w: World) -> list[tuple[str, str, Params]]:
@@ -123,7 +144,11 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("DescribeInstances", "instance", lambda i: {"InstanceId.1": i}),
         ("DescribeInstanceStatus", "instance", lambda i: {"InstanceId.1": i}),
         ("DescribeInstanceAttribute", "instance", lambda i: {"InstanceId": i, "Attribute": "instanceType"}),
-        ("ModifyInstanceAttribute", "instance", lambda i: {"InstanceId": i, "DisableApiTermination.Value": "true"}),
+        (
+            "ModifyInstanceAttribute",
+            "instance",
+            lambda i: {"InstanceId": i, "DisableApiTermination.Value": "true"},
+        ),
         ("GetConsoleOutput", "instance", lambda i: {"InstanceId": i}),
         ("StopInstances", "instance", lambda i: {"InstanceId.1": i}),
         ("StartInstances", "instance", lambda i: {"InstanceId.1": i}),
@@ -146,19 +171,47 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("AuthorizeSecurityGroupEgress", "security_group", lambda i: {"GroupId": i, **perm()}),
         ("RevokeSecurityGroupIngress", "security_group", lambda i: {"GroupId": i, **perm()}),
         ("RevokeSecurityGroupEgress", "security_group", lambda i: {"GroupId": i, **perm()}),
-        ("UpdateSecurityGroupRuleDescriptionsIngress", "security_group",
-         lambda i: {"GroupId": i, **perm(), "IpPermissions.1.IpRanges.1.Description": "x"}),
-        ("UpdateSecurityGroupRuleDescriptionsEgress", "security_group",
-         lambda i: {"GroupId": i, **perm(), "IpPermissions.1.IpRanges.1.Description": "x"}),
-        ("ModifySecurityGroupRules", "security_group_rule", lambda i: {
-            "GroupId": b_sg, "SecurityGroupRule.1.SecurityGroupRuleId": i,
-            **{f"SecurityGroupRule.1.SecurityGroupRule.{k}": v for k, v in SG_RULE.items()}}),
+        (
+            "UpdateSecurityGroupRuleDescriptionsIngress",
+            "security_group",
+            lambda i: {"GroupId": i, **perm(), "IpPermissions.1.IpRanges.1.Description": "x"},
+        ),
+        (
+            "UpdateSecurityGroupRuleDescriptionsEgress",
+            "security_group",
+            lambda i: {"GroupId": i, **perm(), "IpPermissions.1.IpRanges.1.Description": "x"},
+        ),
+        (
+            "ModifySecurityGroupRules",
+            "security_group_rule",
+            lambda i: {
+                "GroupId": b_sg,
+                "SecurityGroupRule.1.SecurityGroupRuleId": i,
+                **{f"SecurityGroupRule.1.SecurityGroupRule.{k}": v for k, v in SG_RULE.items()},
+            },
+        ),
         ("DescribeSecurityGroupRules", "security_group_rule", lambda i: {"SecurityGroupRuleId.1": i}),
-        ("RevokeSecurityGroupIngress", "security_group_rule", lambda i: {"GroupId": b_sg, "SecurityGroupRuleId.1": i}),
-        ("RevokeSecurityGroupEgress", "security_group_rule", lambda i: {"GroupId": b_sg, "SecurityGroupRuleId.1": i}),
-        ("AuthorizeSecurityGroupIngress", "security_group", lambda i: {  # A's group as a source
-            "GroupId": b_sg, "IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "1",
-            "IpPermissions.1.ToPort": "2", "IpPermissions.1.Groups.1.GroupId": i}),
+        (
+            "RevokeSecurityGroupIngress",
+            "security_group_rule",
+            lambda i: {"GroupId": b_sg, "SecurityGroupRuleId.1": i},
+        ),
+        (
+            "RevokeSecurityGroupEgress",
+            "security_group_rule",
+            lambda i: {"GroupId": b_sg, "SecurityGroupRuleId.1": i},
+        ),
+        (
+            "AuthorizeSecurityGroupIngress",
+            "security_group",
+            lambda i: {  # A's group as a source
+                "GroupId": b_sg,
+                "IpPermissions.1.IpProtocol": "tcp",
+                "IpPermissions.1.FromPort": "1",
+                "IpPermissions.1.ToPort": "2",
+                "IpPermissions.1.Groups.1.GroupId": i,
+            },
+        ),
         # key pairs
         ("DescribeKeyPairs", "key_pair", lambda i: {"KeyPairId.1": i}),
         ("DeleteKeyPair", "key_pair", lambda i: {"KeyPairId": i}),
@@ -168,9 +221,16 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("ResetImageAttribute", "image", lambda i: {"ImageId": i, "Attribute": "launchPermission"}),
         ("DeregisterImage", "image", lambda i: {"ImageId": i}),
         # launching with A's resources
-        ("RunInstances", "subnet", lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SubnetId": i}),
-        ("RunInstances", "security_group", lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1",
-                                                     "SecurityGroupId.1": i}),
+        (
+            "RunInstances",
+            "subnet",
+            lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SubnetId": i},
+        ),
+        (
+            "RunInstances",
+            "security_group",
+            lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SecurityGroupId.1": i},
+        ),
     ]
     for kind in ("instance", "vpc", "subnet", "security_group", "key_pair", "image"):
         out.append(("CreateTags", kind, lambda i: {"ResourceId.1": i, **tag}))
@@ -184,12 +244,23 @@ def named_cases(w: World) -> list[tuple[str, str, Params]]:
     return [
         ("DescribeKeyPairs", "key_pair", lambda n: {"KeyName.1": n}),
         ("DeleteKeyPair", "key_pair", lambda n: {"KeyName": n}),
-        ("RunInstances", "key_pair", lambda n: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "KeyName": n}),
+        (
+            "RunInstances",
+            "key_pair",
+            lambda n: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "KeyName": n},
+        ),
         ("DescribeSecurityGroups", "security_group", lambda n: {"GroupName.1": n}),
         ("DeleteSecurityGroup", "security_group", lambda n: {"GroupName": n}),
-        ("RunInstances", "security_group",
-         lambda n: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SecurityGroup.1": n}),
-        ("RegisterImage", "image", lambda n: {"Name": "b-copy", "ImageLocation": f"{w.owner.account_id}/{n}"}),
+        (
+            "RunInstances",
+            "security_group",
+            lambda n: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SecurityGroup.1": n},
+        ),
+        (
+            "RegisterImage",
+            "image",
+            lambda n: {"Name": "b-copy", "ImageLocation": f"{w.owner.account_id}/{n}"},
+        ),
     ]
 
 
@@ -281,7 +352,10 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeTags", {"Filter.1.Name": "resource-id", "Filter.1.Value.1": world.ids["instance"]}),
         ("DescribeSubnets", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
         ("DescribeSecurityGroups", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
-        ("DescribeSecurityGroupRules", {"Filter.1.Name": "group-id", "Filter.1.Value.1": world.ids["security_group"]}),
+        (
+            "DescribeSecurityGroupRules",
+            {"Filter.1.Name": "group-id", "Filter.1.Value.1": world.ids["security_group"]},
+        ),
         ("DescribeInstances", {"Filter.1.Name": "instance-id", "Filter.1.Value.1": world.ids["instance"]}),
         ("DescribeImages", {"Owner.1": world.owner.account_id}),
     ):
@@ -316,9 +390,9 @@ def test_images_follow_ec2s_visibility(cloud, world):
         assert reply.error()[0] == "AuthFailure", (action, reply.text[:300])
     # Tags on an image one may see are one's own: A never sees B's.
     b.create_tags(Resources=[public], Tags=[{"Key": "seen-by", "Value": "B"}])
-    assert [t["Key"] for t in b.describe_tags(Filters=[{"Name": "resource-id", "Values": [public]}])["Tags"]] == [
-        "seen-by"
-    ]
+    assert [
+        t["Key"] for t in b.describe_tags(Filters=[{"Name": "resource-id", "Values": [public]}])["Tags"]
+    ] == ["seen-by"]
     a = cloud.client(world.owner)
     mine = a.describe_tags(Filters=[{"Name": "resource-id", "Values": [public]}])["Tags"]
     assert [(t["Key"], t["Value"]) for t in mine] == [("owner", "A")]
@@ -337,8 +411,12 @@ def test_nothing_of_a_changed(cloud, world):
     i = world.ids
     [instance] = a.describe_instances(InstanceIds=[i["instance"]])["Reservations"][0]["Instances"]
     assert instance["State"]["Name"] == "running"
-    assert a.describe_instance_attribute(InstanceId=i["instance"], Attribute="disableApiTermination")[
-        "DisableApiTermination"]["Value"] is False
+    assert (
+        a.describe_instance_attribute(InstanceId=i["instance"], Attribute="disableApiTermination")[
+            "DisableApiTermination"
+        ]["Value"]
+        is False
+    )
     assert a.describe_vpc_attribute(VpcId=i["vpc"], Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
     assert a.describe_subnets(SubnetIds=[i["subnet"]])["Subnets"][0]["MapPublicIpOnLaunch"] is False
     [group] = a.describe_security_groups(GroupIds=[i["security_group"]])["SecurityGroups"]

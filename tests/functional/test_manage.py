@@ -103,7 +103,9 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> N
 def start_all_in_one(state: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [MANAGE, "all-in-one", "--state-dir", str(state), "--listen", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
     )
 
@@ -125,7 +127,9 @@ def test_all_in_one_end_to_end(tmp_path):
         aws = Path(sys.executable).with_name("aws")
         shell = subprocess.run(
             ["bash", "-c", f"source {state}/ocsrc && {aws} ec2 describe-regions --output json"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         )
         assert shell.returncode == 0, shell.stderr
@@ -152,7 +156,10 @@ def test_all_in_one_end_to_end(tmp_path):
         assert env["AWS_ENDPOINT_URL"] == line.split("running at", 1)[1].strip()
         again = subprocess.run(
             [str(Path(sys.executable).with_name("aws")), "ec2", "describe-regions", "--output", "json"],
-            capture_output=True, text=True, env=env, timeout=60,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
         )
         assert again.returncode == 0, again.stderr
     finally:
@@ -162,7 +169,9 @@ def test_all_in_one_end_to_end(tmp_path):
 def test_config_file_from_the_environment(conf_file):
     created = subprocess.run(
         [MANAGE, "account", "create", "from-env", "--json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "OCS_CONFIG_FILE": str(conf_file)},
     )
     assert created.returncode == 0, created.stderr

@@ -13,11 +13,15 @@ from botocore.credentials import Credentials
 
 def signed_post(cloud, body: str, content_type: str = "application/x-www-form-urlencoded; charset=utf-8"):
     """POST ``body`` signed with the admin key, the way a hand-written EC2 client would."""
-    req = AWSRequest(method="POST", url=cloud.endpoint + "/", data=body.encode(), headers={"Content-Type": content_type})
+    req = AWSRequest(
+        method="POST", url=cloud.endpoint + "/", data=body.encode(), headers={"Content-Type": content_type}
+    )
     creds = Credentials(cloud.admin.access_key_id, cloud.admin.secret_access_key)
     SigV4Auth(creds, "ec2", cloud.region).add_auth(req)
     prepared = req.prepare()
-    http = urllib.request.Request(prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST")
+    http = urllib.request.Request(
+        prepared.url, data=prepared.body, headers=dict(prepared.headers), method="POST"
+    )
     try:
         with urllib.request.urlopen(http, timeout=10) as resp:
             return resp.status, resp.read()
@@ -84,8 +88,11 @@ def test_other_paths_get_an_error_document(cloud):
 def test_botocore_parses_our_errors(cloud):
     session = botocore.session.get_session()
     client = session.create_client(
-        "ec2", endpoint_url=cloud.endpoint, region_name=cloud.region,
-        aws_access_key_id=cloud.admin.access_key_id, aws_secret_access_key=cloud.admin.secret_access_key,
+        "ec2",
+        endpoint_url=cloud.endpoint,
+        region_name=cloud.region,
+        aws_access_key_id=cloud.admin.access_key_id,
+        aws_secret_access_key=cloud.admin.secret_access_key,
     )
     try:
         client.describe_regions(Filters=[{"Name": "bogus", "Values": ["x"]}])
@@ -100,7 +107,9 @@ def test_presigned_get_url_works(cloud, ec2):
     with urllib.request.urlopen(url, timeout=10) as resp:
         payload = resp.read()
     ns = "{http://ec2.amazonaws.com/doc/2016-11-15/}"
-    assert ElementTree.fromstring(payload).find(f"{ns}regionInfo/{ns}item/{ns}regionName").text == cloud.region
+    assert (
+        ElementTree.fromstring(payload).find(f"{ns}regionInfo/{ns}item/{ns}regionName").text == cloud.region
+    )
 
 
 def test_tampered_presigned_url_is_refused(ec2):

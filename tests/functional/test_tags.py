@@ -24,7 +24,9 @@ def test_create_and_describe_tags_on_every_kind(ec2, resources):
     ec2.create_tags(Resources=ids, Tags=[{"Key": "env", "Value": "test"}, {"Key": "team", "Value": ""}])
     described = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids}])["Tags"]
     got = {(t["ResourceId"], t["ResourceType"], t["Key"], t["Value"]) for t in described}
-    expected = {(rid, rtype, k, v) for rtype, rid in resources.items() for k, v in (("env", "test"), ("team", ""))}
+    expected = {
+        (rid, rtype, k, v) for rtype, rid in resources.items() for k, v in (("env", "test"), ("team", ""))
+    }
     assert got == expected
 
 
@@ -40,13 +42,18 @@ def test_create_tags_overwrites_a_value(ec2, resources):
     vpc = resources["vpc"]
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "stage", "Value": "one"}])
     ec2.create_tags(Resources=[vpc], Tags=[{"Key": "stage", "Value": "two"}])
-    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vpc]}, {"Name": "key", "Values": ["stage"]}])
+    tags = ec2.describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [vpc]}, {"Name": "key", "Values": ["stage"]}]
+    )
     assert [t["Value"] for t in tags["Tags"]] == ["two"]
 
 
 def test_delete_tags_semantics(ec2, resources):
     key = resources["key-pair"]
-    ec2.create_tags(Resources=[key], Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}, {"Key": "c", "Value": "3"}])
+    ec2.create_tags(
+        Resources=[key],
+        Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}, {"Key": "c", "Value": "3"}],
+    )
     ec2.delete_tags(Resources=[key], Tags=[{"Key": "a", "Value": "not-1"}])  # value differs: kept
     ec2.delete_tags(Resources=[key], Tags=[{"Key": "b"}])  # no value: deleted whatever it is
     left = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [key]}])["Tags"]
@@ -81,7 +88,10 @@ def test_describe_tags_paginates_each_tag_once(ec2, resources):
 def test_tag_errors(ec2, resources):
     vpc = resources["vpc"]
     cases = [
-        ({"Resources": ["vpc-0123456789abcdef0"], "Tags": [{"Key": "k", "Value": "v"}]}, "InvalidVpcID.NotFound"),
+        (
+            {"Resources": ["vpc-0123456789abcdef0"], "Tags": [{"Key": "k", "Value": "v"}]},
+            "InvalidVpcID.NotFound",
+        ),
         ({"Resources": [vpc], "Tags": [{"Key": "aws:reserved", "Value": "v"}]}, "InvalidParameterValue"),
         ({"Resources": [vpc], "Tags": [{"Key": "k" * 129, "Value": "v"}]}, "InvalidParameterValue"),
         ({"Resources": ["bogus-id"], "Tags": [{"Key": "k", "Value": "v"}]}, "InvalidID"),
@@ -105,7 +115,10 @@ def test_other_accounts_cannot_see_or_tag(cloud, ec2, resources):
     with pytest.raises(ClientError) as exc:
         other.create_tags(Resources=[resources["security-group"]], Tags=[{"Key": "x", "Value": "y"}])
     assert code(exc) == "InvalidGroup.NotFound"
-    assert other.describe_tags(Filters=[{"Name": "resource-id", "Values": list(resources.values())}])["Tags"] == []
+    assert (
+        other.describe_tags(Filters=[{"Name": "resource-id", "Values": list(resources.values())}])["Tags"]
+        == []
+    )
 
 
 def test_tags_by_aws_cli(cloud, resources):

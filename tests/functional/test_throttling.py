@@ -31,8 +31,11 @@ OVERRIDES = {
         "throttling": True,
         "throttle_non_mutating": f"5/{SLOW:g}",
         "throttle_unfiltered_non_mutating": f"3/{SLOW:g}",
-        "throttle_actions": {"RunInstances": "2/0.1", "DescribeKeyPairs": f"3/{FAST:g}",
-                             "DescribeRegions": f"3/{FAST / 2:g}"},
+        "throttle_actions": {
+            "RunInstances": "2/0.1",
+            "DescribeKeyPairs": f"3/{FAST:g}",
+            "DescribeRegions": f"3/{FAST / 2:g}",
+        },
         "throttle_resources": {"TerminateInstances": "3/0.1"},
     }
 }

@@ -23,7 +23,9 @@ def test_concurrent_launches_respect_the_instance_quota(backend, tmp_path):
             with cloud.session() as s:
                 db_compute.set_quota(s, tenant.account_id, "instances", 5)
             ec2 = cloud.client(tenant, max_pool_connections=16)
-            image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0]["ImageId"]
+            image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0][
+                "ImageId"
+            ]
 
             def launch(_):
                 try:

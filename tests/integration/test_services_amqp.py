@@ -46,7 +46,9 @@ def amqp_conf(tmp_path):
     migration.sync(default_url(str(tmp_path)))  # the scheduler keeps its heartbeat there
     bus = Bus(url, exchange, rpc_timeout=20.0)
     yield path, bus
-    bus.delete_topology(topics=("scheduler", "network", "compute.host-a"), services=("scheduler", "network", "compute"))
+    bus.delete_topology(
+        topics=("scheduler", "network", "compute.host-a"), services=("scheduler", "network", "compute")
+    )
     bus.close()
 
 
@@ -74,7 +76,9 @@ def test_service_process_answers_and_stops(amqp_conf, command, api, topic, servi
     conf, bus = amqp_conf
     proc = subprocess.Popen(
         [str(BIN / command), "--config-file", str(conf)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         status = wait_for_status(api(bus), topic, proc)
@@ -181,11 +185,16 @@ def test_instances_end_to_end_across_processes(tmp_path):
 
             _wait(reported, 60, procs, "both hosts to report")
             ec2 = boto3.client(
-                "ec2", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                aws_access_key_id=key, aws_secret_access_key=secret,
+                "ec2",
+                endpoint_url=f"http://127.0.0.1:{port}",
+                region_name="us-east-1",
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
                 config=Config(retries={"max_attempts": 0}),
             )
-            image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0]["ImageId"]
+            image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0][
+                "ImageId"
+            ]
             out = ec2.run_instances(ImageId=image, InstanceType="t3.micro", MinCount=2, MaxCount=2)
             ids = [i["InstanceId"] for i in out["Instances"]]
             assert {i["State"]["Name"] for i in out["Instances"]} <= {"pending", "running"}

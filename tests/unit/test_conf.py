@@ -40,11 +40,16 @@ def test_committed_sample_is_current(tmp_path):
     out = tmp_path / "ocs.conf.sample"
     subprocess.run(
         [
-            sys.executable, "-m", "oslo_config.generator",
-            "--config-file", str(ROOT / "etc/ocs/ocs-config-generator.conf"),
-            "--output-file", str(out),
+            sys.executable,
+            "-m",
+            "oslo_config.generator",
+            "--config-file",
+            str(ROOT / "etc/ocs/ocs-config-generator.conf"),
+            "--output-file",
+            str(out),
         ],
-        check=True, cwd=ROOT,
+        check=True,
+        cwd=ROOT,
     )
     committed = (ROOT / "etc/ocs/ocs.conf.sample").read_text()
     assert out.read_text() == committed, "etc/ocs/ocs.conf.sample is stale: run 'tox -e genconfig'"

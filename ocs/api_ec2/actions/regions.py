@@ -99,9 +99,7 @@ def describe_account_attributes(ctx: RequestContext, params: dict[str, Any]) -> 
             raise errors.InvalidParameterValue(
                 value=name, name="AttributeName", reason="Unknown attribute name."
             )
-        out.append(
-            {"AttributeName": name, "AttributeValues": [{"AttributeValue": v} for v in values[name]]}
-        )
+        out.append({"AttributeName": name, "AttributeValues": [{"AttributeValue": v} for v in values[name]]})
     return {"AccountAttributes": out}
 
 

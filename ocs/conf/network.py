@@ -1,0 +1,65 @@
+"""Options of the [network] group: the network service's data plane on each host."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = "network"
+
+OPTS = [
+    cfg.StrOpt(
+        "driver",
+        default="noop",
+        choices=[
+            ("noop", "bookkeeping only (the fake hypervisor, demos)"),
+            ("linux", "bridges, VXLAN, dnsmasq and nftables inside network namespaces"),
+        ],
+        help="Data-plane driver of ocs-network on this host.",
+    ),
+    cfg.StrOpt(
+        "host_namespace",
+        help="Network namespace standing for this host (bridges, VXLAN devices, taps and "
+        "the security-group ruleset live there). Unset: the namespace ocs-network runs "
+        "in, which is what a hypervisor on the host needs. Tests set it.",
+    ),
+    cfg.StrOpt(
+        "state_dir",
+        default="/var/lib/ocs/network",
+        help="Directory of the linux driver's dnsmasq files and ruleset digests.",
+    ),
+    cfg.StrOpt(
+        "tunnel_ip",
+        help="This host's VXLAN underlay address. Unset: no VXLAN (a single host).",
+    ),
+    cfg.DictOpt(
+        "tunnel_ips",
+        default={},
+        help="Underlay address of every host, as host:address pairs; a VPC's VXLAN "
+        "floods to the hosts carrying it.",
+    ),
+    cfg.PortOpt("vxlan_port", default=4789, help="UDP port of VXLAN between hosts."),
+    cfg.IntOpt("mtu", default=1500, min=576, help="MTU of the underlay network."),
+    cfg.IntOpt("dhcp_lease_time", default=3600, min=120, help="Seconds of a DHCP lease."),
+    cfg.PortOpt(
+        "metadata_port",
+        default=8775,
+        help="Port of the metadata listener inside each subnet's namespace; "
+        "169.254.169.254:80 is redirected to it.",
+    ),
+    cfg.StrOpt(
+        "metadata_token_secret",
+        secret=True,
+        default="ocs-metadata-token-secret",
+        help="Secret (16+ bytes) signing IMDSv2 tokens; the same on every host.",
+    ),
+    cfg.IntOpt(
+        "sync_interval",
+        default=30,
+        min=1,
+        help="Seconds between full convergences of the host's data plane.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(OPTS, group=GROUP)

@@ -1,0 +1,1 @@
+"""The network drivers (``linux``, ``noop``); the registry is :data:`ocs.network.driver.REGISTRY`."""

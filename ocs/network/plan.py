@@ -1,0 +1,455 @@
+"""The network data plane of one host, planned: desired state in, host configuration out.
+
+A pure module. :func:`plan_host` takes what the database says this host must carry
+(:class:`DesiredState`: its VPCs and subnets, the instance interfaces placed on it,
+the security-group rules and memberships they need, the other hosts' tunnel
+addresses) and returns a :class:`HostPlan`, everything a driver must make true:
+
+* per VPC, a Linux bridge and (when the host has a tunnel address) a VXLAN device
+  on it, whose VNI is derived from the VPC id and whose flood list is the tunnel
+  addresses of the other hosts carrying that VPC;
+* per subnet with a port here, a network namespace joined to the VPC's bridge by a
+  veth pair; the namespace end holds the subnet's gateway address (the first host
+  address, as in EC2) with a MAC derived from the subnet, runs dnsmasq handing every
+  port its fixed address by MAC (router, DNS, MTU, lease time), and redirects the
+  metadata address 169.254.169.254:80 to the metadata listener the service binds in
+  that namespace (it tells callers apart by source address and subnet);
+* per port, the tap name the hypervisor creates and plugs into the VPC's bridge;
+* the host's security-group ruleset (:mod:`ocs.network.nft`, one chain pair per
+  port) and an "edge" table that keeps every host's gateway and DHCP server local:
+  the gateway's MAC, ARP for gateway addresses and DHCP never cross a VXLAN device,
+  since every host answers for its subnets' gateways itself.
+
+Names are short hashes so they cannot collide with the host's own devices and fit
+Linux's 15 characters: ``ocsb…`` bridge, ``ocsx…`` VXLAN, ``ocst…`` tap, ``ocsg…``/
+``ocsn…`` the veth ends, and namespaces ``ocs-<host hash>-<subnet hash>`` (namespaces
+are machine-wide: the host hash keeps two "hosts" on one machine apart).
+
+Everything is sorted, so the same input always renders the same plan
+(:func:`describe` is what the golden files hold). Bad input raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+
+from ocs.network import nft
+
+PREFIX = "ocs"
+METADATA_ADDRESS = "169.254.169.254"
+EDGE_TABLE = "ocs_edge"
+META_TABLE = "ocs_meta"
+VXLAN_OVERHEAD = 50
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """How this host builds its data plane (from configuration, at the process edge).
+
+    ``state_dir`` holds dnsmasq's files; ``metadata_port`` is where the metadata
+    listener binds inside each subnet namespace; ``mtu`` is the underlay's MTU
+    (instances get it minus the VXLAN overhead). ``netns_scope`` goes into the
+    namespace names with the host name, so that several "hosts" of the same names
+    can share one machine (tests, demos; namespaces are machine-wide).
+    """
+
+    state_dir: str = "/var/lib/ocs/network"
+    lease_time: int = 3600
+    metadata_port: int = 8775
+    vxlan_port: int = 4789
+    mtu: int = 1500
+    dns_domain: str = "ocs.internal"
+    netns_scope: str = ""
+
+
+@dataclass(frozen=True)
+class SubnetState:
+    id: str
+    vpc_id: str
+    cidr_block: str
+
+
+@dataclass(frozen=True)
+class PortState:
+    """One instance interface placed on this host."""
+
+    interface_id: str
+    instance_id: str
+    mac: str
+    ip: str
+    subnet_id: str
+    group_ids: tuple[str, ...] = ()
+    hostname: str = ""
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """What the database says ``host`` must carry.
+
+    ``rules`` are the rules of every group a port belongs to; ``group_members``
+    the addresses of every group a rule references (resolved to CIDRs);
+    ``peers`` maps a VPC id to the tunnel addresses of the other hosts carrying it.
+    """
+
+    host: str
+    subnets: tuple[SubnetState, ...] = ()
+    ports: tuple[PortState, ...] = ()
+    rules: tuple[nft.Rule, ...] = ()
+    group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    tunnel_ip: str | None = None
+    peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BridgePlan:
+    vpc_id: str
+    bridge: str
+    vxlan: str | None
+    vni: int
+    zone: int
+    peers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SubnetPlan:
+    """One subnet's namespace, gateway and dnsmasq. ``hosts`` are dnsmasq's
+    ``dhcp-hostsfile`` lines (re-read on SIGHUP); ``dnsmasq_conf`` its config
+    (a change restarts it)."""
+
+    subnet_id: str
+    vpc_id: str
+    bridge: str
+    netns: str
+    veth_host: str
+    veth_ns: str
+    gateway_ip: str
+    prefixlen: int
+    gateway_mac: str
+    conf_path: str
+    hosts_path: str
+    pid_path: str
+    dnsmasq_conf: str
+    hosts: str
+    nat_script: str
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    interface_id: str
+    instance_id: str
+    subnet_id: str
+    bridge: str
+    tap: str
+    mac: str
+    ip: str
+    mtu: int
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    host: str
+    tunnel_ip: str | None
+    vxlan_port: int
+    bridges: tuple[BridgePlan, ...]
+    subnets: tuple[SubnetPlan, ...]
+    ports: tuple[PortPlan, ...]
+    firewall: str
+    netns_prefix: str
+    state_dir: str
+
+    def port(self, interface_id: str) -> PortPlan | None:
+        return next((p for p in self.ports if p.interface_id == interface_id), None)
+
+
+# --- names -------------------------------------------------------------------------------
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def device_name(kind: str, key: str) -> str:
+    """``ocs`` + one letter of kind + 11 hex digits of the key's hash: 15 characters."""
+    if len(kind) != 1:
+        raise ValueError(f"a device kind is one letter, not {kind!r}")
+    return f"{PREFIX}{kind}{_digest(key)[:11]}"
+
+
+def bridge_name(vpc_id: str) -> str:
+    return device_name("b", vpc_id)
+
+
+def tap_name(interface_id: str) -> str:
+    """The tap the hypervisor makes for an interface (libvirt's ``<target dev=…/>``)."""
+    return device_name("t", interface_id)
+
+
+def netns_prefix(host: str, scope: str = "") -> str:
+    return f"{PREFIX}-{_digest(f'host:{scope}/{host}')[:6]}-"
+
+
+def netns_name(host: str, subnet_id: str, scope: str = "") -> str:
+    return netns_prefix(host, scope) + _digest(subnet_id)[:10]
+
+
+def vni_of(vpc_id: str) -> int:
+    """The VPC's VXLAN network identifier: 24 bits of its id's hash (never 0)."""
+    return int(_digest("vni:" + vpc_id)[:6], 16) or 1
+
+
+def gateway_mac(subnet_id: str) -> str:
+    """A locally administered unicast MAC, the same on every host for one subnet."""
+    raw = _digest("gw:" + subnet_id)[:10]
+    return "02:" + ":".join(raw[i : i + 2] for i in range(0, 10, 2))
+
+
+def _zones(vpc_ids: list[str]) -> dict[str, int]:
+    """Conntrack zone per VPC from its hash (probing past collisions, in id order)."""
+    taken: dict[int, str] = {}
+    out: dict[str, int] = {}
+    for vpc_id in sorted(vpc_ids):
+        zone = 1 + int(_digest("zone:" + vpc_id)[:8], 16) % 65535
+        while zone in taken:
+            zone = zone % 65535 + 1
+        taken[zone] = vpc_id
+        out[vpc_id] = zone
+    return out
+
+
+# --- planning --------------------------------------------------------------------------
+
+
+def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
+    """The configuration ``state.host`` must have (see the module's docstring)."""
+    subnets = {s.id: s for s in state.subnets}
+    for port in state.ports:
+        if port.subnet_id not in subnets:
+            raise ValueError(f"port {port.interface_id} is in unknown subnet {port.subnet_id}")
+    used_subnets = sorted({p.subnet_id for p in state.ports})
+    vpc_ids = sorted({subnets[s].vpc_id for s in used_subnets})
+    mtu = settings.mtu - VXLAN_OVERHEAD if state.tunnel_ip else settings.mtu
+    bridges = _bridges(state, vpc_ids)
+    _check_vnis(bridges)
+    subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu) for s in used_subnets)
+    ports = tuple(
+        PortPlan(
+            interface_id=p.interface_id,
+            instance_id=p.instance_id,
+            subnet_id=p.subnet_id,
+            bridge=bridge_name(subnets[p.subnet_id].vpc_id),
+            tap=tap_name(p.interface_id),
+            mac=p.mac.lower(),
+            ip=p.ip,
+            mtu=mtu,
+        )
+        for p in sorted(state.ports, key=lambda p: p.interface_id)
+    )
+    return HostPlan(
+        host=state.host,
+        tunnel_ip=state.tunnel_ip,
+        vxlan_port=settings.vxlan_port,
+        bridges=bridges,
+        subnets=subnet_plans,
+        ports=ports,
+        firewall=firewall_script(state, bridges, subnet_plans),
+        netns_prefix=netns_prefix(state.host, settings.netns_scope),
+        state_dir=settings.state_dir,
+    )
+
+
+def _bridges(state: DesiredState, vpc_ids: list[str]) -> tuple[BridgePlan, ...]:
+    zones = _zones(vpc_ids)
+    out = []
+    for vpc_id in vpc_ids:
+        peers = sorted(
+            {str(ipaddress.ip_address(p)) for p in state.peers.get(vpc_id, ())} - {state.tunnel_ip or ""}
+        )
+        out.append(
+            BridgePlan(
+                vpc_id=vpc_id,
+                bridge=bridge_name(vpc_id),
+                vxlan=device_name("x", vpc_id) if state.tunnel_ip else None,
+                vni=vni_of(vpc_id),
+                zone=zones[vpc_id],
+                peers=tuple(peers) if state.tunnel_ip else (),
+            )
+        )
+    return tuple(out)
+
+
+def _check_vnis(bridges: tuple[BridgePlan, ...]) -> None:
+    seen: dict[int, str] = {}
+    for b in bridges:
+        if b.vni in seen:
+            raise ValueError(f"VPCs {seen[b.vni]} and {b.vpc_id} hash to the same VNI {b.vni}")
+        seen[b.vni] = b.vpc_id
+
+
+def _subnet(state: DesiredState, subnet: SubnetState, settings: PlanSettings, mtu: int) -> SubnetPlan:
+    net = IPv4Network(subnet.cidr_block)
+    if net.prefixlen > 28:
+        raise ValueError(f"subnet {subnet.id} {subnet.cidr_block} is smaller than a /28")
+    gateway = str(net.network_address + 1)
+    base = f"{settings.state_dir}/{subnet.id}"
+    ns_dev = device_name("n", subnet.id)
+    hosts = []
+    for p in sorted(state.ports, key=lambda p: p.interface_id):
+        if p.subnet_id != subnet.id:
+            continue
+        if ipaddress.ip_address(p.ip) not in net:
+            raise ValueError(f"port {p.interface_id} address {p.ip} is outside {subnet.cidr_block}")
+        name = p.hostname or "ip-" + p.ip.replace(".", "-")
+        hosts.append(f"{p.mac.lower()},{p.ip},{name},{settings.lease_time}")
+    conf = "\n".join(
+        [
+            f"# OCS dnsmasq for {subnet.id} ({subnet.cidr_block}) on {state.host}",
+            f"interface={ns_dev}",
+            "bind-interfaces",
+            "except-interface=lo",
+            "no-resolv",
+            "no-hosts",
+            "no-ping",
+            "leasefile-ro",
+            "dhcp-authoritative",
+            f"domain={settings.dns_domain}",
+            f"local=/{settings.dns_domain}/",
+            f"pid-file={base}/dnsmasq.pid",
+            f"dhcp-hostsfile={base}/hosts",
+            f"dhcp-range=set:subnet,{net.network_address},static,{net.netmask},{settings.lease_time}",
+            f"dhcp-option=tag:subnet,option:router,{gateway}",
+            f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
+            f"dhcp-option=tag:subnet,option:domain-name,{settings.dns_domain}",
+            f"dhcp-option=tag:subnet,option:mtu,{mtu}",
+            "",
+        ]
+    )
+    nat = "\n".join(
+        [
+            f"add table ip {META_TABLE}",
+            f"delete table ip {META_TABLE}",
+            f"table ip {META_TABLE} {{",
+            "\tchain prerouting {",
+            "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+            f'\t\tiifname "{ns_dev}" ip daddr {METADATA_ADDRESS} tcp dport 80'
+            f" redirect to :{settings.metadata_port}",
+            "\t}",
+            "}",
+            "",
+        ]
+    )
+    return SubnetPlan(
+        subnet_id=subnet.id,
+        vpc_id=subnet.vpc_id,
+        bridge=bridge_name(subnet.vpc_id),
+        netns=netns_name(state.host, subnet.id, settings.netns_scope),
+        veth_host=device_name("g", subnet.id),
+        veth_ns=ns_dev,
+        gateway_ip=gateway,
+        prefixlen=net.prefixlen,
+        gateway_mac=gateway_mac(subnet.id),
+        conf_path=f"{base}/dnsmasq.conf",
+        hosts_path=f"{base}/hosts",
+        pid_path=f"{base}/dnsmasq.pid",
+        dnsmasq_conf=conf,
+        hosts="".join(line + "\n" for line in hosts),
+        nat_script=nat,
+    )
+
+
+def firewall_script(
+    state: DesiredState, bridges: tuple[BridgePlan, ...], subnets: tuple[SubnetPlan, ...]
+) -> str:
+    """One ``nft -f`` transaction: the security groups of every port, and the edge table."""
+    subnet_of = {s.subnet_id: s for s in subnets}
+    ports = tuple(
+        nft.Port(tap_name(p.interface_id), p.mac, (p.ip,), p.group_ids)
+        for p in sorted(state.ports, key=lambda p: p.interface_id)
+    )
+    port_groups = {g for p in ports for g in p.group_ids}
+    fw = nft.Firewall(
+        ports=ports,
+        rules=tuple(r for r in state.rules if r.group_id in port_groups),
+        group_members=dict(state.group_members),
+        zones={b.bridge: b.zone for b in bridges},
+        always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
+    )
+    return nft.replace_script(fw) + edge_script(bridges, subnets, tuple(p.ifname for p in ports))
+
+
+def edge_script(
+    bridges: tuple[BridgePlan, ...], subnets: tuple[SubnetPlan, ...], taps: tuple[str, ...] = ()
+) -> str:
+    """The bridge table that fails closed on taps OCS did not set up (an ``ocst…`` device
+    the ruleset does not name would otherwise be unfiltered) and keeps gateways and DHCP
+    off the VXLAN devices."""
+    lines = [
+        f"add table bridge {EDGE_TABLE}",
+        f"delete table bridge {EDGE_TABLE}",
+        f"table bridge {EDGE_TABLE} {{",
+        _set("taps", "ifname", [f'"{t}"' for t in sorted(taps)]),
+    ]
+    tunnels = sorted(b.vxlan for b in bridges if b.vxlan)
+    tunnel_rules: list[str] = []
+    if tunnels and subnets:
+        lines += [
+            _set("tunnels", "ifname", [f'"{t}"' for t in tunnels]),
+            _set("gateway_macs", "ether_addr", sorted({s.gateway_mac for s in subnets})),
+            _set(
+                "gateway_ips", "ipv4_addr", sorted({s.gateway_ip for s in subnets}, key=ipaddress.ip_address)
+            ),
+        ]
+        tunnel_rules = [
+            "ether saddr @gateway_macs drop",
+            "ether daddr @gateway_macs drop",
+            "arp daddr ip @gateway_ips drop",
+            "arp saddr ip @gateway_ips drop",
+            "udp dport { 67, 68 } drop",
+        ]
+    for hook, key in (("prerouting", "iifname"), ("forward", "oifname"), ("output", "oifname")):
+        lines += [
+            f"\tchain {hook} {{",
+            f"\t\ttype filter hook {hook} priority -10; policy accept;",
+            f'\t\t{key} "{PREFIX}t*" {key} != @taps drop',
+            *(f"\t\t{key} @tunnels {rule}" for rule in tunnel_rules),
+            "\t}",
+        ]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _set(name: str, kind: str, elements: list[str]) -> str:
+    body = f" elements = {{ {', '.join(elements)} }};" if elements else ""
+    return f"\tset {name} {{ type {kind};{body} }}"
+
+
+# --- rendering for humans and golden files -------------------------------------------------
+
+
+def describe(plan: HostPlan) -> str:
+    """The whole plan as stable text."""
+    out = [f"host {plan.host} tunnel {plan.tunnel_ip or '-'} vxlan-port {plan.vxlan_port}"]
+    out.append(f"netns-prefix {plan.netns_prefix} state-dir {plan.state_dir}")
+    for b in plan.bridges:
+        out.append(
+            f"bridge {b.bridge} vpc {b.vpc_id} zone {b.zone} vxlan {b.vxlan or '-'} vni {b.vni}"
+            f" peers {','.join(b.peers) or '-'}"
+        )
+    for s in plan.subnets:
+        out.append(
+            f"subnet {s.subnet_id} vpc {s.vpc_id} bridge {s.bridge} netns {s.netns}"
+            f" veth {s.veth_host}/{s.veth_ns} gateway {s.gateway_ip}/{s.prefixlen} mac {s.gateway_mac}"
+        )
+        out += [f"  conf| {line}" for line in s.dnsmasq_conf.splitlines()]
+        out += [f"  hosts| {line}" for line in s.hosts.splitlines()]
+        out += [f"  nat| {line}" for line in s.nat_script.splitlines()]
+    for p in plan.ports:
+        out.append(
+            f"port {p.interface_id} instance {p.instance_id} subnet {p.subnet_id} bridge {p.bridge}"
+            f" tap {p.tap} mac {p.mac} ip {p.ip} mtu {p.mtu}"
+        )
+    out += [f"  nft| {line}" for line in plan.firewall.splitlines()]
+    return "\n".join(out) + "\n"

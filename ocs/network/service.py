@@ -1,0 +1,415 @@
+"""The network service on one host: desired state from the database, converged by a driver.
+
+:class:`NetworkHostEndpoint` serves :class:`~ocs.network.rpcapi.NetworkHostApi` on
+``network.<host>``. Every operation does the same thing at heart: read what the host
+must carry (:func:`desired_state`, through :mod:`ocs.network.ports`), plan it
+(:func:`ocs.network.plan.plan_host`, pure) and hand the plan to the driver, which
+converges idempotently; ``security_groups_changed`` takes the fast path and only
+reloads the ruleset, and only when a port here is touched by the groups.
+
+The endpoint also runs the metadata service's listeners: one per subnet namespace
+on the host (``driver.listen``), each knowing its subnet, so the metadata app tells
+callers apart by (subnet, source address) and answers only with that caller's own
+instance (:func:`metadata_for`).
+
+:class:`NetworkService` runs it on the bus, converges once at start (a restarted
+service or host comes back to the desired state) and then every
+``sync_interval`` seconds, which repairs anything a lost message left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocs import errors
+from ocs.bus import Bus, RpcServer
+from ocs.db import engine as db_engine
+from ocs.db import secgroups as db_secgroups
+from ocs.db.models.compute import Instance
+from ocs.db.models.keypairs import KeyPair
+from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
+from ocs.network import nft, ports
+from ocs.network.driver import NetworkDriver
+from ocs.network.metadata import (
+    CallerKey,
+    InstanceMetadata,
+    InterfaceMetadata,
+    MetadataServer,
+    create_metadata_app,
+    hop_limit_lookup,
+    network_caller_key,
+    serve_metadata,
+)
+from ocs.network.plan import DesiredState, HostPlan, PlanSettings, SubnetState, plan_host
+from ocs.network.rpcapi import (
+    NetworkApi,
+    NetworkHostApi,
+    PortBinding,
+    SecurityGroupsChanged,
+    SetupPort,
+    SyncHost,
+    TeardownPort,
+    VpcHostsChanged,
+)
+from ocs.service import StatusEndpoint
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The service's settings, read from configuration at the edge.
+
+    ``tunnel_ip``: this host's VXLAN underlay address (None: no VXLAN, one host);
+    ``tunnel_ips``: every host's underlay address by host name (the peers).
+    """
+
+    host: str
+    plan: PlanSettings = field(default_factory=PlanSettings)
+    tunnel_ip: str | None = None
+    tunnel_ips: dict[str, str] = field(default_factory=dict)
+    region: str = "us-east-1"
+    metadata_secret: bytes = b"ocs-metadata-token-secret"
+    sync_interval: float = 30.0
+    workers: int = 4
+
+
+class PortNotFound(errors.NotFound):
+    code = "InvalidNetworkInterfaceID.NotFound"
+    message = "The network interface of instance '{instance_id}' is not on host '{host}'."
+
+
+# --- reading the database ------------------------------------------------------------------
+
+
+def _rule(row: SecurityGroupRule) -> nft.Rule:
+    return nft.Rule(
+        group_id=row.group_id,
+        is_egress=row.is_egress,
+        ip_protocol=row.ip_protocol,
+        from_port=row.from_port,
+        to_port=row.to_port,
+        cidr_ipv4=row.cidr_ipv4,
+        cidr_ipv6=row.cidr_ipv6,
+        prefix_list_id=row.prefix_list_id,
+        referenced_group_id=row.referenced_group_id,
+    )
+
+
+def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[str] = ()) -> DesiredState:
+    """What ``settings.host`` must carry (ports in ``exclude`` left out)."""
+    skip = set(exclude)
+    local = [hp for hp in ports.ports_for_host(s, settings.host) if hp.port.interface_id not in skip]
+    subnet_ids = sorted({hp.port.subnet_id for hp in local})
+    subnets = s.scalars(select(Subnet).where(Subnet.id.in_(subnet_ids))).all() if subnet_ids else []
+    group_ids = sorted({g for hp in local for g in hp.port.group_ids})
+    rules = [_rule(r) for rows in db_secgroups.rules_for(s, group_ids).values() for r in rows]
+    referenced = {r.referenced_group_id for r in rules if r.referenced_group_id}
+    vpc_ids = {hp.vpc_id for hp in local}
+    members: dict[str, list[str]] = {g: [] for g in referenced}
+    carriers: dict[str, set[str]] = {}
+    for hp in ports.ports_in_vpcs(s, vpc_ids):
+        if hp.port.interface_id in skip:
+            continue
+        for g in hp.port.group_ids:
+            if g in members:
+                members[g].append(hp.port.ip)
+        if hp.host:
+            carriers.setdefault(hp.vpc_id, set()).add(hp.host)
+    peers = {
+        vpc: tuple(
+            sorted(settings.tunnel_ips[h] for h in hosts if h != settings.host and h in settings.tunnel_ips)
+        )
+        for vpc, hosts in carriers.items()
+    }
+    return DesiredState(
+        host=settings.host,
+        subnets=tuple(SubnetState(x.id, x.vpc_id, x.cidr_block) for x in subnets),
+        ports=tuple(hp.port for hp in local),
+        rules=tuple(rules),
+        group_members={g: tuple(sorted(set(ips))) for g, ips in members.items()},
+        tunnel_ip=settings.tunnel_ip,
+        peers=peers,
+    )
+
+
+def _hostname(region: str, ip: str) -> str:
+    host = "ip-" + ip.replace(".", "-")
+    return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
+
+
+def _user_data(inst: Instance) -> bytes | None:
+    if not inst.user_data:
+        return None
+    try:
+        return base64.b64decode(inst.user_data)
+    except (binascii.Error, ValueError):
+        return inst.user_data.encode()
+
+
+def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | None:
+    """The metadata of the instance calling from ``key`` (None: nobody we know)."""
+    inst = ports.port_at(s, key.network_id, key.source_ip)
+    if inst is None or not inst.private_ip_address:
+        return None
+    subnet, vpc = s.get(Subnet, key.network_id), s.get(Vpc, inst.vpc_id) if inst.vpc_id else None
+    groups = db_secgroups.groups_by_id(s, inst.security_group_ids or [])
+    names = tuple(g.name for g in groups.values() if isinstance(g, SecurityGroup))
+    hostname = _hostname(region, inst.private_ip_address)
+    mac = (inst.mac_address or "").lower()
+    interface = InterfaceMetadata(
+        mac=mac,
+        device_number=0,
+        interface_id=inst.network_interface_id or inst.id,
+        subnet_id=key.network_id,
+        subnet_ipv4_cidr_block=subnet.cidr_block if subnet else "",
+        vpc_id=inst.vpc_id or "",
+        vpc_ipv4_cidr_blocks=(vpc.cidr_block,) if vpc else (),
+        local_ipv4s=(inst.private_ip_address,),
+        owner_id=inst.account_id,
+        local_hostname=hostname,
+        security_group_ids=tuple(inst.security_group_ids or ()),
+        security_groups=names,
+    )
+    keys = {}
+    if inst.key_name:
+        pair = s.scalar(
+            select(KeyPair).where(KeyPair.account_id == inst.account_id, KeyPair.name == inst.key_name)
+        )
+        if pair is not None:
+            keys[inst.key_name] = pair.public_key
+    return InstanceMetadata(
+        instance_id=inst.id,
+        ami_id=inst.image_id,
+        instance_type=inst.instance_type,
+        account_id=inst.account_id,
+        region=region,
+        availability_zone=inst.availability_zone,
+        local_ipv4=inst.private_ip_address,
+        local_hostname=hostname,
+        pending_time=inst.launch_time,
+        mac=mac,
+        interfaces=(interface,),
+        security_groups=names,
+        public_keys=keys,
+        user_data=_user_data(inst),
+        architecture=inst.architecture,
+        kernel_id=inst.kernel_id,
+        ramdisk_id=inst.ramdisk_id,
+        reservation_id=inst.reservation_id,
+        launch_index=inst.launch_index,
+    )
+
+
+# --- the endpoint --------------------------------------------------------------------------
+
+
+class NetworkHostEndpoint(StatusEndpoint):
+    """Serves one host's data plane (see the module)."""
+
+    def __init__(self, sessions: sessionmaker[Session], driver: NetworkDriver, settings: NetworkSettings):
+        super().__init__("network", settings.host)
+        self.sessions = sessions
+        self.driver = driver
+        self.settings = settings
+        self.plan: HostPlan | None = None
+        self._released: dict[str, str] = {}  # interface id -> instance id, torn down
+        self._lock = threading.RLock()
+        self._listeners: dict[str, MetadataServer] = {}
+        #: Told the VPCs this host started or stopped carrying (the other hosts' flood lists).
+        self.notify: Callable[[list[str]], None] | None = None
+        #: Told the groups whose members here came or went (other hosts' group references).
+        self.notify_groups: Callable[[list[str]], None] | None = None
+        self._memberships: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
+
+    def _tx(self) -> AbstractContextManager[Session]:
+        return db_engine.transaction(self.sessions)
+
+    def _state(self) -> DesiredState:
+        with self._tx() as s:
+            return desired_state(s, self.settings, exclude=self._released)
+
+    def _plan(self) -> HostPlan:
+        return plan_host(self._state(), self.settings.plan)
+
+    def converge(self) -> HostPlan:
+        """Read, plan, apply; then open or close metadata listeners to match."""
+        with self._lock:
+            state = self._state()
+            plan = plan_host(state, self.settings.plan)
+            before = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
+            members_before = self._memberships
+            result = self.driver.apply(plan)
+            if result.changed:
+                LOG.info("network on %s: %s", self.settings.host, "; ".join(result.changes))
+            self.plan = plan
+            for s in plan.subnets:  # a namespace made again: its old listener is in the old one
+                if f"netns {s.netns} added" in result.changes and s.subnet_id in self._listeners:
+                    self._listeners.pop(s.subnet_id).stop()
+            self._metadata_listeners(plan)
+            self._memberships = members = frozenset((p.interface_id, p.ip, p.group_ids) for p in state.ports)
+        carried = {b.vpc_id for b in plan.bridges}
+        _tell(self.notify, sorted(carried ^ before))
+        _tell(self.notify_groups, sorted({g for entry in members ^ members_before for g in entry[2]}))
+        return plan
+
+    def _metadata_listeners(self, plan: HostPlan) -> None:
+        wanted = {s.subnet_id for s in plan.subnets}
+        for subnet_id in sorted(set(self._listeners) - wanted):
+            self._listeners.pop(subnet_id).stop()
+        for subnet_id in sorted(wanted - set(self._listeners)):
+            sock = self.driver.listen(plan, subnet_id, self.settings.plan.metadata_port)
+            if sock is None:
+                continue
+            app = create_metadata_app(
+                self.metadata_lookup,
+                caller_key=network_caller_key(subnet_id),
+                token_secret=self.settings.metadata_secret,
+            )
+            self._listeners[subnet_id] = serve_metadata(
+                app, "", 0, hop_limit_lookup(self.metadata_lookup, subnet_id), sock=sock
+            )
+
+    def metadata_lookup(self, key: CallerKey) -> InstanceMetadata | None:
+        with self._tx() as s:
+            return metadata_for(s, key, self.settings.region)
+
+    def close(self) -> None:
+        with self._lock:
+            for server in self._listeners.values():
+                server.stop()
+            self._listeners.clear()
+
+    # --- operations -----------------------------------------------------------------------
+
+    def setup_port(self, req: SetupPort) -> PortBinding:
+        with self._lock:
+            for interface_id, instance_id in list(self._released.items()):
+                if instance_id == req.instance_id and req.interface_id in ("", interface_id):
+                    del self._released[interface_id]
+            plan = self.converge()
+        port = next(
+            (
+                p
+                for p in plan.ports
+                if p.instance_id == req.instance_id
+                and (not req.interface_id or p.interface_id == req.interface_id)
+            ),
+            None,
+        )
+        if port is None:
+            raise PortNotFound(instance_id=req.instance_id, host=req.host)
+        return PortBinding(
+            instance_id=port.instance_id,
+            interface_id=port.interface_id,
+            bridge=port.bridge,
+            tap=port.tap,
+            mac=port.mac,
+            ip=port.ip,
+            mtu=port.mtu,
+        )
+
+    def teardown_port(self, req: TeardownPort) -> None:
+        with self._lock:
+            known = self.plan.ports if self.plan else ()
+            for p in known:
+                if p.instance_id == req.instance_id and req.interface_id in ("", p.interface_id):
+                    self._released[p.interface_id] = p.instance_id
+            if req.interface_id:
+                self._released[req.interface_id] = req.instance_id
+            self.converge()
+
+    def sync_host(self, req: SyncHost) -> None:
+        self.converge()
+
+    def vpc_hosts_changed(self, req: VpcHostsChanged) -> None:
+        """Another host started or stopped carrying a VPC: refresh the flood lists."""
+        with self._lock:
+            carried = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
+        if req.host != self.settings.host and carried & set(req.vpc_ids) and self.settings.tunnel_ip:
+            self.converge()
+
+    def security_groups_changed(self, req: SecurityGroupsChanged) -> None:
+        """Reload the ruleset if a port here is in, or refers to, one of the groups."""
+        with self._lock:
+            plan = self._plan()
+            if self.plan is None or plan.subnets != self.plan.subnets or plan.bridges != self.plan.bridges:
+                self.converge()
+                return
+            if plan.firewall != self.plan.firewall:
+                self.driver.apply_firewall(plan)
+                self.plan = replace(self.plan, firewall=plan.firewall)
+
+
+def _tell(notify: Callable[[list[str]], None] | None, ids: list[str]) -> None:
+    """Tell the other hosts (a failure is logged: their periodic convergence catches up)."""
+    if notify is None or not ids:
+        return
+    try:
+        notify(ids)
+    except Exception:
+        LOG.exception("could not tell the other hosts about %s", ids)
+
+
+class NetworkService:
+    """The host endpoint on the bus, a first convergence, and periodic ones."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        endpoint: NetworkHostEndpoint,
+        *,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.settings = settings = endpoint.settings
+        api = NetworkHostApi(bus)
+        endpoint.notify = lambda vpc_ids: api.vpc_hosts_changed(VpcHostsChanged(settings.host, vpc_ids))
+        endpoint.notify_groups = lambda ids: api.security_groups_changed(SecurityGroupsChanged(ids))
+        self.servers = [
+            RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1),
+            RpcServer(
+                bus,
+                NetworkHostApi,
+                self.endpoint,
+                topic=f"network.{settings.host}",
+                workers=settings.workers,
+            ),
+        ]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._periodic, name="ocs-network-sync", daemon=True)
+        self._on_error = on_error
+
+    def start(self) -> None:
+        self._sync_once()
+        for server in self.servers:
+            server.start()
+        self._thread.start()
+
+    def _sync_once(self) -> None:
+        try:
+            self.endpoint.converge()
+        except Exception as exc:
+            LOG.exception("network on %s: convergence failed", self.settings.host)
+            if self._on_error is not None:
+                self._on_error(exc)
+
+    def _periodic(self) -> None:
+        while not self._stopping.wait(self.settings.sync_interval):
+            self._sync_once()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for server in self.servers:
+            server.stop()
+        self._thread.join(timeout=5)
+        self.endpoint.close()

@@ -1,0 +1,113 @@
+"""A small network "cloud" in a database, for the network service's tests.
+
+:class:`NetCloud` writes what the API would have written (an account, VPCs,
+subnets, security groups with rules, instances placed on hosts with their
+address, MAC and groups) through the repository functions where they exist, so
+that the service reads it exactly as in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocs import ids
+from ocs.db import accounts, secgroups, vpcs
+from ocs.db.engine import transaction
+from ocs.db.models.compute import Instance, Reservation
+from ocs.network.sg_rules import RuleSpec
+
+
+@dataclass(frozen=True)
+class Port:
+    instance_id: str
+    interface_id: str
+    mac: str
+    ip: str
+    subnet_id: str
+    vpc_id: str
+
+
+class NetCloud:
+    _accounts = itertools.count(1)
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+        with transaction(sessions) as s:
+            self.account_id = accounts.create_account(s, f"net{next(self._accounts)}").id
+        self._macs = itertools.count(1)
+
+    def vpc(self, cidr: str) -> str:
+        with transaction(self.sessions) as s:
+            return vpcs.create_vpc(s, self.account_id, cidr).id
+
+    def subnet(self, vpc_id: str, cidr: str, zone: str = "zone-a") -> str:
+        with transaction(self.sessions) as s:
+            vpc = vpcs.get_vpc(s, self.account_id, vpc_id)
+            return vpcs.create_subnet(s, self.account_id, vpc, cidr, zone).id
+
+    def group(self, vpc_id: str, name: str) -> str:
+        with transaction(self.sessions) as s:
+            return secgroups.create_group(s, self.account_id, vpc_id, name, name).id
+
+    def allow(self, group_id: str, protocol: str, port: int | None, *, cidr: str | None = None,
+              source_group: str | None = None) -> None:  # fmt: skip
+        with transaction(self.sessions) as s:
+            group = secgroups.get_group(s, self.account_id, group_id)
+            secgroups.add_rules(s, group, [self._spec(protocol, port, cidr, source_group)])
+
+    def revoke(self, group_id: str, protocol: str, port: int | None, *, cidr: str | None = None,
+               source_group: str | None = None) -> None:  # fmt: skip
+        with transaction(self.sessions) as s:
+            group = secgroups.get_group(s, self.account_id, group_id)
+            found, _ = secgroups.match_rules(s, group, [self._spec(protocol, port, cidr, source_group)])
+            secgroups.delete_rules(s, found)
+
+    @staticmethod
+    def _spec(protocol: str, port: int | None, cidr: str | None, source_group: str | None) -> RuleSpec:
+        return RuleSpec(
+            is_egress=False, protocol=protocol, from_port=port, to_port=port, cidr_ipv4=cidr,
+            group_id=source_group,
+        )  # fmt: skip
+
+    def instance(self, host: str, subnet_id: str, ip: str, groups: list[str], *,
+                 user_data: str = "", state: str = "running") -> Port:  # fmt: skip
+        with transaction(self.sessions) as s:
+            subnet = vpcs.get_subnet(s, self.account_id, subnet_id)
+            reservation = Reservation(id=ids.new_id("reservation"), account_id=self.account_id)
+            s.add(reservation)
+            s.flush()
+            n = next(self._macs)
+            inst = Instance(
+                id=ids.new_id("instance"),
+                account_id=self.account_id,
+                reservation_id=reservation.id,
+                image_id="ami-0123456789abcdef0",
+                instance_type="t3.micro",
+                vcpus=1,
+                memory_mib=512,
+                disk_gib=1,
+                state=state,
+                host=host,
+                availability_zone=subnet.availability_zone,
+                vpc_id=subnet.vpc_id,
+                subnet_id=subnet_id,
+                private_ip_address=ip,
+                mac_address=f"02:0c:5e:00:{n // 256:02x}:{n % 256:02x}",
+                network_interface_id=ids.new_id("network_interface"),
+                security_group_ids=groups,
+                user_data=base64.b64encode(user_data.encode()).decode() if user_data else None,
+            )
+            s.add(inst)
+            s.flush()
+            return Port(inst.id, inst.network_interface_id or "", inst.mac_address or "", ip, subnet_id,
+                        subnet.vpc_id)  # fmt: skip
+
+    def set_state(self, instance_id: str, state: str) -> None:
+        with transaction(self.sessions) as s:
+            inst = s.get(Instance, instance_id)
+            assert inst is not None
+            inst.state = state

@@ -1,0 +1,129 @@
+"""The network service over a database with the noop driver: desired state, bus operations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from ocs import errors
+from ocs.bus import Bus
+from ocs.db.engine import make_engine, session_factory, transaction
+from ocs.network import plan as net_plan
+from ocs.network.driver import REGISTRY, make_driver
+from ocs.network.drivers.noop import NoopDriver
+from ocs.network.metadata import CallerKey
+from ocs.network.rpcapi import NetworkHostApi, SecurityGroupsChanged, SetupPort, TeardownPort
+from ocs.network.service import (
+    NetworkHostEndpoint,
+    NetworkService,
+    NetworkSettings,
+    desired_state,
+    metadata_for,
+)
+from ocs.service import StatusRequest
+from tests.dbfixtures import throwaway_database
+from tests.framework.netcloud import NetCloud
+
+SETTINGS = NetworkSettings(
+    host="h1", tunnel_ip="192.0.2.1", tunnel_ips={"h1": "192.0.2.1", "h2": "192.0.2.2"}
+)
+
+
+@pytest.fixture
+def sessions() -> Iterator[sessionmaker[Session]]:
+    with throwaway_database("sqlite") as url:
+        engine = make_engine(url)
+        try:
+            yield session_factory(engine)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def cloud(sessions: sessionmaker[Session]) -> NetCloud:
+    return NetCloud(sessions)
+
+
+def test_registry_names_both_drivers() -> None:
+    assert sorted(REGISTRY) == ["linux", "noop"]
+    assert isinstance(make_driver("noop"), NoopDriver)
+    with pytest.raises(ValueError, match="unknown network driver"):
+        make_driver("ovs")
+
+
+def test_desired_state_has_local_ports_rules_members_and_peers(cloud: NetCloud) -> None:
+    vpc = cloud.vpc("10.1.0.0/16")
+    sub = cloud.subnet(vpc, "10.1.1.0/24")
+    web, db = cloud.group(vpc, "web"), cloud.group(vpc, "db")
+    cloud.allow(db, "tcp", 5432, source_group=web)
+    a = cloud.instance("h1", sub, "10.1.1.10", [db])
+    b = cloud.instance("h2", sub, "10.1.1.11", [web])
+    cloud.instance("h1", sub, "10.1.1.12", [web], state="terminated")
+    with transaction(cloud.sessions) as s:
+        state = desired_state(s, SETTINGS)
+    assert [p.instance_id for p in state.ports] == [a.instance_id]
+    assert state.ports[0].mac == a.mac and state.ports[0].group_ids == (db,)
+    assert [x.id for x in state.subnets] == [sub]
+    assert state.group_members == {web: (b.ip,)}
+    assert state.peers == {vpc: ("192.0.2.2",)}
+    assert any(r.referenced_group_id == web and r.from_port == 5432 for r in state.rules)
+
+
+def test_setup_teardown_and_group_changes(cloud: NetCloud) -> None:
+    vpc = cloud.vpc("10.2.0.0/16")
+    sub = cloud.subnet(vpc, "10.2.1.0/24")
+    sg = cloud.group(vpc, "app")
+    a = cloud.instance("h1", sub, "10.2.1.10", [sg])
+    driver = NoopDriver()
+    endpoint = NetworkHostEndpoint(cloud.sessions, driver, SETTINGS)
+    binding = endpoint.setup_port(SetupPort("h1", a.instance_id))
+    assert binding.tap == net_plan.tap_name(a.interface_id) and binding.bridge == net_plan.bridge_name(vpc)
+    assert (binding.mac, binding.ip, binding.mtu) == (a.mac, a.ip, 1450)
+    assert driver.plan is not None and [p.instance_id for p in driver.plan.ports] == [a.instance_id]
+    with pytest.raises(errors.NotFound):
+        endpoint.setup_port(SetupPort("h1", "i-00000000000000000"))
+
+    before = driver.firewall_applies
+    endpoint.security_groups_changed(SecurityGroupsChanged([sg]))
+    assert driver.firewall_applies == before  # nothing changed: nothing reloaded
+    cloud.allow(sg, "tcp", 22, cidr="0.0.0.0/0")
+    endpoint.security_groups_changed(SecurityGroupsChanged([sg]))
+    assert driver.firewall_applies == before + 1 and "tcp dport 22 accept" in driver.plan.firewall
+
+    endpoint.teardown_port(TeardownPort("h1", a.instance_id))
+    assert driver.plan.ports == () and driver.plan.subnets == ()
+    endpoint.setup_port(SetupPort("h1", a.instance_id))
+    assert len(driver.plan.ports) == 1
+
+
+def test_metadata_answers_only_the_caller(cloud: NetCloud) -> None:
+    vpc = cloud.vpc("10.3.0.0/16")
+    sub = cloud.subnet(vpc, "10.3.1.0/24")
+    a = cloud.instance("h1", sub, "10.3.1.10", [], user_data="hello a")
+    with transaction(cloud.sessions) as s:
+        meta = metadata_for(s, CallerKey(sub, a.ip), "us-east-1")
+        assert meta is not None and meta.instance_id == a.instance_id and meta.user_data == b"hello a"
+        assert meta.mac == a.mac and meta.local_hostname == "ip-10-3-1-10.ec2.internal"
+        assert metadata_for(s, CallerKey(sub, "10.3.1.99"), "us-east-1") is None
+        assert metadata_for(s, CallerKey("subnet-0000000000000000f", a.ip), "us-east-1") is None
+
+
+def test_service_on_the_memory_bus(cloud: NetCloud) -> None:
+    vpc = cloud.vpc("10.4.0.0/16")
+    sub = cloud.subnet(vpc, "10.4.1.0/24")
+    a = cloud.instance("h1", sub, "10.4.1.10", [])
+    bus = Bus("memory://", "ocs-net-test")
+    driver = NoopDriver()
+    service = NetworkService(bus, NetworkHostEndpoint(cloud.sessions, driver, SETTINGS))
+    service.start()
+    try:
+        assert driver.applies == 1  # converged at start
+        api = NetworkHostApi(bus)
+        binding = api.setup_port(SetupPort("h1", a.instance_id))
+        assert binding.interface_id == a.interface_id
+        assert api.status(StatusRequest(), topic="network.h1").host == "h1"
+    finally:
+        service.stop()
+        bus.close()

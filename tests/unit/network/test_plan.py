@@ -1,0 +1,118 @@
+"""The data-plane planner against golden files (``OCS_UPDATE_GOLDEN=1`` rewrites them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ocs.network import nft, plan
+from ocs.network.plan import DesiredState, PlanSettings, PortState, SubnetState
+
+GOLDEN = Path(__file__).parent / "golden" / "plan"
+SETTINGS = PlanSettings(state_dir="/var/lib/ocs/network")
+
+VPC_A, VPC_B = "vpc-0a0a0a0a0a0a0a0a0", "vpc-0b0b0b0b0b0b0b0b0"
+SUB_A1 = SubnetState("subnet-0a1a1a1a1a1a1a1a1", VPC_A, "10.0.1.0/24")
+SUB_A2 = SubnetState("subnet-0a2a2a2a2a2a2a2a2", VPC_A, "10.0.2.0/24")
+SUB_B = SubnetState("subnet-0b1b1b1b1b1b1b1b1", VPC_B, "10.0.1.0/24")
+
+
+def port(n: int, subnet: SubnetState, ip: str, *groups: str) -> PortState:
+    return PortState(
+        interface_id=f"eni-{n:017x}",
+        instance_id=f"i-{n:017x}",
+        mac=f"02:00:00:00:00:{n:02x}",
+        ip=ip,
+        subnet_id=subnet.id,
+        group_ids=groups,
+    )
+
+
+def check(name: str, text: str) -> None:
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("OCS_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text()
+
+
+def test_empty_host() -> None:
+    check("empty", plan.describe(plan.plan_host(DesiredState(host="h1"), SETTINGS)))
+
+
+def test_one_subnet_two_ports_no_tunnel() -> None:
+    state = DesiredState(
+        host="h1",
+        subnets=(SUB_A1,),
+        ports=(port(1, SUB_A1, "10.0.1.10", "sg-a"), port(2, SUB_A1, "10.0.1.11", "sg-b")),
+        rules=(
+            nft.Rule("sg-a", False, "tcp", 22, 22, cidr_ipv4="10.0.0.0/16"),
+            *nft.default_egress_rules("sg-a"),
+            *nft.default_egress_rules("sg-b"),
+            nft.Rule("sg-b", False, "-1", referenced_group_id="sg-a"),
+        ),
+        group_members={"sg-a": ("10.0.1.10",)},
+    )
+    check("one_subnet", plan.describe(plan.plan_host(state, SETTINGS)))
+
+
+def test_two_vpcs_two_subnets_with_tunnel_peers() -> None:
+    state = DesiredState(
+        host="h2",
+        subnets=(SUB_A1, SUB_A2, SUB_B),
+        ports=(
+            port(3, SUB_A1, "10.0.1.20", "sg-a"),
+            port(4, SUB_A2, "10.0.2.20", "sg-a"),
+            port(5, SUB_B, "10.0.1.20", "sg-c"),
+        ),
+        rules=(*nft.default_egress_rules("sg-a"), *nft.default_egress_rules("sg-c")),
+        tunnel_ip="192.0.2.2",
+        peers={VPC_A: ("192.0.2.1", "192.0.2.3", "192.0.2.2"), VPC_B: ("192.0.2.3",)},
+    )
+    check("two_vpcs_tunnel", plan.describe(plan.plan_host(state, PlanSettings(lease_time=600, mtu=9000))))
+
+
+def test_names_are_short_prefixed_and_stable() -> None:
+    names = [plan.bridge_name(VPC_A), plan.tap_name("eni-1"), plan.device_name("x", VPC_A)]
+    assert all(len(n) == 15 and n.startswith("ocs") for n in names)
+    assert plan.bridge_name(VPC_A) == plan.bridge_name(VPC_A) != plan.bridge_name(VPC_B)
+    assert plan.netns_name("h1", SUB_A1.id) != plan.netns_name("h2", SUB_A1.id)
+    assert plan.netns_name("h1", SUB_A1.id).startswith(plan.netns_prefix("h1"))
+    assert 0 < plan.vni_of(VPC_A) < 2**24
+    assert plan.gateway_mac(SUB_A1.id).startswith("02:")
+
+
+def test_same_input_same_plan_whatever_the_order() -> None:
+    ports = (port(1, SUB_A1, "10.0.1.10", "sg-a"), port(2, SUB_A2, "10.0.2.10", "sg-a"))
+    one = plan.plan_host(DesiredState("h", (SUB_A1, SUB_A2), ports), SETTINGS)
+    two = plan.plan_host(DesiredState("h", (SUB_A2, SUB_A1), ports[::-1]), SETTINGS)
+    assert one == two
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        (DesiredState("h", (), (port(1, SUB_A1, "10.0.1.10"),)), "unknown subnet"),
+        (DesiredState("h", (SUB_A1,), (port(1, SUB_A1, "10.9.9.9"),)), "outside"),
+        (
+            DesiredState(
+                "h",
+                (SubnetState("subnet-x", VPC_A, "10.0.0.0/29"),),
+                (PortState("eni-1", "i-1", "02:00:00:00:00:01", "10.0.0.4", "subnet-x"),),
+            ),
+            "smaller than a /28",
+        ),
+    ],
+)
+def test_bad_input_is_refused(state: DesiredState, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan.plan_host(state, SETTINGS)
+
+
+def test_port_lookup() -> None:
+    p = plan.plan_host(DesiredState("h", (SUB_A1,), (port(1, SUB_A1, "10.0.1.10"),)), SETTINGS)
+    found = p.port("eni-00000000000000001")
+    assert found is not None and found.tap == plan.tap_name("eni-00000000000000001")
+    assert found.bridge == plan.bridge_name(VPC_A) and found.mtu == 1500
+    assert p.port("eni-nope") is None
