@@ -85,7 +85,9 @@ def one_api_boot(ec2: Any, ami: str, timeout: float) -> dict[str, float]:
         return str(ec2.get_console_output(InstanceId=iid).get("Output", "")).encode()
 
     def state() -> str:
-        return str(ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"])
+        return str(
+            ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        )
 
     try:
         running = wait_marker(lambda: state().encode(), b"running", timeout)
@@ -103,7 +105,9 @@ def one_api_boot(ec2: Any, ami: str, timeout: float) -> dict[str, float]:
     }
 
 
-def api_samples(uri: str, workdir: Path, image: GuestImage, runs: int, timeout: float) -> list[dict[str, float]]:
+def api_samples(
+    uri: str, workdir: Path, image: GuestImage, runs: int, timeout: float
+) -> list[dict[str, float]]:
     """``runs`` boots through the API of an all-in-one on the libvirt driver (plus a warm-up)."""
     from tests.framework.cloud import Cloud
     from tests.integration.libvirt.test_api_path import register
@@ -175,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(args: Any, start: str, virt_type: str, image: GuestImage, samples: list[dict[str, float]]) -> int:
     result = summary(samples)
-    print(f"libvirt boot, domain type {virt_type}, {args.runs} runs, image {image.manifest['kernel_package']}")
+    print(
+        f"libvirt boot, domain type {virt_type}, {args.runs} runs, image {image.manifest['kernel_package']}"
+    )
     print(f"{'from ' + start + ' to':<28}{'p50':>8}{'min':>8}{'max':>8}")
     labels = {
         "spawn": "spawn() returned" if start == "spawn()" else "state running",
@@ -188,7 +194,9 @@ def report(args: Any, start: str, virt_type: str, image: GuestImage, samples: li
         print(f"{label:<28}{row['p50']:>7.2f}s{row['min']:>7.2f}s{row['max']:>7.2f}s")
     if args.json:
         args.json.write_text(
-            json.dumps({"virt_type": virt_type, "start": start, "samples": samples, "summary": result}, indent=2)
+            json.dumps(
+                {"virt_type": virt_type, "start": start, "samples": samples, "summary": result}, indent=2
+            )
         )
     return 0
 

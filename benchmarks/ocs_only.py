@@ -183,7 +183,9 @@ def _test_image_ready() -> str | None:
     except (AttributeError, OSError) as exc:
         return f"cannot tell whether the test image is built ({exc})"
     if not built:
-        return "the guest test image is not built (python -m ocs.images.test_image; the libvirt tests build it)"
+        return (
+            "the guest test image is not built (python -m ocs.images.test_image; the libvirt tests build it)"
+        )
     return None
 
 

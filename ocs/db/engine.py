@@ -47,7 +47,11 @@ def default_url(state_dir: str) -> str:
 
 #: The driver OCS's extras install for a URL that names none (``postgresql://``,
 #: ``mysql://``): SQLAlchemy's own defaults (psycopg 3, MySQLdb) are not installed.
-_DRIVERS = {"postgresql": ("psycopg2", "psycopg"), "mysql": ("pymysql", "MySQLdb"), "mariadb": ("pymysql", "MySQLdb")}
+_DRIVERS = {
+    "postgresql": ("psycopg2", "psycopg"),
+    "mysql": ("pymysql", "MySQLdb"),
+    "mariadb": ("pymysql", "MySQLdb"),
+}
 
 
 def with_installed_driver(u: URL) -> URL:
