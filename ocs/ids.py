@@ -51,7 +51,7 @@ KINDS: dict[str, Kind] = {
     "dhcp_options": Kind("dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.Malformed", "DHCP options ID"),
 }
 
-_HEX = re.compile(r"^(?P<prefix>[a-z]+)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
+_HEX = re.compile(r"^(?P<prefix>[a-z]+)-(?P<hex>[0-9a-f]{1,17})$")
 
 
 def new_id(kind: str) -> str:

@@ -522,7 +522,7 @@ def test_launchable_image_errors(cloud, images, alice, bob):
     assert code_for(bob, "ami-0123456789abcdef0") == "InvalidAMIID.NotFound"
     assert code_for(bob, private) == "AuthFailure"
     assert code_for(alice, kernel) == "InvalidAMIID.Malformed"
-    assert code_for(alice, "ami-bad") == "InvalidAMIID.Malformed"
+    assert code_for(alice, "ami-xyz") == "InvalidAMIID.Malformed"
 
 
 # --- tags on shared images ----------------------------------------------------------
