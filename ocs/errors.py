@@ -174,9 +174,7 @@ class DryRunOperation(OcsError):
 class IdempotentParameterMismatch(OcsError):
     code = "IdempotentParameterMismatch"
     status = 400
-    message = (
-        "Client token {token} is already used by a request with different parameters."
-    )
+    message = "Client token {token} is already used by a request with different parameters."
 
 
 class RequestLimitExceeded(OcsError):

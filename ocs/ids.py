@@ -1,7 +1,9 @@
 """EC2-shaped resource IDs: generation, validation and the errors they raise.
 
-IDs are a prefix, a dash and 17 lowercase hex digits (``i-0123456789abcdef0``);
-the 8-digit legacy form is accepted on input, as EC2 accepts it.
+IDs are a prefix, a dash and 17 lowercase hex digits (``i-0123456789abcdef0``).
+On input any 1 to 17 hex digits are well-formed, as EC2 takes them (the 8-digit
+legacy form, and ``vpc-0`` or ``i-0``, which the ec2api-tempest-plugin expects
+to be ``*.NotFound``); only a wrong prefix or a non-hex digit is ``*.Malformed``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "instance": Kind("i", "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "instance ID"),
-    "reservation": Kind("r", "InvalidReservationID.NotFound", "InvalidReservationID.Malformed", "reservation ID"),
+    "reservation": Kind(
+        "r", "InvalidReservationID.NotFound", "InvalidReservationID.Malformed", "reservation ID"
+    ),
     "image": Kind("ami", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "image id"),
     "kernel": Kind("aki", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "kernel id"),
     "ramdisk": Kind("ari", "InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "ramdisk id"),
@@ -32,23 +36,40 @@ KINDS: dict[str, Kind] = {
     "subnet": Kind("subnet", "InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed", "subnet ID"),
     "security_group": Kind("sg", "InvalidGroup.NotFound", "InvalidGroupId.Malformed", "security group"),
     "security_group_rule": Kind(
-        "sgr", "InvalidSecurityGroupRuleId.NotFound", "InvalidSecurityGroupRuleId.Malformed",
+        "sgr",
+        "InvalidSecurityGroupRuleId.NotFound",
+        "InvalidSecurityGroupRuleId.Malformed",
         "security group rule ID",
     ),
     "network_interface": Kind(
-        "eni", "InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceID.Malformed",
+        "eni",
+        "InvalidNetworkInterfaceID.NotFound",
+        "InvalidNetworkInterfaceID.Malformed",
         "network interface ID",
     ),
-    "allocation": Kind("eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed", "allocation ID"),
-    "association": Kind("eipassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed", "association ID"),
+    "allocation": Kind(
+        "eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed", "allocation ID"
+    ),
+    "association": Kind(
+        "eipassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed", "association ID"
+    ),
     "volume": Kind("vol", "InvalidVolume.NotFound", "InvalidVolumeID.Malformed", "volume"),
     "snapshot": Kind("snap", "InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed", "snapshot"),
     "internet_gateway": Kind(
-        "igw", "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayID.Malformed", "internet gateway ID"
+        "igw",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidInternetGatewayID.Malformed",
+        "internet gateway ID",
     ),
-    "route_table": Kind("rtb", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed", "route table ID"),
-    "network_acl": Kind("acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed", "network ACL ID"),
-    "dhcp_options": Kind("dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.Malformed", "DHCP options ID"),
+    "route_table": Kind(
+        "rtb", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed", "route table ID"
+    ),
+    "network_acl": Kind(
+        "acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed", "network ACL ID"
+    ),
+    "dhcp_options": Kind(
+        "dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.Malformed", "DHCP options ID"
+    ),
 }
 
 _HEX = re.compile(r"^(?P<prefix>[a-z]+)-(?P<hex>[0-9a-f]{1,17})$")

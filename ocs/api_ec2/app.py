@@ -1,7 +1,7 @@
 """The EC2 front end: a falcon WSGI app answering the EC2 Query protocol on ``/``.
 
 One request goes: read the parameters (query string and form body) → verify the
-SigV4 signature → find the action's handler → parse the parameters with the
+SigV4 (or SigV2) signature → find the action's handler → parse the parameters with the
 botocore model → DryRun check → handler → serialize the output with the model.
 Every error is rendered here, once, as EC2's error document.
 """
@@ -96,9 +96,7 @@ class Ec2Resource:
             render_error(resp, errors.InternalError(), request_id)
         resp.content_type = XML
         resp.set_header("x-amzn-RequestId", request_id)
-        LOG.info(
-            "%s %s %s %.1fms", request_id, action, resp.status, (time.perf_counter() - started) * 1000
-        )
+        LOG.info("%s %s %s %.1fms", request_id, action, resp.status, (time.perf_counter() - started) * 1000)
 
     def _dispatch(
         self, req: falcon.Request, body: bytes, action: str, params: dict[str, str], request_id: str
@@ -110,6 +108,7 @@ class Ec2Resource:
             region=deps.settings.region,
             now=deps.now(),
             max_skew=deps.settings.max_clock_skew,
+            strict_scope=deps.settings.strict_credential_scope,
         )
         if not action:
             raise errors.MissingAction()
@@ -128,7 +127,9 @@ class Ec2Resource:
             raise errors.DryRunOperation()
         has_token = operation.input_shape is not None and "ClientToken" in operation.input_shape.members
         token = parsed.get("ClientToken") if has_token else None
-        call = _Call(identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed)
+        call = _Call(
+            identity.account_id, identity.access_key_id, action, request_id, operation, handler, parsed
+        )
         if not token:
             return self._run_retrying(call, None)
         try:

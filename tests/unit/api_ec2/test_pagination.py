@@ -228,9 +228,13 @@ def test_token_resumes_by_position_under_other_filters() -> None:
     # (ec2api-tempest-plugin test_tags_paging_with_different_filters).
     objs = [{"InstanceId": f"i-{n:02d}", "odd": n % 2} for n in range(10)]
     odd = [o for o in objs if o["odd"]]
-    page, token = P.paginate(odd, max_results=2, next_token=None, key="InstanceId", token_scope=SCOPE, min_results=1)
+    page, token = P.paginate(
+        odd, max_results=2, next_token=None, key="InstanceId", token_scope=SCOPE, min_results=1
+    )
     assert [o["InstanceId"] for o in page] == ["i-01", "i-03"]
-    rest, _ = P.paginate(objs, max_results=3, next_token=token, key="InstanceId", token_scope=SCOPE, min_results=1)
+    rest, _ = P.paginate(
+        objs, max_results=3, next_token=token, key="InstanceId", token_scope=SCOPE, min_results=1
+    )
     assert [o["InstanceId"] for o in rest] == ["i-04", "i-05", "i-06"]
 
 

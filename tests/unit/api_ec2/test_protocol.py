@@ -244,7 +244,9 @@ def test_first_item_of_a_scalar_is_the_scalar() -> None:
     # boto 2's GetConsoleOutput sends InstanceId.1.
     assert parse("GetConsoleOutput", **{"InstanceId.1": "i-1"}) == {"InstanceId": "i-1"}
     assert parse("DescribeInstances", **{"MaxResults.1": "5"}) == {"MaxResults": 5}
-    parse_raises("DescribeInstances", {"MaxResults.1": "x"}, errors.InvalidParameterValue, name="MaxResults.1")
+    parse_raises(
+        "DescribeInstances", {"MaxResults.1": "x"}, errors.InvalidParameterValue, name="MaxResults.1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -392,8 +394,17 @@ def test_return_member_and_operation_without_output() -> None:
 
 @pytest.mark.parametrize(
     "action",
-    ["CreateTags", "RebootInstances", "DeleteSubnet", "DeleteVpc", "ModifyInstanceAttribute",
-     "ModifyImageAttribute", "ResetImageAttribute", "ModifySubnetAttribute", "ModifyVpcAttribute"],
+    [
+        "CreateTags",
+        "RebootInstances",
+        "DeleteSubnet",
+        "DeleteVpc",
+        "ModifyInstanceAttribute",
+        "ModifyImageAttribute",
+        "ResetImageAttribute",
+        "ModifySubnetAttribute",
+        "ModifyVpcAttribute",
+    ],
 )
 def test_actions_without_output_return_true(action: str) -> None:
     assert op(action).output_shape is None
@@ -404,10 +415,16 @@ def test_actions_without_output_return_true(action: str) -> None:
 
 def test_scalars_come_before_structures_and_lists() -> None:
     vpc = {
-        "VpcId": "vpc-1", "OwnerId": "111122223333", "State": "available", "CidrBlock": "10.0.0.0/16",
-        "DhcpOptionsId": "default", "InstanceTenancy": "default", "IsDefault": False,
+        "VpcId": "vpc-1",
+        "OwnerId": "111122223333",
+        "State": "available",
+        "CidrBlock": "10.0.0.0/16",
+        "DhcpOptionsId": "default",
+        "InstanceTenancy": "default",
+        "IsDefault": False,
         "CidrBlockAssociationSet": [{"AssociationId": "a", "CidrBlock": "10.0.0.0/16"}],
-        "Ipv6CidrBlockAssociationSet": [], "Tags": [{"Key": "k", "Value": "v"}],
+        "Ipv6CidrBlockAssociationSet": [],
+        "Tags": [{"Key": "k", "Value": "v"}],
     }
     xml = serialize_response(op("DescribeVpcs"), {"Vpcs": [vpc]}, "r").decode()
     body = xml.split("<vpcSet><item>", 1)[1]
