@@ -147,6 +147,12 @@ class InvalidParameter(OcsError):
     message = "{reason}"
 
 
+class InvalidRequest(OcsError):
+    code = "InvalidRequest"
+    status = 400
+    message = "The request received was invalid."
+
+
 class InvalidFilter(OcsError):
     code = "InvalidParameterValue"
     status = 400

@@ -1,7 +1,7 @@
 """The EC2 front end: a falcon WSGI app answering the EC2 Query protocol on ``/``.
 
 One request goes: read the parameters (query string and form body) → verify the
-SigV4 signature → find the action's handler → parse the parameters with the
+SigV4 (or SigV2) signature → find the action's handler → parse the parameters with the
 botocore model → DryRun check → handler → serialize the output with the model.
 Every error is rendered here, once, as EC2's error document.
 """
@@ -108,6 +108,7 @@ class Ec2Resource:
             region=deps.settings.region,
             now=deps.now(),
             max_skew=deps.settings.max_clock_skew,
+            strict_scope=deps.settings.strict_credential_scope,
         )
         if not action:
             raise errors.MissingAction()

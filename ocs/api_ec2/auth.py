@@ -1,4 +1,4 @@
-"""AWS Signature Version 4 verification for the EC2 front end.
+"""AWS Signature Version 4 (and 2) verification for the EC2 front end.
 
 The verifier recomputes the signature with botocore's own signer
 (:class:`botocore.auth.SigV4Auth`), fed with exactly what the client says it
@@ -15,8 +15,26 @@ Both forms that boto3 and aws-cli produce are accepted:
   ``X-Amz-Signature``), as made by ``generate_presigned_url``.
 
 SigV4 parameters in a form body cannot exist: the body's hash is part of what is
-signed, so the signature cannot be inside it. Signature Version 2 is not
-supported.
+signed, so the signature cannot be inside it.
+
+The credential scope must name this cloud's region and the service ``ec2``
+unless ``strict_scope`` is off (``[ec2] strict_credential_scope``, off by
+default): then any service name and any region are accepted, and the request
+runs in this cloud's region. boto 2 derives both from the host name, and
+signs ``…/0/127/aws4_request`` against ``127.0.0.1``. That is sound: the scope
+is part of the string to sign, so the client proved it holds the secret key
+for exactly the scope it names.
+
+Signature Version 2 is accepted as EC2 accepts it (libcloud's default signer,
+boto 2 with SigV2): the parameters ``AWSAccessKeyId``, ``SignatureVersion=2``,
+``SignatureMethod`` (``HmacSHA256`` or ``HmacSHA1``), ``Timestamp`` or
+``Expires`` and ``Signature``, in the query string or the form body. The
+string to sign is ``METHOD\nhost\npath\n`` and the parameters but
+``Signature``, sorted by name and RFC 3986-encoded (the Amazon EC2 "Signature
+Version 2 signing process"). The host is taken as received and, because some
+clients (libcloud) sign the host name without the port they send, also
+without its port. A ``Timestamp`` must be within the clock-skew window; an
+``Expires`` not past (and at most a week ahead).
 
 The query string is canonicalized twice and either result may match: once
 from the raw bytes exactly as botocore does for a URL it signs (pairs sorted,
@@ -40,13 +58,14 @@ signature we computed.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from hashlib import sha256
+from hashlib import sha1, sha256
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes, urlsplit
 
@@ -70,6 +89,8 @@ _REQUIRED_QUERY = (
     "X-Amz-Date",
 )
 _BASIC_ISO8601 = re.compile(r"\d{8}T\d{6}Z")
+_V2_METHODS = {"HmacSHA256": sha256, "HmacSHA1": sha1}
+_V2_PARAMS = ("AWSAccessKeyId", "Signature", "SignatureVersion", "SignatureMethod")
 _PATH_SAFE = "/:@!$&'()*+,;=~"  # RFC 3986 pchar characters a client leaves as they are
 
 
@@ -127,8 +148,9 @@ def verify(
     now: datetime,
     max_skew: int = 900,
     service: str = "ec2",
+    strict_scope: bool = True,
 ) -> Identity:
-    """Check the SigV4 signature of ``req`` and return who signed it.
+    """Check the SigV4 (or SigV2) signature of ``req`` and return who signed it.
 
     ``lookup(access_key_id)`` returns ``(account_id, secret_access_key)`` of an
     active key, or ``None``. ``now`` is the server's clock (naive means UTC).
@@ -136,11 +158,17 @@ def verify(
     request is not signed at all, ``IncompleteSignature`` when the signature
     parameters are malformed, ``AuthFailure`` for an unknown key or a credential
     scope that is not ours, ``RequestExpired`` for a stale timestamp or an
-    expired presigned URL, ``SignatureDoesNotMatch`` otherwise.
+    expired presigned URL, ``SignatureDoesNotMatch`` otherwise. With
+    ``strict_scope`` off, the scope may name any service and region; the
+    identity then carries ``region``, the one this cloud has.
     """
     headers = {name.lower(): value for name, value in req.headers.items()}
+    if "authorization" not in headers:
+        v2 = _sigv2_pairs(req, headers)
+        if v2 is not None:
+            return _verify_v2(req, headers, v2, lookup, region=region, now=now, max_skew=max_skew)
     claim = _parse_claim(req, headers)
-    _check_scope(claim, region=region, service=service)
+    _check_scope(claim, region=region, service=service, strict=strict_scope)
     _check_time(claim, now=now, max_skew=max_skew)
     found = lookup(claim.access_key_id)
     if found is None or claim.security_token:
@@ -148,7 +176,7 @@ def verify(
         raise errors.AuthFailure()
     account_id, secret = found
     _check_signature(req, headers, claim, secret)
-    return Identity(claim.access_key_id, account_id, claim.region, claim.service)
+    return Identity(claim.access_key_id, account_id, region, claim.service)
 
 
 # --- parsing what the client claims ------------------------------------------
@@ -313,15 +341,18 @@ def _claim(
 # --- checks ------------------------------------------------------------------
 
 
-def _check_scope(claim: _Claim, *, region: str, service: str) -> None:
-    """EC2 answers a credential scoped elsewhere with AuthFailure (401)."""
+def _check_scope(claim: _Claim, *, region: str, service: str, strict: bool) -> None:
+    """EC2 answers a credential scoped elsewhere with AuthFailure (401).
+
+    Not ``strict``: any service and region (the signature covers them).
+    """
     if claim.terminator != TERMINATOR:
         raise errors.AuthFailure(
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{claim.terminator}'."
         )
-    if claim.service != service:
+    if strict and claim.service != service:
         raise errors.AuthFailure(f"Credential should be scoped to correct service: '{service}'.")
-    if claim.region != region:
+    if strict and claim.region != region:
         raise errors.AuthFailure(f"Credential should be scoped to a valid region, not '{claim.region}'.")
     if claim.scope_date != claim.timestamp[:8]:
         raise errors.AuthFailure(
@@ -375,6 +406,110 @@ def _check_declared_payload(declared: str | None, body_hash: str, claim: _Claim,
     raise errors.SignatureDoesNotMatch(
         "The provided 'x-amz-content-sha256' header does not match what was computed."
     )
+
+
+# --- Signature Version 2 -----------------------------------------------------
+
+
+def _sigv2_pairs(req: SignedRequest, headers: Mapping[str, str]) -> list[tuple[str, str]] | None:
+    """Every parameter of a SigV2-signed request (query, then form body); None if not SigV2."""
+    pairs = parse_qsl(req.query_string, keep_blank_values=True)
+    if any(name.startswith("X-Amz-") for name, _ in pairs):
+        return None  # a SigV4 presigned URL
+    ctype = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if req.body and ctype in ("", "application/x-www-form-urlencoded"):
+        try:
+            pairs += parse_qsl(req.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return None
+    if not any(name in _V2_PARAMS for name, _ in pairs):
+        return None
+    return pairs
+
+
+def _verify_v2(
+    req: SignedRequest,
+    headers: Mapping[str, str],
+    pairs: list[tuple[str, str]],
+    lookup: Callable[[str], tuple[str, str] | None],
+    *,
+    region: str,
+    now: datetime,
+    max_skew: int,
+) -> Identity:
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        params.setdefault(name, value)
+    for name in (*_V2_PARAMS, "Timestamp"):
+        if not params.get(name) and not (name == "Timestamp" and params.get("Expires")):
+            raise errors.MissingParameter(name=name)
+    if params["SignatureVersion"] != "2":
+        raise errors.InvalidParameterValue(
+            value=params["SignatureVersion"], name="SignatureVersion", reason="Valid values: 2, 4."
+        )
+    digest = _V2_METHODS.get(params["SignatureMethod"])
+    if digest is None:
+        raise errors.InvalidParameterValue(
+            value=params["SignatureMethod"],
+            name="SignatureMethod",
+            reason="Valid values: HmacSHA256, HmacSHA1.",
+        )
+    _check_v2_time(params, now=now, max_skew=max_skew)
+    found = lookup(params["AWSAccessKeyId"])
+    if found is None or params.get("SecurityToken"):
+        raise errors.AuthFailure()
+    account_id, secret = found
+    signed = sorted((name, value) for name, value in pairs if name != "Signature")
+    query = "&".join(f"{_v2_encode(name)}={_v2_encode(value)}" for name, value in signed)
+    provided = params["Signature"].encode()
+    for host in _v2_hosts(req.host or headers.get("host", "")):
+        text = f"{req.method.upper()}\n{host}\n{req.url_path or '/'}\n{query}"
+        mac = hmac.new(secret.encode(), text.encode(), digest).digest()
+        if hmac.compare_digest(base64.b64encode(mac), provided):
+            return Identity(params["AWSAccessKeyId"], account_id, region, "ec2")
+    raise errors.SignatureDoesNotMatch()
+
+
+def _v2_encode(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def _v2_hosts(host: str) -> list[str]:
+    """The host as received, and without its port (libcloud signs the bare name)."""
+    host = host.lower()
+    bare = host.rsplit(":", 1)[0] if host.rpartition(":")[2].isdigit() and not host.endswith("]") else host
+    return [host] if bare == host else [host, bare]
+
+
+def _v2_time(value: str, name: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise errors.InvalidParameterValue(
+            value=value, name=name, reason="It must be an ISO 8601 timestamp."
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _check_v2_time(params: Mapping[str, str], *, now: datetime, max_skew: int) -> None:
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    if params.get("Timestamp") and params.get("Expires"):
+        raise errors.InvalidParameterCombination(
+            reason="The parameter Timestamp cannot be used with the parameter Expires"
+        )
+    if params.get("Expires"):
+        expires = _v2_time(params["Expires"], "Expires")
+        if expires < now:
+            raise errors.RequestExpired()
+        if expires - now > timedelta(seconds=MAX_PRESIGNED_EXPIRES):
+            raise errors.InvalidParameterValue(
+                value=params["Expires"], name="Expires", reason="It must be at most a week ahead."
+            )
+        return
+    signed_at = _v2_time(params["Timestamp"], "Timestamp")
+    if abs((now - signed_at).total_seconds()) > max_skew:
+        raise errors.RequestExpired()
 
 
 # --- canonicalization through botocore ---------------------------------------

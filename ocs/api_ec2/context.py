@@ -25,6 +25,7 @@ class Settings:
     endpoint: str
     max_clock_skew: int = 900
     default_vpc_cidr: str = "172.31.0.0/16"
+    strict_credential_scope: bool = False
 
 
 @dataclass

@@ -403,7 +403,13 @@ _IMAGES: FilterSpec = {
     ),
 }
 
-_TAGS: FilterSpec = {"tag:": _tag_description_map, **_plain("key resource-id resource-type value")}
+_TAGS: FilterSpec = {
+    "tag:": _tag_description_map,
+    **_plain("key resource-id resource-type value"),
+    # What every other Describe calls them; EC2 takes them here too (ec2api-tempest-plugin).
+    "tag-key": "Key",
+    "tag-value": "Value",
+}
 
 _SECURITY_GROUPS: FilterSpec = {
     **_plain("description group-id group-name owner-id vpc-id"),

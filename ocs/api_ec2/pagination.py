@@ -9,11 +9,14 @@ token.
 
 The token is opaque to clients: URL-safe base64 of a small JSON document
 ``{"v": 1, "s": scope, "k": last_key}`` followed by a checksum.  ``scope`` names
-what the token belongs to (action, account and the other request parameters, see
-:func:`token_scope`), so a token replayed against another action, account or
-filter set is rejected.  The checksum catches corruption and casual editing; it
-is not a secret signature (a forged token can only move the cursor within the
-caller's own result set).
+what the token belongs to (action and account, see :func:`token_scope`), so a
+token replayed against another action or account is rejected.  It encodes a
+position, not the request: a token reused with other filters (or without
+MaxResults) resumes after the same key in the new result set, as EC2 and the
+openstack ec2api-tempest-plugin's ``test_tags_paging_with_different_filters``
+expect.  The checksum catches corruption and casual editing; it is not a secret
+signature (a forged token can only move the cursor within the caller's own
+result set).
 
 Errors, as EC2 words them:
 
@@ -28,7 +31,12 @@ Errors, as EC2 words them:
 * ``MaxResults`` out of range: ``InvalidParameterValue`` "Value ( 1 ) for parameter
   maxResults is invalid. Expecting a value greater than 5." (aws/aws-sdk-ruby#2575;
   EC2 says "greater than" though the minimum itself is accepted); above the
-  maximum, "... Expecting a value less than 1000." by symmetry.
+  maximum, "... Expecting a value less than 1000." by symmetry, except for the
+  actions in :data:`CLAMPED`, where EC2 returns a full page of the maximum size
+  instead (the EC2 reference for DescribeVolumes and DescribeSnapshots: "if
+  MaxResults is given a value larger than 1000, only 1000 results are returned";
+  for DescribeTags the ec2api-tempest-plugin's ``test_invalid_max_results``:
+  "value more than 1000 is not invalid but amazon returns 1000 elements").
 * ``MaxResults`` with an ID list where EC2 forbids it:
   ``InvalidParameterCombination`` "The parameter instancesSet cannot be used with
   the parameter maxResults" (getmoto/moto#6282 quoting EC2).
@@ -49,6 +57,7 @@ T = TypeVar("T")
 KeyFunc = Callable[[Any], str]
 
 __all__ = [
+    "CLAMPED",
     "DEFAULT_PAGE_SIZE",
     "IDS_EXCLUDE_MAX_RESULTS",
     "LIMITS",
@@ -93,6 +102,9 @@ NOT_PAGINATED: frozenset[str] = frozenset(
 )
 """Describe actions whose input has no MaxResults/NextToken: always one page."""
 
+CLAMPED: frozenset[str] = frozenset({"DescribeTags", "DescribeVolumes", "DescribeSnapshots"})
+"""Actions that serve a MaxResults above their maximum as the maximum (not an error)."""
+
 DEFAULT_PAGE_SIZE: dict[str, int] = {"DescribeInstanceTypes": 100}
 """Page size when MaxResults is absent; other actions then return everything."""
 
@@ -105,7 +117,6 @@ IDS_EXCLUDE_MAX_RESULTS: dict[str, tuple[str, str]] = {
 """Where the model says "You cannot specify this parameter and the ... IDs parameter"."""
 
 _CHECK_SALT = b"ocs-ec2-next-token-v1"
-_IGNORED_IN_SCOPE = frozenset({"MaxResults", "NextToken", "DryRun"})
 
 
 # --- tokens -----------------------------------------------------------------------
@@ -136,18 +147,21 @@ def decode_token(token: str, scope: str) -> str:
         raise errors.InvalidPaginationToken(token=token) from exc
 
 
-def token_scope(action: str, account: str, params: Mapping[str, Any] | None = None) -> str:
-    """A scope binding tokens to ``action``, ``account`` and the other request parameters."""
-    relevant = {k: v for k, v in (params or {}).items() if k not in _IGNORED_IN_SCOPE}
-    digest = hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{action}:{account}:{digest[:16]}"
+def token_scope(action: str, account: str) -> str:
+    """A scope binding tokens to ``action`` and ``account`` (not to the filters)."""
+    return f"{action}:{account}"
 
 
 # --- validation -----------------------------------------------------------------------
 
 
-def validate_max_results(max_results: Any, min_results: int, max_results_limit: int) -> int:
-    """``max_results`` as an int within ``[min_results, max_results_limit]``, or raise."""
+def validate_max_results(
+    max_results: Any, min_results: int, max_results_limit: int, *, clamp: bool = False
+) -> int:
+    """``max_results`` as an int within ``[min_results, max_results_limit]``, or raise.
+
+    With ``clamp``, a value above the maximum is the maximum.
+    """
     if isinstance(max_results, bool) or not isinstance(max_results, int | str):
         raise errors.InvalidParameterValue(
             value=f" {max_results} ", name="maxResults", reason="Expecting an integer."
@@ -158,6 +172,8 @@ def validate_max_results(max_results: Any, min_results: int, max_results_limit: 
         raise errors.InvalidParameterValue(
             value=f" {max_results} ", name="maxResults", reason="Expecting an integer."
         ) from exc
+    if clamp and value > max_results_limit:
+        return max_results_limit
     if value < min_results:
         reason = f"Expecting a value greater than {min_results}."
     elif value > max_results_limit:
@@ -197,6 +213,7 @@ def paginate(
     key: str | KeyFunc,
     min_results: int = 5,
     max_results_limit: int = 1000,
+    clamp: bool = False,
     token_scope: str,
 ) -> tuple[list[T], str | None]:
     """One page of ``items`` and the token for the next page (None on the last page).
@@ -207,7 +224,7 @@ def paginate(
     """
     limit = None
     if max_results is not None:
-        limit = validate_max_results(max_results, min_results, max_results_limit)
+        limit = validate_max_results(max_results, min_results, max_results_limit, clamp=clamp)
     key_of = _key_func(key)
     ordered = sorted(items, key=key_of)
     keys = [key_of(item) for item in ordered]
@@ -246,5 +263,6 @@ def paginate_action(
         key=key,
         min_results=low,
         max_results_limit=high,
+        clamp=action in CLAMPED,
         token_scope=scope,
     )

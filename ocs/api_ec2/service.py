@@ -33,6 +33,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         endpoint=endpoint_url(conf),
         max_clock_skew=conf.auth.max_clock_skew,
         default_vpc_cidr=conf.ec2.default_vpc_cidr,
+        strict_credential_scope=conf.ec2.strict_credential_scope,
     )
 
 

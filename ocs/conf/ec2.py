@@ -20,6 +20,16 @@ OPTS = [
         help="Availability zones of the region, as DescribeAvailabilityZones shows "
         "them. Every account's default VPC gets one default subnet per zone.",
     ),
+    cfg.BoolOpt(
+        "strict_credential_scope",
+        default=False,
+        help="Whether a SigV4-signed request's credential scope must name exactly "
+        "this region and the service 'ec2'. When false (the default), any service "
+        "name and region are accepted and the request runs in this region: clients "
+        "such as boto 2 derive both from the endpoint's host name (against "
+        "127.0.0.1 they sign the scope '.../0/127/aws4_request'). Either way the "
+        "signature covers the scope the client names, so the key is proven.",
+    ),
     cfg.StrOpt(
         "default_vpc_cidr",
         default="172.31.0.0/16",

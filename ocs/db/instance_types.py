@@ -1,6 +1,6 @@
 """Repository of instance types (shared by every account; managed by operators).
 
-The default set is seeded by migration ``0002``; operators add and remove types
+The default set is seeded by migrations ``0002`` and ``0011``; operators add and remove types
 with ``ocs-manage instance-type create|delete``.
 """
 

@@ -10,7 +10,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.framework.cloud import Account
+from tests.framework.cloud import Account, Cloud
 
 
 def error_code(exc_info: pytest.ExceptionInfo[ClientError]) -> str:
@@ -76,18 +76,32 @@ def test_unsigned_request_is_refused(cloud):
     assert "AWSAccessKeyId" in exc.value.response["Error"]["Message"]
 
 
-def test_credentials_for_another_region_are_refused(cloud):
-    client = boto3.client(
+def client_for_region(cloud, region: str):
+    return boto3.client(
         "ec2",
         endpoint_url=cloud.endpoint,
-        region_name="eu-west-9",
+        region_name=region,
         aws_access_key_id=cloud.admin.access_key_id,
         aws_secret_access_key=cloud.admin.secret_access_key,
         config=Config(retries={"max_attempts": 0}),
     )
-    with pytest.raises(ClientError) as exc:
-        client.describe_regions()
-    assert error_code(exc) in ("AuthFailure", "SignatureDoesNotMatch")
+
+
+def test_credentials_scoped_to_another_region_run_in_this_one(cloud):
+    # [ec2] strict_credential_scope is off by default: the signature covers the scope.
+    zones = client_for_region(cloud, "eu-west-9").describe_availability_zones()["AvailabilityZones"]
+    assert {z["RegionName"] for z in zones} == {cloud.region}
+
+
+def test_strict_credential_scope_refuses_another_region(tmp_path_factory):
+    strict = Cloud(tmp_path_factory.mktemp("strict"), {"ec2": {"strict_credential_scope": True}}).start()
+    try:
+        with pytest.raises(ClientError) as exc:
+            client_for_region(strict, "eu-west-9").describe_regions()
+        assert error_code(exc) == "AuthFailure"
+        assert strict.client().describe_regions()["Regions"]
+    finally:
+        strict.stop()
 
 
 def test_unknown_region_name_is_invalid_parameter(ec2):

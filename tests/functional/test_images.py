@@ -380,7 +380,10 @@ def test_block_device_mapping_attribute_is_auth_failure(cloud, images, alice):
             {"Description": {"Value": "x"}, "LaunchPermission": {"Add": [{"Group": "all"}]}},
             "InvalidParameterCombination",
         ),
-        ({"Attribute": "kernel", "Value": "aki-0123456789abcdef0"}, "InvalidParameterValue"),
+        # what EC2 answers the ec2api-tempest-plugin
+        ({"Attribute": "kernel", "Value": "aki-0123456789abcdef0"}, "InvalidParameterCombination"),
+        ({"Attribute": "unsupported"}, "InvalidParameterCombination"),
+        ({"Attribute": "blockDeviceMapping"}, "InvalidParameter"),
         ({"LaunchPermission": {"Add": [{"UserId": "bob"}]}}, "InvalidAMIAttributeItemValue"),
         (
             {"Attribute": "launchPermission", "OperationType": "add", "UserGroups": ["friends"]},
@@ -399,11 +402,20 @@ def test_modify_image_attribute_errors(cloud, images, alice, params, code):
     assert error_code(exc) == code
 
 
-def test_unknown_attribute_name_is_invalid(ec2):
+def test_unknown_attribute_name_is_an_invalid_request(ec2):
+    # EC2 answers InvalidRequest (ec2api-tempest-plugin test_check_bad_image_attribute...).
     demo = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
-    with pytest.raises(ClientError) as exc:
-        ec2.describe_image_attribute(ImageId=demo, Attribute="colour")
-    assert error_code(exc) == "InvalidParameterValue"
+    for attribute in ("colour", "unsupported"):
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_image_attribute(ImageId=demo, Attribute=attribute)
+        assert error_code(exc) == "InvalidRequest"
+
+
+def test_short_hex_image_ids_are_well_formed(ec2):
+    for image_id in ("ami-0", "ami-00000000", "ami-bad"):
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_images(ImageIds=[image_id])
+        assert error_code(exc) == "InvalidAMIID.NotFound"
 
 
 # --- RegisterImage ------------------------------------------------------------------
@@ -522,7 +534,7 @@ def test_launchable_image_errors(cloud, images, alice, bob):
     assert code_for(bob, "ami-0123456789abcdef0") == "InvalidAMIID.NotFound"
     assert code_for(bob, private) == "AuthFailure"
     assert code_for(alice, kernel) == "InvalidAMIID.Malformed"
-    assert code_for(alice, "ami-bad") == "InvalidAMIID.Malformed"
+    assert code_for(alice, "ami-xyz") == "InvalidAMIID.Malformed"
 
 
 # --- tags on shared images ----------------------------------------------------------

@@ -27,6 +27,24 @@ DEFAULTS = {
     "c5.2xlarge": (8, 2, 16384),
     "r5.large": (2, 2, 16384),
     "r5.xlarge": (4, 2, 32768),
+    # added by migration 0011
+    "t2.nano": (1, 1, 512),
+    "t2.small": (1, 1, 2048),
+    "t2.medium": (2, 1, 4096),
+    "t2.large": (2, 1, 8192),
+    "t2.xlarge": (4, 1, 16384),
+    "t2.2xlarge": (8, 1, 32768),
+    "t3a.nano": (2, 2, 512),
+    "t3a.micro": (2, 2, 1024),
+    "t3a.small": (2, 2, 2048),
+    "t3a.medium": (2, 2, 4096),
+    "t3a.large": (2, 2, 8192),
+    "t3a.xlarge": (4, 2, 16384),
+    "t3a.2xlarge": (8, 2, 32768),
+    "m5.4xlarge": (16, 2, 65536),
+    "c5.4xlarge": (16, 2, 32768),
+    "r5.2xlarge": (8, 2, 65536),
+    "r5.4xlarge": (16, 2, 131072),
 }
 
 
@@ -106,31 +124,47 @@ def test_unknown_instance_type(ec2):
 @pytest.mark.parametrize(
     ("filters", "expected"),
     [
-        ([{"Name": "instance-type", "Values": ["c5.*"]}], ["c5.2xlarge", "c5.large", "c5.xlarge"]),
+        (
+            [{"Name": "instance-type", "Values": ["c5.*"]}],
+            ["c5.2xlarge", "c5.4xlarge", "c5.large", "c5.xlarge"],
+        ),
         ([{"Name": "free-tier-eligible", "Values": ["true"]}], ["t2.micro", "t3.micro"]),
         (
             [
                 {"Name": "vcpu-info.default-vcpus", "Values": ["8"]},
                 {"Name": "burstable-performance-supported", "Values": ["false"]},
             ],
-            ["c5.2xlarge", "m5.2xlarge"],
+            ["c5.2xlarge", "m5.2xlarge", "r5.2xlarge"],
         ),
         (
             [{"Name": "memory-info.size-in-mib", "Values": ["512", "32768"]}],
-            ["m5.2xlarge", "r5.xlarge", "t3.2xlarge", "t3.nano"],
+            [
+                "c5.4xlarge",
+                "m5.2xlarge",
+                "r5.xlarge",
+                "t2.2xlarge",
+                "t2.nano",
+                "t3.2xlarge",
+                "t3.nano",
+                "t3a.2xlarge",
+                "t3a.nano",
+            ],
         ),
-        ([{"Name": "vcpu-info.default-threads-per-core", "Values": ["1"]}], ["t2.micro"]),
+        (
+            [{"Name": "vcpu-info.default-threads-per-core", "Values": ["1"]}],
+            ["t2.2xlarge", "t2.large", "t2.medium", "t2.micro", "t2.nano", "t2.small", "t2.xlarge"],
+        ),
         ([{"Name": "processor-info.supported-architecture", "Values": ["arm64"]}], []),
         (
             [
                 {"Name": "current-generation", "Values": ["true"]},
                 {"Name": "instance-type", "Values": ["r5.*"]},
             ],
-            ["r5.large", "r5.xlarge"],
+            ["r5.2xlarge", "r5.4xlarge", "r5.large", "r5.xlarge"],
         ),
         (
-            [{"Name": "hypervisor", "Values": ["nitro"]}, {"Name": "instance-type", "Values": ["t2.*"]}],
-            ["t2.micro"],
+            [{"Name": "hypervisor", "Values": ["nitro"]}, {"Name": "instance-type", "Values": ["t2.m*"]}],
+            ["t2.medium", "t2.micro"],
         ),
         (
             [

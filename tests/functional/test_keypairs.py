@@ -263,6 +263,12 @@ def test_import_bad_material(ec2, name, material):
     assert exc.value.response["Error"]["Message"] == "Key is not in valid OpenSSH public key format"
 
 
+def test_import_empty_material_is_missing(ec2, name):
+    with pytest.raises(ClientError) as exc:
+        ec2.import_key_pair(KeyName=name, PublicKeyMaterial=b"")
+    assert error_code(exc) == "MissingParameter"
+
+
 # --- DescribeKeyPairs ----------------------------------------------------------------------
 
 

@@ -171,7 +171,7 @@ def test_create_errors(cloud, fresh, group):
             "InvalidVpcID.NotFound",
             None,
         ),
-        ({"GroupName": "web2", "Description": "x", "VpcId": "vpc-bad"}, "InvalidVpcID.Malformed", None),
+        ({"GroupName": "web2", "Description": "x", "VpcId": "vpc-xyz"}, "InvalidVpcID.Malformed", None),
     ]
     for kwargs, code, message in cases:
         with pytest.raises(ClientError) as exc:

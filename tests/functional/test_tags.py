@@ -127,3 +127,40 @@ def test_tags_by_aws_cli(cloud, resources):
     result = cloud.aws("ec2", "describe-tags", "--filters", f"Name=resource-id,Values={resources['vpc']}")
     assert result.returncode == 0, result.stderr
     assert all(t["ResourceId"] == resources["vpc"] for t in json.loads(result.stdout)["Tags"])
+
+
+def test_paging_token_survives_other_filters(ec2, resources):
+    # ec2api-tempest-plugin TagsPagingTest: 10 tags, 6 'aaa'; the token is a position.
+    group = ec2.create_security_group(GroupName="paged-tags", Description="paging")["GroupId"]
+    ec2.create_tags(
+        Resources=[group], Tags=[{"Key": f"p{n}", "Value": "aaa" if n < 6 else "bbb"} for n in range(10)]
+    )
+    mine = {"Name": "resource-id", "Values": [group]}
+    first = ec2.describe_tags(MaxResults=5, Filters=[mine, {"Name": "tag-value", "Values": ["aaa"]}])
+    assert len(first["Tags"]) == 5 and first["NextToken"]
+    same = ec2.describe_tags(NextToken=first["NextToken"], Filters=[mine, {"Name": "value", "Values": ["aaa"]}])
+    assert [t["Key"] for t in same["Tags"]] == ["p5"] and "NextToken" not in same
+    other = ec2.describe_tags(MaxResults=5, NextToken=first["NextToken"], Filters=[mine])
+    assert [t["Key"] for t in other["Tags"]] == ["p5", "p6", "p7", "p8", "p9"]
+    ec2.delete_tags(Resources=[group])
+    gone = ec2.describe_tags(MaxResults=5, NextToken=first["NextToken"], Filters=[mine])
+    assert gone["Tags"] == [] and "NextToken" not in gone
+    for garbage in ("garbage", first["NextToken"][:-3] + "AAA"):
+        with pytest.raises(ClientError) as exc:
+            ec2.describe_tags(MaxResults=5, NextToken=garbage)
+        assert code(exc) == "InvalidPaginationToken"
+
+
+def test_describe_tags_max_results_is_clamped_not_refused(ec2, resources):
+    assert "Tags" in ec2.describe_tags(MaxResults=1100)  # EC2 answers at most 1000
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_tags(MaxResults=4)
+    assert code(exc) == "InvalidParameterValue"
+
+
+def test_describe_tags_tag_key_and_tag_value_filters(ec2, resources):
+    ec2.create_tags(Resources=[resources["vpc"]], Tags=[{"Key": "alias-key", "Value": "alias-value"}])
+    by_key = ec2.describe_tags(Filters=[{"Name": "tag-key", "Values": ["alias-key"]}])["Tags"]
+    by_value = ec2.describe_tags(Filters=[{"Name": "tag-value", "Values": ["alias-val*"]}])["Tags"]
+    assert [(t["ResourceId"], t["Key"]) for t in by_key] == [(resources["vpc"], "alias-key")]
+    assert by_value == by_key

@@ -219,7 +219,18 @@ def test_delete_vpc_dependencies(fresh):
     assert error_of(exc)[0] == "InvalidVpcID.NotFound"
 
 
-@pytest.mark.parametrize("vpc_id", ["vpc-xyz", "subnet-12345678", "nonsense"])
+@pytest.mark.parametrize("vpc_id", ["vpc-0", "vpc-12345678", "vpc-0123456789abcdef0"])
+def test_short_hex_vpc_ids_are_well_formed_and_not_found(ec2, vpc_id):
+    # ec2api-tempest-plugin: vpc-0 is InvalidVpcID.NotFound, not Malformed.
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_vpcs(VpcIds=[vpc_id])
+    assert error_of(exc)[0] == "InvalidVpcID.NotFound"
+    with pytest.raises(ClientError) as exc:
+        ec2.describe_subnets(SubnetIds=["subnet-0"])
+    assert error_of(exc)[0] == "InvalidSubnetID.NotFound"
+
+
+@pytest.mark.parametrize("vpc_id", ["vpc-xyz", "subnet-12345678", "nonsense", "vpc-0123456789abcdef01"])
 def test_malformed_vpc_ids(ec2, vpc_id):
     with pytest.raises(ClientError) as exc:
         ec2.describe_vpcs(VpcIds=[vpc_id])

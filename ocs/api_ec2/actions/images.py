@@ -21,6 +21,10 @@ Behaviour and the evidence for it where the EC2 reference is silent:
   ``InvalidAMIID.NotFound`` (see :mod:`ocs.db.images`).
 * DescribeImageAttribute ``blockDeviceMapping`` answers ``AuthFailure``: the
   reference documents that attribute as deprecated with exactly that error.
+  An unknown attribute is ``InvalidRequest`` there; ModifyImageAttribute answers
+  ``InvalidParameter`` for ``blockDeviceMapping`` and
+  ``InvalidParameterCombination`` for any other attribute it cannot change
+  (what EC2 answers the openstack ec2api-tempest-plugin).
 * RegisterImage (there is no S3): a machine image is registered either from a
   disk already in the image store, named by ``ImageLocation`` as DescribeImages
   shows it (``<owner-account-id>/<image-name>`` of a machine image the caller
@@ -165,7 +169,7 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
             raise repo.not_found(unknown)
     images = repo.query_images(s, me, image_ids=wanted or None, owners=owners, executable_by=users)
     items = [item for item in image_items(s, me, images) if spec(item)]
-    scope = pagination.token_scope("DescribeImages", me, params)
+    scope = pagination.token_scope("DescribeImages", me)
     page, token = pagination.paginate_action("DescribeImages", items, params, key="ImageId", scope=scope)
     return {"Images": page, "NextToken": token}
 
@@ -349,7 +353,7 @@ def _scalar_attribute(image: Image, attribute: str) -> tuple[str, Any]:
         "deregistrationProtection": ("DeregistrationProtection", "disabled"),
     }
     if attribute not in table:
-        raise errors.InvalidParameterValue(value=attribute, name="attribute", reason="Unknown attribute.")
+        raise errors.InvalidRequest(f"Attribute {attribute} is not supported.")
     return table[attribute]
 
 
@@ -364,11 +368,14 @@ def _attributes_named(params: dict[str, Any]) -> set[str]:
     named: set[str] = set()
     attribute = params.get("Attribute")
     if attribute is not None:
+        if attribute == "blockDeviceMapping":
+            raise errors.InvalidParameter(
+                reason="Parameter blockDeviceMapping is invalid. The attribute is not supported."
+            )
         if attribute not in MODIFIABLE:
-            raise errors.InvalidParameterValue(
-                value=attribute,
-                name="attribute",
-                reason="Valid values: description | imdsSupport | launchPermission.",
+            raise errors.InvalidParameterCombination(
+                reason=f"Attribute {attribute} is not modifiable. "
+                "Valid values: description | imdsSupport | launchPermission."
             )
         named.add(attribute)
     legacy = params.get("UserIds") or params.get("UserGroups") or params.get("OperationType")

@@ -136,7 +136,7 @@ def describe_instance_types(ctx: RequestContext, params: dict[str, Any]) -> dict
             )
         rows = [row for row in rows if row.name in set(wanted)]
     items = filters.filter_action(ACTION, [instance_type_info(row) for row in rows], params.get("Filters"))
-    scope = pagination.token_scope(ACTION, ctx.account_id, params)
+    scope = pagination.token_scope(ACTION, ctx.account_id)
     page, token = pagination.paginate_action(ACTION, items, params, key="InstanceType", scope=scope)
     out: dict[str, Any] = {"InstanceTypes": page}
     if token:

@@ -260,7 +260,7 @@ def reservation_item(reservation_id: str, owner_id: str, instances: list[dict[st
 def _page(
     ctx: RequestContext, action: str, params: dict[str, Any], items: list[Any]
 ) -> tuple[list[Any], str | None]:
-    scope = pagination.token_scope(action, ctx.account_id, params)
+    scope = pagination.token_scope(action, ctx.account_id)
     return pagination.paginate_action(action, items, params, key="InstanceId", scope=scope)
 
 
@@ -336,7 +336,7 @@ def _describe_page(ctx: RequestContext, params: dict[str, Any]) -> tuple[list[di
     limit = None
     if params.get("MaxResults") is not None:
         limit = pagination.validate_max_results(params["MaxResults"], *pagination.LIMITS[action])
-    scope = pagination.token_scope(action, account, params)
+    scope = pagination.token_scope(action, account)
     after = pagination.decode_token(params["NextToken"], scope) if params.get("NextToken") else None
     if listed is not None:
         chunks: Any = [sorted((r for r in listed if after is None or r.id > after), key=lambda r: r.id)]

@@ -84,7 +84,7 @@ def create_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 def import_key_pair(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     name = keys.validate_key_name(params.get("KeyName"))
     material = params.get("PublicKeyMaterial")
-    if material is None:
+    if not material:  # absent or empty: EC2 says it is missing
         raise errors.MissingParameter(name="PublicKeyMaterial")
     tags = tagging.tag_specifications_for(params, RESOURCE_TYPE, action="ImportKeyPair")
     key = keys.parse_public_key(material)

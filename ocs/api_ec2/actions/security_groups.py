@@ -113,7 +113,7 @@ def _page(
     action: str, ctx: RequestContext, params: dict[str, Any], items: list[Any], key: str
 ) -> tuple[list[Any], str | None]:
     return pagination.paginate_action(
-        action, items, params, key=key, scope=pagination.token_scope(action, ctx.account_id, params)
+        action, items, params, key=key, scope=pagination.token_scope(action, ctx.account_id)
     )
 
 

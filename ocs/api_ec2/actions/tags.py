@@ -45,7 +45,7 @@ def describe_tags(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         items,
         params,
         key=lambda t: f"{t['ResourceId']}\x00{t['Key']}",
-        scope=pagination.token_scope("DescribeTags", ctx.account_id, params),
+        scope=pagination.token_scope("DescribeTags", ctx.account_id),
     )
     out: dict[str, Any] = {"Tags": page}
     if token:

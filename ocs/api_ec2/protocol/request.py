@@ -11,6 +11,12 @@ This is the inverse of ``botocore.serialize.EC2Serializer``:
   EC2 serializer leaves empty lists out altogether);
 - structures nest with dots.
 
+EC2 is lenient in two more ways that older clients rely on, and so is this
+parser: a bare ``Name=x`` for a list of scalars is ``Name.1=x`` (boto 2 and
+libcloud send ``KeyName=x``, ``InstanceId=x``, ``GroupName=x``), and
+``Name.1=x`` for a scalar member is ``Name=x`` (boto 2's GetConsoleOutput
+sends ``InstanceId.1``).
+
 Values are converted per the member's shape: integers and longs (checked
 against the shape's ``min``/``max``), booleans (``true``/``false``, any case),
 doubles, ISO 8601 timestamps (aware, UTC), base64 blobs, and strings (checked
@@ -141,6 +147,9 @@ def _insert(root: _Struct, raw: dict[Any, Any], key: str, value: str) -> None:
             raise errors.UnknownParameter(name=key)
         if position < last:
             if isinstance(child, _Scalar):
+                if position + 1 == last and tokens[last] == "1":  # ``Name.1`` for a scalar
+                    target[slot] = child.convert(value, key)
+                    return
                 raise errors.UnknownParameter(name=key)
             target = target.setdefault(slot, {})
             node = child
@@ -148,6 +157,9 @@ def _insert(root: _Struct, raw: dict[Any, Any], key: str, value: str) -> None:
             target[slot] = child.convert(value, key)
         elif value == "":  # ``Name=``: an empty list (or structure)
             target.setdefault(slot, {})
+        elif isinstance(child, _List) and isinstance(child.item, _Scalar):
+            # A bare ``Name=x`` for a list of scalars is ``Name.1=x``.
+            target.setdefault(slot, {})[1] = child.item.convert(value, key)
         else:
             raise errors.UnknownParameter(name=key)
 
@@ -239,9 +251,11 @@ def wire_name(member_shape: Shape, member: str) -> str:
 # --- scalar converters ----------------------------------------------------------
 
 
-#: Enum shapes whose values the cloud defines, not the model: operators create
-#: instance types of their own, and handlers answer EC2's own error for a bad one.
-OPEN_ENUMS = frozenset({"InstanceType"})
+#: Enum shapes whose values the cloud defines, not the model, or for which EC2
+#: answers an error of its own that the handler raises: operators create
+#: instance types of their own; an unknown DescribeImageAttribute attribute is
+#: ``InvalidRequest``.
+OPEN_ENUMS = frozenset({"InstanceType", "ImageAttributeName"})
 
 
 def _converter(shape: Shape) -> Converter:

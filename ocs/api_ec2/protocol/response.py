@@ -12,7 +12,15 @@ holding ``<requestId>`` and then the output shape's members in the model's order
   (``2026-11-25T12:00:00.000Z``, naive datetimes taken as UTC); blobs base64;
 - text is XML-escaped; ``\\r`` is written ``&#13;`` so that it survives parsing,
   and the few characters XML 1.0 cannot carry at all become U+FFFD;
-- a member whose value is None is left out.
+- a member whose value is None is left out;
+- within a structure, scalar members come first and then the structure and
+  list members, each group in the model's order, as EC2 writes them
+  (``vpcId``, ``state``, ``cidrBlock`` ... before ``cidrBlockAssociationSet``).
+  SAX-style clients depend on it: boto 2 ends the object it is filling at the
+  first nested ``</item>``, so a scalar written after a set is lost;
+- an action whose output shape is empty (CreateTags, DeleteVpc,
+  ModifyInstanceAttribute ...) answers ``<return>true</return>``, as EC2 does:
+  clients other than botocore read it as the outcome.
 
 The output is compact (no indentation): XML readers, botocore's included, do
 not care, and it is what is cheapest to produce. A key in the result that the
@@ -42,6 +50,9 @@ XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 Render = Callable[[Any], str]  # Python value -> element text (escaped)
+
+# The body of an action whose output shape is empty, as EC2 answers it.
+_RETURN_TRUE = "<return>true</return>"
 
 
 class ResultError(ValueError):
@@ -144,14 +155,16 @@ def serialize_response(
     """
     head, tail, body = _output(operation_model)
     parts = [head, escape(request_id), "</requestId>"]
-    if body is not None:
+    if body is None:
+        if result:
+            raise ResultError(f"{operation_model.name} has no output, got {sorted(result)}")
+        parts.append(_RETURN_TRUE)
+    else:
         try:
             body.write_members(parts, {} if result is None else result)
         except ResultError as error:
             error.path.insert(0, operation_model.name)
             raise
-    elif result:
-        raise ResultError(f"{operation_model.name} has no output, got {sorted(result)}")
     parts.append(tail)
     return "".join(parts).encode("utf-8")
 
@@ -211,7 +224,9 @@ def _compile(shape: Shape) -> _Node:
     if kind == "structure":
         struct = _Struct(shape.name)
         _NODES[shape.name] = struct
-        struct.fields = tuple(_field(member, member_shape) for member, member_shape in shape.members.items())
+        fields = [_field(member, member_shape) for member, member_shape in shape.members.items()]
+        # Scalars first, then structures and lists (a stable sort keeps model order).
+        struct.fields = tuple(sorted(fields, key=lambda field: field[3] is None))
         struct.known = frozenset(shape.members)
         return struct
     if kind == "list":

@@ -217,16 +217,25 @@ def test_token_with_wrong_version_or_shape() -> None:
             P.decode_token(token, SCOPE)
 
 
-def test_token_scope_binds_action_account_and_params() -> None:
-    base = P.token_scope("DescribeInstances", "111", {"Filters": [{"Name": "a", "Values": ["b"]}]})
-    assert base == P.token_scope(
-        "DescribeInstances",
-        "111",
-        {"Filters": [{"Name": "a", "Values": ["b"]}], "MaxResults": 5, "NextToken": "x"},
+def test_token_scope_binds_action_and_account_not_filters() -> None:
+    base = P.token_scope("DescribeInstances", "111")
+    assert base != P.token_scope("DescribeInstances", "222")
+    assert base != P.token_scope("DescribeVolumes", "111")
+
+
+def test_token_resumes_by_position_under_other_filters() -> None:
+    # A token encodes a position: reused with other filters it resumes after the same key
+    # (ec2api-tempest-plugin test_tags_paging_with_different_filters).
+    objs = [{"InstanceId": f"i-{n:02d}", "odd": n % 2} for n in range(10)]
+    odd = [o for o in objs if o["odd"]]
+    page, token = P.paginate(
+        odd, max_results=2, next_token=None, key="InstanceId", token_scope=SCOPE, min_results=1
     )
-    assert base != P.token_scope("DescribeInstances", "222", {"Filters": [{"Name": "a", "Values": ["b"]}]})
-    assert base != P.token_scope("DescribeVolumes", "111", {"Filters": [{"Name": "a", "Values": ["b"]}]})
-    assert base != P.token_scope("DescribeInstances", "111", {"Filters": [{"Name": "a", "Values": ["c"]}]})
+    assert [o["InstanceId"] for o in page] == ["i-01", "i-03"]
+    rest, _ = P.paginate(
+        objs, max_results=3, next_token=token, key="InstanceId", token_scope=SCOPE, min_results=1
+    )
+    assert [o["InstanceId"] for o in rest] == ["i-04", "i-05", "i-06"]
 
 
 # --- MaxResults limits ------------------------------------------------------------------------------
@@ -335,6 +344,17 @@ def test_paginate_action_uses_the_action_limits() -> None:
         P.paginate_action("DescribeInstanceTypes", objs, {"MaxResults": 101}, key="Id", scope=SCOPE)
     got, token = P.paginate_action("DescribeImages", objs, {"MaxResults": 1}, key="Id", scope=SCOPE)
     assert len(got) == 1 and token
+
+
+def test_max_results_above_the_maximum_is_clamped_where_ec2_clamps() -> None:
+    objs = [{"Id": f"x-{n:04d}"} for n in range(1005)]
+    for action in sorted(P.CLAMPED):
+        got, token = P.paginate_action(action, objs, {"MaxResults": 1100}, key="Id", scope=SCOPE)
+        assert len(got) == 1000 and token
+        with pytest.raises(errors.InvalidParameterValue, match="greater than 5"):
+            P.paginate_action(action, objs, {"MaxResults": 4}, key="Id", scope=SCOPE)
+    with pytest.raises(errors.InvalidParameterValue, match="less than 1000"):
+        P.paginate_action("DescribeInstances", objs, {"MaxResults": 1100}, key="Id", scope=SCOPE)
 
 
 def test_paginate_action_default_page_size() -> None:

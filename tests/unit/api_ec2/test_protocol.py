@@ -210,20 +210,43 @@ def test_missing_nested_required_parameter_names_its_path() -> None:
     "key",
     [
         "Foo",
-        "InstanceId",  # a list needs an index (unless the value is empty)
         "InstanceId.x",
         "InstanceId.01",
         "InstanceId.-1",
         "InstanceId.1.Sub",
         "Filter.1.Nme",
-        "MaxResults.1",
+        "MaxResults.2",  # only ``.1`` stands for a scalar
+        "MaxResults.1.1",
         "Filter.1",
+        "Filter",  # a bare name stands for item 1 only in a list of scalars
         "instanceId.1",  # names are case-sensitive
         "",
     ],
 )
 def test_unknown_parameters(key: str) -> None:
     parse_raises("DescribeInstances", {key: "v"}, errors.UnknownParameter, name=key)
+
+
+def test_bare_name_of_a_list_of_scalars_is_its_first_item() -> None:
+    # boto 2 and libcloud send KeyName=x, InstanceId=x, GroupName=x: EC2 takes them.
+    assert parse("DescribeKeyPairs", KeyName="k") == {"KeyNames": ["k"]}
+    assert parse("DescribeInstances", InstanceId="i-1") == {"InstanceIds": ["i-1"]}
+    assert parse("DescribeSecurityGroups", GroupName="g") == {"GroupNames": ["g"]}
+    assert parse("DescribeImages", ImageId="ami-1") == {"ImageIds": ["ami-1"]}
+    assert parse("DescribeInstances", **{"Filter.1.Name": "n", "Filter.1.Value": "v"}) == {
+        "Filters": [{"Name": "n", "Values": ["v"]}]
+    }
+    assert parse("DescribeInstances", InstanceId="") == {"InstanceIds": []}
+    parse_raises("DescribeInstances", {"Filter": "x"}, errors.UnknownParameter, name="Filter")
+
+
+def test_first_item_of_a_scalar_is_the_scalar() -> None:
+    # boto 2's GetConsoleOutput sends InstanceId.1.
+    assert parse("GetConsoleOutput", **{"InstanceId.1": "i-1"}) == {"InstanceId": "i-1"}
+    assert parse("DescribeInstances", **{"MaxResults.1": "5"}) == {"MaxResults": 5}
+    parse_raises(
+        "DescribeInstances", {"MaxResults.1": "x"}, errors.InvalidParameterValue, name="MaxResults.1"
+    )
 
 
 @pytest.mark.parametrize(
@@ -339,10 +362,11 @@ def test_golden_describe_instances_scalars_and_empty_list() -> None:
     xml = serialize_response(op("DescribeInstances"), result, "r").decode()
     assert xml.endswith(
         "<requestId>r</requestId><reservationSet><item><reservationId>r-1</reservationId><groupSet/>"
-        "<instancesSet><item><ebsOptimized>false</ebsOptimized><tagSet><item><key>a&amp;b</key>"
-        "<value>&lt;x&gt;</value></item></tagSet><instanceId>i-1</instanceId>"
+        "<instancesSet><item><ebsOptimized>false</ebsOptimized><instanceId>i-1</instanceId>"
+        "<launchTime>2026-11-25T12:00:00.123Z</launchTime><tagSet><item><key>a&amp;b</key>"
+        "<value>&lt;x&gt;</value></item></tagSet>"
         "<instanceState><code>16</code><name>running</name></instanceState>"
-        "<launchTime>2026-11-25T12:00:00.123Z</launchTime></item></instancesSet></item></reservationSet>"
+        "</item></instancesSet></item></reservationSet>"
         "</DescribeInstancesResponse>"
     )
 
@@ -360,11 +384,58 @@ def test_return_member_and_operation_without_output() -> None:
     )
     assert op("DeleteTags").output_shape is None
     xml = serialize_response(op("DeleteTags"), {}, "r")
-    assert xml == (
+    assert xml == (  # EC2 answers <return>true</return> when the model has no output
         b'<?xml version="1.0" encoding="UTF-8"?>\n'
-        b'<DeleteTagsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId></DeleteTagsResponse>'
+        b'<DeleteTagsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId>'
+        b"<return>true</return></DeleteTagsResponse>"
     )
     assert botocore_parse("DeleteTags", xml)["ResponseMetadata"]["RequestId"] == "r"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "CreateTags",
+        "RebootInstances",
+        "DeleteSubnet",
+        "DeleteVpc",
+        "ModifyInstanceAttribute",
+        "ModifyImageAttribute",
+        "ResetImageAttribute",
+        "ModifySubnetAttribute",
+        "ModifyVpcAttribute",
+    ],
+)
+def test_actions_without_output_return_true(action: str) -> None:
+    assert op(action).output_shape is None
+    xml = serialize_response(op(action), None, "r")
+    assert xml.endswith(f"<requestId>r</requestId><return>true</return></{action}Response>".encode())
+    assert botocore_parse(action, xml)["ResponseMetadata"]["RequestId"] == "r"
+
+
+def test_scalars_come_before_structures_and_lists() -> None:
+    vpc = {
+        "VpcId": "vpc-1",
+        "OwnerId": "111122223333",
+        "State": "available",
+        "CidrBlock": "10.0.0.0/16",
+        "DhcpOptionsId": "default",
+        "InstanceTenancy": "default",
+        "IsDefault": False,
+        "CidrBlockAssociationSet": [{"AssociationId": "a", "CidrBlock": "10.0.0.0/16"}],
+        "Ipv6CidrBlockAssociationSet": [],
+        "Tags": [{"Key": "k", "Value": "v"}],
+    }
+    xml = serialize_response(op("DescribeVpcs"), {"Vpcs": [vpc]}, "r").decode()
+    body = xml.split("<vpcSet><item>", 1)[1]
+    # Scalars in model order, then the sets: boto 2 drops scalars after a nested </item>.
+    assert body.startswith(
+        "<ownerId>111122223333</ownerId><instanceTenancy>default</instanceTenancy>"
+        "<isDefault>false</isDefault><vpcId>vpc-1</vpcId><state>available</state>"
+        "<cidrBlock>10.0.0.0/16</cidrBlock><dhcpOptionsId>default</dhcpOptionsId>"
+        "<ipv6CidrBlockAssociationSet/><cidrBlockAssociationSet>"
+    )
+    assert botocore_parse("DescribeVpcs", xml.encode())["Vpcs"] == [vpc]
 
 
 def test_numbers_and_blobs_render_plainly() -> None:
