@@ -226,13 +226,15 @@ def main_route_table(s: Session, vpc_id: str) -> RouteTable | None:
 
 
 def routes_of(s: Session, table_ids: Iterable[str]) -> dict[str, list[Route]]:
-    """``{table_id: [routes by creation]}`` for each of ``table_ids``."""
+    """``{table_id: [routes, the local one first, then by creation]}`` for each of ``table_ids``."""
     wanted = list(dict.fromkeys(table_ids))
     out: dict[str, list[Route]] = {t: [] for t in wanted}
     for start in range(0, len(wanted), 500):
         q = select(Route).where(Route.route_table_id.in_(wanted[start : start + 500]))
         for route in s.scalars(q.order_by(Route.created_at, Route.destination_cidr_block)):
             out[route.route_table_id].append(route)
+    for table_routes in out.values():
+        table_routes.sort(key=lambda r: r.gateway_id != LOCAL)
     return out
 
 
@@ -548,29 +550,36 @@ def delete_route(s: Session, account_id: str, table: RouteTable, destination: st
     s.flush()
 
 
-def target_states(s: Session, account_id: str, routes: Iterable[Route]) -> dict[str, bool]:
-    """``{target id: usable}`` for every target of ``routes``: the basis of ``active``/``blackhole``."""
+def usable_targets(s: Session, account_id: str, routes: Iterable[Route]) -> dict[str, str]:
+    """``{target id: the VPC it serves}`` for the targets of ``routes`` that can carry traffic.
+
+    A route is ``active`` when its target serves the route table's VPC (an attached
+    gateway, a live NAT gateway, a running instance's interface), else ``blackhole``.
+    """
     routes = list(routes)
     gateways = {r.gateway_id for r in routes if r.gateway_id and r.gateway_id != LOCAL}
     nats = {r.nat_gateway_id for r in routes if r.nat_gateway_id}
     enis = {r.network_interface_id for r in routes if r.network_interface_id}
-    usable: dict[str, bool] = {}
+    usable: dict[str, str] = {}
     if gateways:
-        q = select(InternetGateway.id, InternetGateway.vpc_id).where(InternetGateway.id.in_(gateways))
-        attached = dict(s.execute(q).tuples().all())
-        for r in routes:
-            if r.gateway_id in gateways:
-                usable[r.gateway_id] = attached.get(r.gateway_id) is not None
-    if nats:
-        q2 = select(NatGateway.id, NatGateway.state).where(NatGateway.id.in_(nats))
-        states = dict(s.execute(q2).tuples().all())
-        usable.update({n: states.get(n) in ("pending", "available") for n in nats})
-    if enis:
-        q3 = select(Instance.network_interface_id, Instance.state).where(
-            Instance.network_interface_id.in_(enis)
+        q = select(InternetGateway.id, InternetGateway.vpc_id).where(
+            InternetGateway.account_id == account_id, InternetGateway.id.in_(gateways)
         )
-        running = {eni for eni, state in s.execute(q3).tuples() if state in ("pending", "running")}
-        usable.update({e: e in running for e in enis})
+        usable.update({igw: vpc for igw, vpc in s.execute(q) if vpc})
+    if nats:
+        q2 = select(NatGateway.id, NatGateway.vpc_id).where(
+            NatGateway.account_id == account_id,
+            NatGateway.id.in_(nats),
+            NatGateway.state.in_(("pending", "available")),
+        )
+        usable.update({str(nat): str(vpc) for nat, vpc in s.execute(q2)})
+    if enis:
+        q3 = select(Instance.network_interface_id, Instance.vpc_id).where(
+            Instance.account_id == account_id,
+            Instance.network_interface_id.in_(enis),
+            Instance.state.in_(("pending", "running")),
+        )
+        usable.update({eni: vpc for eni, vpc in s.execute(q3) if eni and vpc})
     return usable
 
 

@@ -80,10 +80,10 @@ _ASSOCIATED = {"State": "associated"}
 # --- output ---------------------------------------------------------------------------------
 
 
-def route_item(route: Route, usable: dict[str, bool], owner_id: str) -> dict[str, Any]:
-    """A botocore ``Route``."""
+def route_item(route: Route, table: RouteTable, usable: dict[str, str]) -> dict[str, Any]:
+    """A botocore ``Route``; ``usable`` maps targets to the VPC they serve."""
     target = route.gateway_id or route.nat_gateway_id or route.network_interface_id or ""
-    active = route.gateway_id == repo.LOCAL or usable.get(target, False)
+    active = route.gateway_id == repo.LOCAL or usable.get(target) == table.vpc_id
     item: dict[str, Any] = {
         "DestinationCidrBlock": route.destination_cidr_block,
         "Origin": route.origin,
@@ -93,7 +93,7 @@ def route_item(route: Route, usable: dict[str, bool], owner_id: str) -> dict[str
         "NetworkInterfaceId": route.network_interface_id,
     }
     if route.instance_id:
-        item.update(InstanceId=route.instance_id, InstanceOwnerId=owner_id)
+        item.update(InstanceId=route.instance_id, InstanceOwnerId=table.account_id)
     return item
 
 
@@ -111,13 +111,13 @@ def association_item(assoc: RouteTableAssociation) -> dict[str, Any]:
 def _items(ctx: RequestContext, tables: list[RouteTable], tags: dict[str, list[dict[str, str]]]) -> list[Any]:
     routes = repo.routes_of(ctx.session, [t.id for t in tables])
     assocs = repo.associations_of(ctx.session, [t.id for t in tables])
-    usable = repo.target_states(ctx.session, ctx.account_id, [r for rs in routes.values() for r in rs])
+    usable = repo.usable_targets(ctx.session, ctx.account_id, [r for rs in routes.values() for r in rs])
     return [
         {
             "RouteTableId": t.id,
             "VpcId": t.vpc_id,
             "OwnerId": t.account_id,
-            "Routes": [route_item(r, usable, t.account_id) for r in routes[t.id]],
+            "Routes": [route_item(r, t, usable) for r in routes[t.id]],
             "Associations": [association_item(a) for a in assocs[t.id]],
             "PropagatingVgws": [],
             "Tags": tags.get(t.id) or None,
