@@ -354,8 +354,8 @@ def replace_association(
     s.delete(assoc)
     s.flush()
     new = _association(s, account_id, table.id, subnet_id=subnet_id, main_vpc_id=main_vpc_id, now=now)
-    s.add(new)
-    s.flush()
+    # A concurrent replacement of the same association got there first: this one is gone.
+    _unique_insert(s, new, ids.not_found("route_table_association", association_id))
     return new
 
 

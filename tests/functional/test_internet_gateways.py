@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 
 import pytest
 from botocore.exceptions import ClientError
@@ -155,3 +156,27 @@ def test_other_accounts_gateways_are_not_found(cloud, fresh, ec2):
     with pytest.raises(ClientError) as exc:
         fresh.describe_internet_gateways(InternetGatewayIds=[theirs["InternetGatewayId"]])
     assert error_of(exc)[0] == "InvalidInternetGatewayID.NotFound"
+
+
+def test_concurrent_attaches_to_one_vpc_let_exactly_one_win(fresh):
+    vpc_id = fresh.create_vpc(CidrBlock="10.24.0.0/16")["Vpc"]["VpcId"]
+    gateways = [fresh.create_internet_gateway()["InternetGateway"]["InternetGatewayId"] for _ in range(4)]
+    barrier = threading.Barrier(len(gateways))
+    outcomes: list[str] = []
+
+    def attach(igw_id: str) -> None:
+        barrier.wait()
+        try:
+            fresh.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+            outcomes.append("attached")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+
+    threads = [threading.Thread(target=attach, args=(g,)) for g in gateways]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["InvalidParameterValue"] * 3 + ["attached"]
+    attached = fresh.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id", "Values": [vpc_id]}])
+    assert len(attached["InternetGateways"]) == 1
