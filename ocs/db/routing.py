@@ -724,3 +724,15 @@ def delete_nat_gateway(
     nat.deleted_at = now or utcnow()
     s.flush()
     return nat
+
+
+def purge_nat_gateways(s: Session, before: dt.datetime, limit: int = 500) -> list[str]:
+    """Forget NAT gateways deleted (or failed) before ``before``, with their tags; returns their IDs."""
+    gone = list(s.scalars(select(NatGateway.id).where(NatGateway.deleted_at < before).limit(limit)))
+    for nat_id in gone:
+        db_tags.delete_all_for(s, nat_id)
+    if gone:
+        s.execute(
+            delete(NatGateway).where(NatGateway.id.in_(gone)).execution_options(synchronize_session=False)
+        )
+    return gone

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 
 import pytest
 from botocore.exceptions import ClientError
+
+from ocs.scheduler.periodic import Periodic
+from ocs.scheduler.service import SchedulerEndpoint
 
 NAT_ID = re.compile(r"^nat-[0-9a-f]{17}$")
 ALLOCATION = "eipalloc-0123456789abcdef0"
@@ -197,3 +201,22 @@ def test_routes_to_a_nat_gateway(fresh, net):
     with pytest.raises(ClientError) as exc:
         fresh.create_route(RouteTableId=table, DestinationCidrBlock="2.2.2.0/24", GatewayId=nat)
     assert error_of(exc) == ("InvalidGatewayID.NotFound", f"The gateway ID '{nat}' does not exist")
+
+
+def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net):
+    nat_id = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=ALLOCATION)["NatGateway"][
+        "NatGatewayId"
+    ]
+    fresh.create_tags(Resources=[nat_id], Tags=[{"Key": "k", "Value": "v"}])
+    fresh.delete_nat_gateway(NatGatewayId=nat_id)
+    ep = cloud.aio.scheduler.endpoint
+    Periodic(ep).purge()  # not an hour yet: still there
+    assert fresh.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"] == "deleted"
+    later = SchedulerEndpoint(
+        ep.sessions, ep.compute, ep.settings, now=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)
+    )
+    Periodic(later).purge()
+    with pytest.raises(ClientError) as exc:
+        fresh.describe_nat_gateways(NatGatewayIds=[nat_id])
+    assert error_of(exc)[0] == "NatGatewayNotFound"
+    assert fresh.describe_tags(Filters=[{"Name": "resource-id", "Values": [nat_id]}])["Tags"] == []
