@@ -56,14 +56,15 @@ KINDS: dict[str, Kind] = {
     "volume": Kind("vol", "InvalidVolume.NotFound", "InvalidVolumeID.Malformed", "volume"),
     "snapshot": Kind("snap", "InvalidSnapshot.NotFound", "InvalidSnapshotID.Malformed", "snapshot"),
     "internet_gateway": Kind(
-        "igw",
-        "InvalidInternetGatewayID.NotFound",
-        "InvalidInternetGatewayID.Malformed",
-        "internet gateway ID",
+        "igw", "InvalidInternetGatewayID.NotFound", "InvalidInternetGatewayID.Malformed", "internetGateway ID"
     ),
     "route_table": Kind(
-        "rtb", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed", "route table ID"
+        "rtb", "InvalidRouteTableID.NotFound", "InvalidRouteTableID.Malformed", "routeTable ID"
     ),
+    "route_table_association": Kind(
+        "rtbassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed", "association ID"
+    ),
+    "nat_gateway": Kind("nat", "NatGatewayNotFound", "NatGatewayMalformed", "natGateway ID"),
     "network_acl": Kind(
         "acl", "InvalidNetworkAclID.NotFound", "InvalidNetworkAclID.Malformed", "network ACL ID"
     ),

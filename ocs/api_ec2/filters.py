@@ -613,6 +613,35 @@ _NETWORK_INTERFACES: FilterSpec = {
     **_OPERATOR,
 }
 
+_INTERNET_GATEWAYS: FilterSpec = {
+    "attachment.state": "Attachments.State",
+    "attachment.vpc-id": "Attachments.VpcId",
+    **_plain("internet-gateway-id owner-id"),
+}
+
+_ROUTE_TABLES: FilterSpec = {
+    **_group(
+        "association.",
+        "Associations.",
+        {
+            "route-table-association-id": "RouteTableAssociationId",
+            **_plain("gateway-id main route-table-id subnet-id"),
+        },
+    ),
+    **_group(
+        "route.",
+        "Routes.",
+        _plain(
+            "destination-cidr-block destination-ipv6-cidr-block destination-prefix-list-id"
+            " egress-only-internet-gateway-id gateway-id instance-id nat-gateway-id origin state"
+            " transit-gateway-id vpc-peering-connection-id"
+        ),
+    ),
+    **_plain("owner-id route-table-id vpc-id"),
+}
+
+_NAT_GATEWAYS = _plain("nat-gateway-id state subnet-id vpc-id")
+
 FILTERS: dict[str, FilterSpec] = {
     "DescribeRegions": _REGIONS,
     "DescribeAvailabilityZones": _AVAILABILITY_ZONES,
@@ -630,6 +659,9 @@ FILTERS: dict[str, FilterSpec] = {
     "DescribeSnapshots": _SNAPSHOTS,
     "DescribeAddresses": _ADDRESSES,
     "DescribeNetworkInterfaces": _NETWORK_INTERFACES,
+    "DescribeInternetGateways": _INTERNET_GATEWAYS,
+    "DescribeRouteTables": _ROUTE_TABLES,
+    "DescribeNatGateways": _NAT_GATEWAYS,
 }
 """Filter table per Describe action.  DescribeAccountAttributes takes no filters."""
 
@@ -663,6 +695,9 @@ ITEM_SHAPES: dict[str, tuple[str, ...]] = {
     "DescribeSnapshots": ("Snapshot",),
     "DescribeAddresses": ("Address",),
     "DescribeNetworkInterfaces": ("NetworkInterface",),
+    "DescribeInternetGateways": ("InternetGateway",),
+    "DescribeRouteTables": ("RouteTable",),
+    "DescribeNatGateways": ("NatGateway",),
 }
 """botocore output shapes whose members form the filtered item of each action."""
 

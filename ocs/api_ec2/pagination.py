@@ -88,6 +88,9 @@ LIMITS: dict[str, tuple[int, int]] = {
     "DescribeVolumes": (5, 1000),
     "DescribeSnapshots": (5, 1000),
     "DescribeNetworkInterfaces": (5, 1000),
+    "DescribeInternetGateways": (5, 1000),
+    "DescribeRouteTables": (5, 100),
+    "DescribeNatGateways": (5, 1000),
 }
 """MaxResults range of each paginated Describe action (its input has MaxResults)."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
-from ocs.db import secgroups
+from ocs.db import routing, secgroups
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.network import AccountNetwork, Subnet, Vpc
@@ -74,6 +74,7 @@ def create_default_vpc(
             "A Default VPC already exists for this account in this region.", code="DefaultVpcAlreadyExists"
         )
     vpc = create_vpc(s, account_id, vpc_cidr, is_default=True, now=now)
+    routing.create_default_gateway(s, account_id, vpc, now=now)
     subnet_blocks = cidr.default_subnet_cidrs(vpc_cidr, len(zones))
     for zone, block in zip(zones, subnet_blocks, strict=True):
         create_subnet(s, account_id, vpc, block, zone, default_for_az=True, now=now)
@@ -111,7 +112,7 @@ def create_vpc(
     tenancy: str = "default",
     now: dt.datetime | None = None,
 ) -> Vpc:
-    """A new VPC (``cidr_block`` already checked) and its ``default`` security group."""
+    """A new VPC (``cidr_block`` already checked), its ``default`` security group and main route table."""
     vpc = Vpc(
         id=ids.new_id("vpc"),
         account_id=account_id,
@@ -136,6 +137,7 @@ def create_vpc(
         is_default=True,
         now=now,
     )
+    routing.create_main_route_table(s, account_id, vpc, now=now)
     return vpc
 
 
@@ -160,14 +162,16 @@ def _id(row: Vpc | Subnet) -> str:
 
 
 def delete_vpc(s: Session, account_id: str, vpc_id: str) -> None:
-    """Delete a VPC with its default group; DependencyViolation while it has anything else."""
+    """Delete a VPC with its default group and main route table; DependencyViolation while
+    it has anything else (subnets, other groups or route tables, an internet gateway)."""
     vpc = get_vpc(s, account_id, vpc_id)
     has_subnet = s.scalar(select(Subnet.id).where(Subnet.vpc_id == vpc.id).limit(1)) is not None
     groups = secgroups.list_groups(s, account_id, vpc.id)
-    if has_subnet or any(not g.is_default for g in groups):
+    if has_subnet or any(not g.is_default for g in groups) or routing.vpc_has_dependencies(s, vpc.id):
         raise errors.InUse(f"The vpc '{vpc.id}' has dependencies and cannot be deleted.")
     for group in groups:
         secgroups.delete_group(s, account_id, group, force_default=True)
+    routing.delete_vpc_routing(s, vpc.id)
     db_tags.delete_all_for(s, vpc.id)
     s.delete(vpc)
     s.flush()
@@ -261,10 +265,13 @@ def used_addresses(s: Session, subnet_ids: Iterable[str]) -> dict[str, int]:
 
 
 def delete_subnet(s: Session, account_id: str, subnet_id: str) -> None:
-    """Delete a subnet; DependencyViolation while something lives in it."""
+    """Delete a subnet and its route table association; DependencyViolation while something
+    (an instance, a NAT gateway ...) lives in it."""
     subnet = get_subnet(s, account_id, subnet_id)
-    if any(check(s, subnet.id) for check in SUBNET_IN_USE_CHECKS):
+    in_use = any(check(s, subnet.id) for check in SUBNET_IN_USE_CHECKS)
+    if in_use or routing.subnet_has_nat_gateway(s, subnet.id):
         raise errors.InUse(f"The subnet '{subnet.id}' has dependencies and cannot be deleted.")
+    routing.forget_subnet(s, subnet.id)
     db_tags.delete_all_for(s, subnet.id)
     s.delete(subnet)
     s.flush()

@@ -6,7 +6,8 @@ Every ``periodic_interval`` seconds:
 - give up operations that took longer than ``build_timeout``
   (:func:`ocs.scheduler.lifecycle.give_up`): no instance stays pending forever;
 - purge instances terminated more than ``terminated_ttl`` seconds ago, with
-  their tags (and their reservation once it is empty).
+  their tags (and their reservation once it is empty), and NAT gateways deleted
+  more than an hour ago (EC2 shows them about that long).
 
 Several schedulers may run these at once: every change is a conditional update
 (:meth:`SchedulerEndpoint.observe`) or a delete of rows that still qualify.
@@ -22,6 +23,7 @@ import threading
 from ocs import __version__
 from ocs.db import hosts as db_hosts
 from ocs.db import instance_events as db_events
+from ocs.db import routing as db_routing
 from ocs.db.models.compute import Instance
 from ocs.scheduler import lifecycle
 from ocs.scheduler.service import SchedulerEndpoint, view
@@ -118,4 +120,8 @@ class Periodic:
                 break
         if total:
             LOG.info("purged %d instances terminated before %s", total, before.isoformat())
+        with ep._tx() as s:
+            nats = db_routing.purge_nat_gateways(s, ep.now() - db_routing.NAT_DELETED_VISIBLE)
+        if nats:
+            LOG.info("purged %d deleted NAT gateways", len(nats))
         return total

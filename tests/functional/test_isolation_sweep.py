@@ -98,17 +98,39 @@ def world(cloud, ec2) -> World:
         "image": private,
         "public_image": public,
     }
+    igw = a.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    a.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    table = a.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    association = a.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
+    a.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    nat = a.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+    owned.update(
+        internet_gateway=igw, route_table=table, route_table_association=association, nat_gateway=nat
+    )
     a.create_tags(
-        Resources=[v for k, v in owned.items() if k != "security_group_rule"],
+        Resources=[
+            v for k, v in owned.items() if k not in ("security_group_rule", "route_table_association")
+        ],
         Tags=[{"Key": "owner", "Value": "A"}],
     )
     b_group = b.create_security_group(GroupName="b-sg", Description="owned by B")["GroupId"]
+    b_vpc = b.describe_vpcs()["Vpcs"][0]["VpcId"]
+    [b_main] = b.describe_route_tables()["RouteTables"]
     return World(
         owner,
         stranger,
         owned,
         {"key_pair": "iso-key", "security_group": "iso-default-sg", "image": "iso-private"},
-        {"security_group": b_group, "image_location": demo["ImageLocation"], "public_image": demo["ImageId"]},
+        {
+            "security_group": b_group,
+            "image_location": demo["ImageLocation"],
+            "public_image": demo["ImageId"],
+            "vpc": b_vpc,
+            "subnet": b.describe_subnets()["Subnets"][0]["SubnetId"],
+            "internet_gateway": b.create_internet_gateway()["InternetGateway"]["InternetGatewayId"],
+            "route_table": b_main["RouteTableId"],
+            "route_table_association": b_main["Associations"][0]["RouteTableAssociationId"],
+        },
     )
 
 
@@ -232,7 +254,56 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
             lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SecurityGroupId.1": i},
         ),
     ]
-    for kind in ("instance", "vpc", "subnet", "security_group", "key_pair", "image"):
+    b_vpc, b_subnet, b_igw = w.b["vpc"], w.b["subnet"], w.b["internet_gateway"]
+    b_rtb, b_assoc = w.b["route_table"], w.b["route_table_association"]
+    route = {"DestinationCidrBlock": "8.8.8.0/24"}
+    out += [
+        # internet gateways
+        ("DescribeInternetGateways", "internet_gateway", lambda i: {"InternetGatewayId.1": i}),
+        ("AttachInternetGateway", "internet_gateway", lambda i: {"InternetGatewayId": i, "VpcId": b_vpc}),
+        ("AttachInternetGateway", "vpc", lambda i: {"InternetGatewayId": b_igw, "VpcId": i}),
+        ("DetachInternetGateway", "internet_gateway", lambda i: {"InternetGatewayId": i, "VpcId": b_vpc}),
+        ("DetachInternetGateway", "vpc", lambda i: {"InternetGatewayId": b_igw, "VpcId": i}),
+        ("DeleteInternetGateway", "internet_gateway", lambda i: {"InternetGatewayId": i}),
+        # route tables, associations, routes
+        ("DescribeRouteTables", "route_table", lambda i: {"RouteTableId.1": i}),
+        ("CreateRouteTable", "vpc", lambda i: {"VpcId": i}),
+        ("DeleteRouteTable", "route_table", lambda i: {"RouteTableId": i}),
+        ("AssociateRouteTable", "route_table", lambda i: {"RouteTableId": i, "SubnetId": b_subnet}),
+        ("AssociateRouteTable", "subnet", lambda i: {"RouteTableId": b_rtb, "SubnetId": i}),
+        ("DisassociateRouteTable", "route_table_association", lambda i: {"AssociationId": i}),
+        (
+            "ReplaceRouteTableAssociation",
+            "route_table_association",
+            lambda i: {"AssociationId": i, "RouteTableId": b_rtb},
+        ),
+        (
+            "ReplaceRouteTableAssociation",
+            "route_table",
+            lambda i: {"AssociationId": b_assoc, "RouteTableId": i},
+        ),
+        ("CreateRoute", "route_table", lambda i: {"RouteTableId": i, **route, "GatewayId": b_igw}),
+        ("CreateRoute", "internet_gateway", lambda i: {"RouteTableId": b_rtb, **route, "GatewayId": i}),
+        ("CreateRoute", "nat_gateway", lambda i: {"RouteTableId": b_rtb, **route, "NatGatewayId": i}),
+        ("CreateRoute", "instance", lambda i: {"RouteTableId": b_rtb, **route, "InstanceId": i}),
+        ("ReplaceRoute", "route_table", lambda i: {"RouteTableId": i, **route, "GatewayId": b_igw}),
+        ("DeleteRoute", "route_table", lambda i: {"RouteTableId": i, **route}),
+        # NAT gateways
+        ("DescribeNatGateways", "nat_gateway", lambda i: {"NatGatewayId.1": i}),
+        ("DeleteNatGateway", "nat_gateway", lambda i: {"NatGatewayId": i}),
+        ("CreateNatGateway", "subnet", lambda i: {"SubnetId": i, "ConnectivityType": "private"}),
+    ]
+    for kind in (
+        "instance",
+        "vpc",
+        "subnet",
+        "security_group",
+        "key_pair",
+        "image",
+        "internet_gateway",
+        "route_table",
+        "nat_gateway",
+    ):
         out.append(("CreateTags", kind, lambda i: {"ResourceId.1": i, **tag}))
         out.append(("DeleteTags", kind, lambda i: {"ResourceId.1": i, "Tag.1.Key": "owner"}))
     return out
@@ -270,6 +341,7 @@ NO_FOREIGN_IDS = {
     "CreateKeyPair": "names are per account: B may reuse A's name (test_names_are_per_account)",
     "ImportKeyPair": "names are per account: B may reuse A's name (test_names_are_per_account)",
     "CreateVpc": "takes no resource",
+    "CreateInternetGateway": "takes no resource",
     "DescribeAccountAttributes": "the caller's own attributes",
     "DescribeAvailabilityZones": "zones are the region's",
     "DescribeRegions": "regions are the cloud's",
@@ -348,6 +420,10 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeSecurityGroups", {}),
         ("DescribeSecurityGroupRules", {}),
         ("DescribeKeyPairs", {}),
+        ("DescribeInternetGateways", {}),
+        ("DescribeRouteTables", {}),
+        ("DescribeNatGateways", {}),
+        ("DescribeRouteTables", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
         ("DescribeTags", {}),
         ("DescribeTags", {"Filter.1.Name": "resource-id", "Filter.1.Value.1": world.ids["instance"]}),
         ("DescribeSubnets", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
@@ -431,5 +507,15 @@ def test_nothing_of_a_changed(cloud, world):
     for t in a.describe_tags()["Tags"]:
         tags[t["ResourceId"]].append((t["Key"], t["Value"]))
     for kind, resource in i.items():
-        if kind != "security_group_rule":
+        if kind not in ("security_group_rule", "route_table_association"):
             assert tags[resource] == [("owner", "A")], kind
+    assert a.describe_internet_gateways(InternetGatewayIds=[i["internet_gateway"]])["InternetGateways"][0][
+        "Attachments"
+    ] == [{"State": "available", "VpcId": i["vpc"]}]
+    [table] = a.describe_route_tables(RouteTableIds=[i["route_table"]])["RouteTables"]
+    assert [x["RouteTableAssociationId"] for x in table["Associations"]] == [i["route_table_association"]]
+    assert [(r["DestinationCidrBlock"], r.get("GatewayId")) for r in table["Routes"]] == [
+        ("10.9.0.0/16", "local"),
+        ("0.0.0.0/0", i["internet_gateway"]),
+    ]
+    assert a.describe_nat_gateways(NatGatewayIds=[i["nat_gateway"]])["NatGateways"][0]["State"] == "available"

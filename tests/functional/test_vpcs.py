@@ -129,8 +129,16 @@ def test_deleted_default_vpc_stays_deleted_until_create_default_vpc(cloud, fresh
     )
     for subnet in fresh.describe_subnets()["Subnets"]:
         fresh.delete_subnet(SubnetId=subnet["SubnetId"])
+    # As on EC2, the default VPC's internet gateway holds on to it until detached.
+    [igw] = fresh.describe_internet_gateways()["InternetGateways"]
+    with pytest.raises(ClientError) as exc:
+        fresh.delete_vpc(VpcId=vpc_id)
+    assert error_of(exc)[0] == "DependencyViolation"
+    fresh.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc_id)
+    fresh.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
     fresh.delete_vpc(VpcId=vpc_id)
     assert fresh.describe_vpcs()["Vpcs"] == []
+    assert fresh.describe_route_tables()["RouteTables"] == []
     assert fresh.describe_security_groups()["SecurityGroups"] == []
     attrs = fresh.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
     assert attrs[0]["AttributeValues"] == [{"AttributeValue": "none"}]

@@ -21,6 +21,13 @@ from ocs.db.models.images import Image, ImageLaunchPermission  # noqa: F401
 from ocs.db.models.instance_types import InstanceType  # noqa: F401
 from ocs.db.models.keypairs import KeyPair  # noqa: F401
 from ocs.db.models.network import AccountNetwork, SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
+from ocs.db.models.routing import (  # noqa: F401
+    InternetGateway,
+    NatGateway,
+    Route,
+    RouteTable,
+    RouteTableAssociation,
+)
 from ocs.db.models.tags import ClientToken, Tag
 
 __all__ = [

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import errors
-from ocs.db import accounts, secgroups, vpcs
+from ocs.db import accounts, routing, secgroups, vpcs
 from ocs.db.engine import make_engine, session_factory, transaction
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from tests.dbfixtures import throwaway_database
@@ -86,10 +86,14 @@ def test_deleted_default_vpc_is_not_made_again(factory: sessionmaker[Session]) -
         vpc = _ensure(s, account_id)
         for subnet in vpcs.list_subnets(s, account_id):
             vpcs.delete_subnet(s, account_id, subnet.id)
+        [igw] = routing.list_internet_gateways(s, account_id)  # EC2's default VPC has one attached
+        routing.detach_internet_gateway(s, account_id, igw.id, vpc.id)
+        routing.delete_internet_gateway(s, account_id, igw.id)
         vpcs.delete_vpc(s, account_id, vpc.id)
     with transaction(factory) as s:
         assert _ensure(s, account_id) is None
         assert vpcs.list_vpcs(s, account_id) == []
+        assert routing.list_route_tables(s, account_id) == []
         assert secgroups.list_groups(s, account_id) == []
 
 

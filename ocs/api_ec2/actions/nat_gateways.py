@@ -1,0 +1,149 @@
+"""NAT gateways: Create/Describe/Delete.
+
+Behaviour, as EC2 documents or answers it (evidence in brackets):
+
+* CreateNatGateway answers ``State`` ``pending`` (the documented example);
+  Describe then shows ``available``. DeleteNatGateway makes it ``deleted``; it
+  stays visible for an hour, as EC2 keeps deleted gateways "for a short while".
+* A public gateway whose VPC has no internet gateway is made but ``failed``,
+  with ``FailureCode`` ``Gateway.NotAttached`` "Network vpc-x has no Internet
+  gateway attached"; one whose allocation ID another live gateway holds fails with
+  ``Resource.AlreadyAssociated`` "Elastic IP address eipalloc-x is already
+  associated" [the FailureCode/FailureMessage list of the model's NatGateway].
+* An unknown ID on Describe/Delete: ``NatGatewayNotFound`` "The Nat Gateway nat-x
+  was not found" [terraform-provider-aws, crossplane; the code EC2 uses].
+* ``ConnectivityType`` is ``public`` (needs ``AllocationId``) or ``private`` (takes
+  none).
+
+Elastic IPs are being built in parallel: until they exist, ``AllocationId`` is only
+checked for its shape (``InvalidAllocationID.Malformed``) and stored; it is not
+looked up, so ``PublicIp`` is not reported. The gateway's own network interface ID
+is made up and holds no address yet (``PrivateIp`` is not reported): the IPAM will
+give it one when network interfaces exist. Regional NAT gateways (``VpcId``,
+``AvailabilityMode``) and secondary addresses are ``Unsupported``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocs import errors, ids
+from ocs.api_ec2 import filters, pagination, resources, tagging
+from ocs.api_ec2.context import RequestContext
+from ocs.db import routing as repo
+from ocs.db import tags as db_tags
+from ocs.db.models.routing import NatGateway
+
+resources.register("nat_gateway", "natgateway", repo.nat_gateway_exists)
+
+_CONNECTIVITY = ("public", "private")
+_UNSUPPORTED = (
+    "VpcId",
+    "AvailabilityMode",
+    "AvailabilityZoneAddresses",
+    "PrivateIpAddress",
+    "SecondaryAllocationIds",
+    "SecondaryPrivateIpAddresses",
+    "SecondaryPrivateIpAddressCount",
+)
+
+
+def nat_gateway_item(nat: NatGateway, tags: list[dict[str, str]]) -> dict[str, Any]:
+    """A botocore ``NatGateway``."""
+    address: dict[str, Any] = {
+        "NetworkInterfaceId": nat.network_interface_id,
+        "IsPrimary": True,
+        "Status": "failed" if nat.state == "failed" else "succeeded",
+    }
+    if nat.allocation_id:
+        address["AllocationId"] = nat.allocation_id
+    return {
+        "NatGatewayId": nat.id,
+        "VpcId": nat.vpc_id,
+        "SubnetId": nat.subnet_id,
+        "State": nat.state,
+        "ConnectivityType": nat.connectivity_type,
+        "CreateTime": nat.created_at,
+        "DeleteTime": nat.deleted_at,
+        "FailureCode": nat.failure_code,
+        "FailureMessage": nat.failure_message,
+        "NatGatewayAddresses": [address],
+        "Tags": tags or None,
+    }
+
+
+def describe_nat_gateways(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    now = ctx.now()
+    rows = repo.list_nat_gateways(ctx.session, ctx.account_id, params.get("NatGatewayIds") or [], now=now)
+    tags = db_tags.tags_for(ctx.session, ctx.account_id, [n.id for n in rows])
+    items = [nat_gateway_item(n, tags[n.id]) for n in rows]
+    items = filters.filter_action("DescribeNatGateways", items, params.get("Filter"))
+    action = "DescribeNatGateways"
+    page, token = pagination.paginate_action(
+        action,
+        items,
+        params,
+        key="NatGatewayId",
+        scope=pagination.token_scope(action, ctx.account_id, params),
+    )
+    return {"NatGateways": page, "NextToken": token}
+
+
+def _allocation(params: dict[str, Any], connectivity: str) -> str | None:
+    allocation_id = params.get("AllocationId") or None
+    if connectivity == "private":
+        if allocation_id is not None:
+            raise errors.InvalidParameterCombination(
+                reason="AllocationId cannot be specified for a NAT gateway with private connectivity."
+            )
+        return None
+    if allocation_id is None:
+        raise errors.MissingParameter(name="allocationId")
+    return ids.validate("allocation", str(allocation_id))
+
+
+def create_nat_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    for name in _UNSUPPORTED:
+        if params.get(name) not in (None, [], ""):
+            raise errors.Unsupported(reason=f"The parameter {name} is not supported by this cloud.")
+    subnet_id = params.get("SubnetId")
+    if not subnet_id:
+        raise errors.MissingParameter(name="subnetId")
+    connectivity = params.get("ConnectivityType") or "public"
+    if connectivity not in _CONNECTIVITY:
+        raise errors.InvalidParameterValue(
+            value=connectivity,
+            name="connectivityType",
+            reason=f"Valid values are: {', '.join(_CONNECTIVITY)}.",
+        )
+    allocation_id = _allocation(params, connectivity)
+    tags = tagging.tag_specifications_for(params, "natgateway", action="CreateNatGateway")
+    nat = repo.create_nat_gateway(
+        ctx.session,
+        ctx.account_id,
+        subnet_id,
+        connectivity_type=connectivity,
+        allocation_id=allocation_id,
+        now=ctx.now(),
+    )
+    if tags:
+        db_tags.set_tags(ctx.session, ctx.account_id, [(nat.id, "natgateway")], tags)
+    item = nat_gateway_item(nat, tags)
+    if nat.state == "available":
+        item["State"] = "pending"
+    return {"NatGateway": item, "ClientToken": params.get("ClientToken")}
+
+
+def delete_nat_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    nat_id = params.get("NatGatewayId")
+    if not nat_id:
+        raise errors.MissingParameter(name="natGatewayId")
+    nat = repo.delete_nat_gateway(ctx.session, ctx.account_id, nat_id, now=ctx.now())
+    return {"NatGatewayId": nat.id}
+
+
+ACTIONS = {
+    "DescribeNatGateways": describe_nat_gateways,
+    "CreateNatGateway": create_nat_gateway,
+    "DeleteNatGateway": delete_nat_gateway,
+}
