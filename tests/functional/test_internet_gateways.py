@@ -91,7 +91,7 @@ def test_attach_errors(fresh):
         fresh.detach_internet_gateway(InternetGatewayId=first, VpcId=vpc_b)
     assert error_of(exc)[0] == "Gateway.NotAttached"
     with pytest.raises(ClientError) as exc:
-        fresh.attach_internet_gateway(InternetGatewayId="igw-12345", VpcId=vpc_a)
+        fresh.attach_internet_gateway(InternetGatewayId="igw-nothex", VpcId=vpc_a)
     assert error_of(exc)[0] == "InvalidInternetGatewayID.Malformed"
     with pytest.raises(ClientError) as exc:
         fresh.attach_internet_gateway(InternetGatewayId="igw-0123456789abcdef0", VpcId=vpc_a)

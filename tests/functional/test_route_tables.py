@@ -184,7 +184,7 @@ def test_associate_disassociate_and_delete(fresh, net):
         f"The association ID '{assoc_id}' does not exist",
     )
     with pytest.raises(ClientError) as exc:
-        fresh.disassociate_route_table(AssociationId="rtbassoc-1")
+        fresh.disassociate_route_table(AssociationId="rtbassoc-xyz")
     assert error_of(exc)[0] == "InvalidAssociationID.Malformed"
     fresh.delete_route_table(RouteTableId=table_id)
     assert len(tables_of(fresh, net["vpc"])) == 1

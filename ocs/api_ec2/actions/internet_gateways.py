@@ -61,7 +61,7 @@ def describe_internet_gateways(ctx: RequestContext, params: dict[str, Any]) -> d
         items,
         params,
         key="InternetGatewayId",
-        scope=pagination.token_scope(action, ctx.account_id, params),
+        scope=pagination.token_scope(action, ctx.account_id),
     )
     return {"InternetGateways": page, "NextToken": token}
 

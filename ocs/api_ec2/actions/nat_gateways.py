@@ -84,7 +84,7 @@ def describe_nat_gateways(ctx: RequestContext, params: dict[str, Any]) -> dict[s
         items,
         params,
         key="NatGatewayId",
-        scope=pagination.token_scope(action, ctx.account_id, params),
+        scope=pagination.token_scope(action, ctx.account_id),
     )
     return {"NatGateways": page, "NextToken": token}
 

@@ -188,7 +188,7 @@ def describe_route_tables(ctx: RequestContext, params: dict[str, Any]) -> dict[s
         items,
         params,
         key="RouteTableId",
-        scope=pagination.token_scope(action, ctx.account_id, params),
+        scope=pagination.token_scope(action, ctx.account_id),
     )
     return {"RouteTables": page, "NextToken": token}
 
