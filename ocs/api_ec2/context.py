@@ -25,6 +25,8 @@ class Settings:
     endpoint: str
     max_clock_skew: int = 900
     default_vpc_cidr: str = "172.31.0.0/16"
+    public_address_pool: tuple[str, ...] = ("198.51.100.0/24",)
+    elastic_ips_per_account: int = 5
 
 
 @dataclass

@@ -33,6 +33,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         endpoint=endpoint_url(conf),
         max_clock_skew=conf.auth.max_clock_skew,
         default_vpc_cidr=conf.ec2.default_vpc_cidr,
+        public_address_pool=tuple(conf.network.public_address_pool),
+        elastic_ips_per_account=conf.network.elastic_ips_per_account,
     )
 
 
@@ -70,9 +72,7 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
         max_overflow=conf.database.max_overflow,
         echo=conf.database.echo,
     )
-    box = load_secret_box(
-        conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir
-    )
+    box = load_secret_box(conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir)
     return ApiDeps(
         settings=settings_from_conf(conf),
         sessions=db_engine.session_factory(engine),

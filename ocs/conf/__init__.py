@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from ocs.conf import api, auth, bus, compute, database, default, ec2, images, libvirt, scheduler
+from ocs.conf import api, auth, bus, compute, database, default, ec2, images, libvirt, network, scheduler
 
-_MODULES = (default, database, bus, api, auth, ec2, scheduler, compute, libvirt, images)
+_MODULES = (default, database, bus, api, auth, ec2, network, scheduler, compute, libvirt, images)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

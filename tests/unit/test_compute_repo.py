@@ -106,8 +106,9 @@ def test_launch_allocates_the_lowest_free_addresses(factory: sessionmaker[Sessio
         assert all(i.network_interface_id.startswith("eni-") for i in made)
         assert compute.free_address_count(s, spec.subnet_id, spec.subnet_cidr) == 4096 - 5 - 3
         assert vpcs.used_addresses(s, [spec.subnet_id])[spec.subnet_id] == 3
-        made[1].private_ip_address = None  # released
-        s.flush()
+        # Terminating releases the address: the primary interface is deleted with it.
+        assert compute.update_if_unchanged(s, made[1], **compute.terminated_changes(dt.datetime.now(dt.UTC)))
+        assert made[1].private_ip_address is None
         _, again = compute.launch(s, alice, spec, 1)
         assert again[0].private_ip_address == "172.31.0.5"
 

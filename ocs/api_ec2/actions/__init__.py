@@ -12,11 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ocs.api_ec2.actions import (
+    addresses,
     images,
     instance_attributes,
     instance_types,
     instances,
     keypairs,
+    network_interfaces,
     regions,
     security_groups,
     tags,
@@ -36,6 +38,8 @@ _MODULES = (
     security_groups,
     instances,
     instance_attributes,
+    network_interfaces,
+    addresses,
 )
 
 
