@@ -39,6 +39,9 @@ KINDS: dict[str, Kind] = {
         "eni", "InvalidNetworkInterfaceID.NotFound", "InvalidNetworkInterfaceID.Malformed",
         "network interface ID",
     ),
+    "network_interface_attachment": Kind(
+        "eni-attach", "InvalidAttachmentID.NotFound", "InvalidAttachmentID.Malformed", "interface attachment ID"
+    ),
     "allocation": Kind("eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed", "allocation ID"),
     "association": Kind("eipassoc", "InvalidAssociationID.NotFound", "InvalidAssociationID.Malformed", "association ID"),
     "volume": Kind("vol", "InvalidVolume.NotFound", "InvalidVolumeID.Malformed", "volume"),
@@ -51,7 +54,7 @@ KINDS: dict[str, Kind] = {
     "dhcp_options": Kind("dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.Malformed", "DHCP options ID"),
 }
 
-_HEX = re.compile(r"^(?P<prefix>[a-z]+)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
+_HEX = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)?)-(?P<hex>[0-9a-f]{8}|[0-9a-f]{17})$")
 
 
 def new_id(kind: str) -> str:

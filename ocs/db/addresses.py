@@ -28,7 +28,6 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select
@@ -237,7 +236,7 @@ def associate(
         _clear(current)
     _clear(row)
     s.flush()
-    row.association_id = "eipassoc-" + secrets.token_hex(9)[:17]
+    row.association_id = ids.new_id("association")
     row.network_interface_id = eni.id
     row.private_ip_address = private
     s.flush()

@@ -445,7 +445,7 @@ def primary_interface(instance: Instance, address: str, now: dt.datetime) -> Net
 
 
 def new_attachment_id() -> str:
-    return "eni-attach-" + secrets.token_hex(9)[:17]
+    return ids.new_id("network_interface_attachment")
 
 
 def launch(

@@ -30,7 +30,6 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
@@ -51,7 +50,6 @@ MAX_ADDRESSES_UNATTACHED = 50
 """Private IPv4 addresses an interface attached to nothing may hold (EC2's largest type's)."""
 DEFAULT_MAX_INTERFACES = 2
 DEFAULT_ADDRESSES_PER_INTERFACE = 2
-_ATTACHMENT = re.compile(r"^eni-attach-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 
 # --- lookups -----------------------------------------------------------------------------------
@@ -280,17 +278,10 @@ def by_attachment(s: Session, account_id: str, attachment_id: str | None) -> Net
     """The account's interface attached by ``attachment_id``; InvalidAttachmentID.* otherwise."""
     if not attachment_id:
         raise errors.MissingParameter(name="AttachmentId")
-    if not _ATTACHMENT.match(attachment_id):
-        raise errors.Malformed(
-            f'Invalid id: "{attachment_id}" (expecting "eni-attach-...")',
-            code="InvalidAttachmentID.Malformed",
-        )
+    ids.validate("network_interface_attachment", attachment_id)
     eni = s.scalar(select(NetworkInterface).where(NetworkInterface.attachment_id == attachment_id))
     if eni is None or eni.account_id != account_id:
-        raise errors.NotFound(
-            f"The interface attachment ID '{attachment_id}' does not exist",
-            code="InvalidAttachmentID.NotFound",
-        )
+        raise ids.not_found("network_interface_attachment", attachment_id)
     return eni
 
 
@@ -434,10 +425,7 @@ def _mirror(s: Session, instance_id: str, **values: object) -> None:
 
 def set_delete_on_termination(s: Session, eni: NetworkInterface, attachment_id: str, value: bool) -> None:
     if eni.attachment_id != attachment_id:
-        raise errors.NotFound(
-            f"The interface attachment ID '{attachment_id}' does not exist",
-            code="InvalidAttachmentID.NotFound",
-        )
+        raise ids.not_found("network_interface_attachment", attachment_id)
     eni.delete_on_termination = value
     s.flush()
 
