@@ -580,7 +580,11 @@ def test_attributes_while_running_and_stopped(env: Env) -> None:
     with pytest.raises(errors.InvalidParameterCombination):
         env.call(modify, InstanceId=instance_id, InstanceType={"Value": "t3.small"}, UserData={"Value": b"x"})
     with pytest.raises(errors.Unsupported):
-        env.call(modify, InstanceId=instance_id, SourceDestCheck={"Value": False})
+        env.call(modify, InstanceId=instance_id, EbsOptimized={"Value": True})
+    env.call(modify, InstanceId=instance_id, SourceDestCheck={"Value": False})  # the primary interface's
+    assert env.call(
+        lifecycle.describe_instance_attribute, InstanceId=instance_id, Attribute="sourceDestCheck"
+    )["SourceDestCheck"] == {"Value": False}
     read = lambda attribute: env.call(  # noqa: E731
         lifecycle.describe_instance_attribute, InstanceId=instance_id, Attribute=attribute
     )
