@@ -30,7 +30,7 @@ import logging
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -295,7 +295,7 @@ check_requested_address = ipam.check_requested_address
 subnet_usage = ipam.subnet_usage
 
 
-def _live_interfaces() -> Select[tuple[str]]:
+def _live_interfaces() -> Select[Any]:
     """Interfaces that keep a subnet or group in use: unattached ones, and those of live instances."""
     return (
         select(NetworkInterface.id)
