@@ -47,6 +47,12 @@ KINDS: dict[str, Kind] = {
         "InvalidNetworkInterfaceID.Malformed",
         "network interface ID",
     ),
+    "network_interface_attachment": Kind(
+        "eni-attach",
+        "InvalidAttachmentID.NotFound",
+        "InvalidAttachmentID.Malformed",
+        "interface attachment ID",
+    ),
     "allocation": Kind(
         "eipalloc", "InvalidAllocationID.NotFound", "InvalidAllocationID.Malformed", "allocation ID"
     ),
@@ -73,7 +79,7 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
-_HEX = re.compile(r"^(?P<prefix>[a-z]+)-(?P<hex>[0-9a-f]{1,17})$")
+_HEX = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)?)-(?P<hex>[0-9a-f]{1,17})$")
 
 
 def new_id(kind: str) -> str:

@@ -26,6 +26,8 @@ class Settings:
     max_clock_skew: int = 900
     default_vpc_cidr: str = "172.31.0.0/16"
     strict_credential_scope: bool = False
+    public_address_pool: tuple[str, ...] = ("198.51.100.0/24",)
+    elastic_ips_per_account: int = 5
 
 
 @dataclass

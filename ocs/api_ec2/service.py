@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import falcon
@@ -34,7 +35,20 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_clock_skew=conf.auth.max_clock_skew,
         default_vpc_cidr=conf.ec2.default_vpc_cidr,
         strict_credential_scope=conf.ec2.strict_credential_scope,
+        public_address_pool=_public_pool(conf.network.public_address_pool),
+        elastic_ips_per_account=conf.network.elastic_ips_per_account,
     )
+
+
+def _public_pool(blocks: list[str]) -> tuple[str, ...]:
+    """``[network] public_address_pool`` as IPv4 CIDR blocks; ConfigError for anything else."""
+    out = []
+    for block in blocks:
+        try:
+            out.append(str(ipaddress.IPv4Network(block, strict=False)))
+        except ValueError as exc:
+            raise errors.ConfigError(reason=f"[network] public_address_pool: {exc}") from None
+    return tuple(out)
 
 
 def _limit(text: str, option: str) -> Limit:

@@ -14,34 +14,36 @@ Quotas (EC2's "Running On-Demand instances" limits): an account may have at most
 (:data:`COUNTED_STATES`; stopped and terminated instances do not count, as on
 EC2). Absent a row in ``quotas``, :data:`DEFAULT_QUOTAS` apply.
 
-Private addresses: each instance gets the lowest free address of its subnet,
-skipping EC2's reserved ones (network, router, DNS, future use, broadcast). The
-unique constraint on (subnet, address) makes two concurrent launches that chose
-the same address collide; the loser picks the next one (:func:`launch`).
+Network identity: each instance gets a primary network interface (device index
+0, deleted on termination) in the same transaction, holding the lowest free
+address of its subnet (or the requested one) from the IPAM that accounts for the
+addresses of every interface (:mod:`ocs.db.ipam`). The instance's own
+``private_ip_address``, ``mac_address``, ``network_interface_id`` and
+``security_group_ids`` mirror its primary interface for the services that read
+them (scheduler, metadata); the interface rows are the source of truth.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import logging
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db import instance_events as db_events
-from ocs.db import secgroups, vpcs
+from ocs.db import interface_cleanup, ipam, secgroups, vpcs
 from ocs.db import tags as db_tags
 from ocs.db.models.accounts import Account
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation
-from ocs.db.models.network import SecurityGroup, Subnet
+from ocs.db.models.interfaces import NetworkInterface
+from ocs.db.models.network import SecurityGroup
 from ocs.db.models.tags import Tag
 
 LOG = logging.getLogger(__name__)
@@ -57,8 +59,6 @@ STATE_CODES: Final = {
 COUNTED_STATES: Final = ("pending", "running", "stopping", "shutting-down")
 DEFAULT_QUOTAS: Final = {"instances": 20, "vcpus": 64}
 QUOTA_RESOURCES: Final = tuple(DEFAULT_QUOTAS)
-RESERVED_LOW: Final = 4  # network, VPC router, DNS, reserved for future use
-IP_ATTEMPTS: Final = 16
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -75,15 +75,6 @@ class VcpuLimitExceeded(errors.LimitExceeded):
         "You have requested more vCPU capacity than your current vCPU limit of {limit} allows for the "
         "instance bucket that the specified instance type belongs to. Please visit "
         "http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit."
-    )
-
-
-class InsufficientFreeAddresses(errors.OcsError):
-    code = "InsufficientFreeAddressesInSubnet"
-    status = 400
-    message = (
-        "There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested "
-        "number of instances."
     )
 
 
@@ -297,104 +288,33 @@ def check_start_quota(s: Session, account_id: str, starting: Sequence[Instance])
 
 # --- addresses ------------------------------------------------------------------------------------
 
+# The IPAM of every interface's addresses is ocs.db.ipam; these names stay for existing callers.
+InsufficientFreeAddresses = ipam.InsufficientFreeAddresses
+free_address_count = ipam.free_address_count
+check_requested_address = ipam.check_requested_address
+subnet_usage = ipam.subnet_usage
 
-def _used_addresses(s: Session, subnet_id: str, *, fresh: bool = False) -> set[str]:
-    """The addresses instances hold in the subnet; ``fresh``: a locking read, which sees
-    what other transactions committed after this one began (MariaDB's REPEATABLE READ)."""
-    q = select(Instance.private_ip_address).where(
-        Instance.subnet_id == subnet_id, Instance.private_ip_address.is_not(None)
+
+def _live_interfaces() -> Select[Any]:
+    """Interfaces that keep a subnet or group in use: unattached ones, and those of live instances."""
+    return (
+        select(NetworkInterface.id)
+        .outerjoin(Instance, Instance.id == NetworkInterface.instance_id)
+        .where(or_(NetworkInterface.instance_id.is_(None), Instance.state != "terminated"))
     )
-    if fresh:
-        q = q.with_for_update(read=True)
-    return {r for r in s.scalars(q) if r}
-
-
-def _lock_subnet(s: Session, subnet_id: str) -> None:
-    """Serialize address allocation in one subnet (a no-op on SQLite, whose writers are serial).
-
-    Without it, concurrent launches into one subnet collide on the unique
-    (subnet, address) index, and MariaDB answers such collisions between
-    uncommitted inserts with deadlocks that abort the whole transaction.
-    """
-    s.execute(select(Subnet.id).where(Subnet.id == subnet_id).with_for_update())
-
-
-def _usable_range(cidr_block: str) -> tuple[int, int]:
-    net = ipaddress.IPv4Network(cidr_block)
-    return int(net.network_address) + RESERVED_LOW, int(net.broadcast_address) - 1
-
-
-def free_address_count(s: Session, subnet_id: str, cidr_block: str) -> int:
-    low, high = _usable_range(cidr_block)
-    used = s.scalar(
-        select(func.count()).where(Instance.subnet_id == subnet_id, Instance.private_ip_address.is_not(None))
-    )
-    return max(0, high - low + 1 - int(used or 0))  # addresses are unique per subnet (constraint)
-
-
-def check_requested_address(s: Session, subnet_id: str, cidr_block: str, address: str) -> str:
-    """``address`` if it is a free, usable address of the subnet, else EC2's error."""
-    try:
-        ip = ipaddress.IPv4Address(address)
-    except ValueError:
-        raise errors.InvalidParameterValue(
-            value=address, name="PrivateIpAddress", reason="It is not a valid IPv4 address."
-        ) from None
-    low, high = _usable_range(cidr_block)
-    if ip not in ipaddress.IPv4Network(cidr_block):
-        raise errors.InvalidParameterValue(
-            f"Address {address} does not fall within the subnet's address range"
-        )
-    if not low <= int(ip) <= high:
-        raise errors.InvalidParameterValue(f"Address {address} is reserved by the subnet {subnet_id}")
-    if str(ip) in _used_addresses(s, subnet_id):
-        raise errors.InUse(f"Address {address} is in use.", code="InvalidIPAddress.InUse")
-    return str(ip)
-
-
-def _ip_text(value: int) -> str:
-    """``str(ipaddress.IPv4Address(value))``, several times faster."""
-    return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
-
-
-def _next_free(cidr_block: str, used: set[str], start: int = 0) -> tuple[str, int] | None:
-    """The lowest usable address not in ``used``, from ``start`` on, and its integer value.
-
-    ``start`` lets one launch skip what it already allocated: ``used`` only grows
-    during a launch, so nothing below the previous answer becomes free.
-    """
-    low, high = _usable_range(cidr_block)
-    for value in range(max(low, start), high + 1):
-        candidate = _ip_text(value)
-        if candidate not in used:
-            return candidate, value
-    return None
-
-
-def subnet_usage(s: Session, subnet_ids: Sequence[str]) -> dict[str, int]:
-    """Addresses instances hold per subnet (for AvailableIpAddressCount)."""
-    if not subnet_ids:
-        return {}
-    rows = s.execute(
-        select(Instance.subnet_id, func.count())
-        .where(Instance.subnet_id.in_(list(subnet_ids)), Instance.private_ip_address.is_not(None))
-        .group_by(Instance.subnet_id)
-    )
-    return {subnet_id: int(n) for subnet_id, n in rows if subnet_id}
 
 
 def subnet_in_use(s: Session, subnet_id: str) -> bool:
-    return (
-        s.scalar(
-            select(Instance.id)
-            .where(Instance.subnet_id == subnet_id, Instance.state != "terminated")
-            .limit(1)
-        )
-        is not None
+    """Whether a live instance or a network interface is in the subnet."""
+    instance = s.scalar(
+        select(Instance.id).where(Instance.subnet_id == subnet_id, Instance.state != "terminated").limit(1)
     )
+    interface = s.scalar(_live_interfaces().where(NetworkInterface.subnet_id == subnet_id).limit(1))
+    return instance is not None or interface is not None
 
 
 def group_in_use(s: Session, group_id: str) -> bool:
+    """Whether a live instance or a network interface uses the group."""
     group = s.get(SecurityGroup, group_id)
     if group is None:
         return False
@@ -405,10 +325,14 @@ def group_in_use(s: Session, group_id: str) -> bool:
             Instance.state != "terminated",
         )
     )
-    return any(group_id in (groups or []) for groups in rows)
+    interfaces = s.scalars(
+        _live_interfaces()
+        .with_only_columns(NetworkInterface.security_group_ids)
+        .where(NetworkInterface.account_id == group.account_id, NetworkInterface.vpc_id == group.vpc_id)
+    )
+    return any(group_id in (groups or []) for groups in [*rows, *interfaces])
 
 
-vpcs.SUBNET_USAGE.append(subnet_usage)
 vpcs.SUBNET_IN_USE_CHECKS.append(subnet_in_use)
 secgroups.IN_USE_CHECKS.append(group_in_use)
 
@@ -494,52 +418,62 @@ def _new_instance(
     )
 
 
-def _insert_with_address(
-    s: Session, instance: Instance, spec: LaunchSpec, used: set[str], cursor: list[int]
-) -> None:
-    """Insert ``instance`` with the requested or the lowest free address of its subnet
-    (looking from ``cursor[0]`` on, which it moves past the address it takes)."""
-    for _ in range(IP_ATTEMPTS):
-        address = spec.private_ip_address
-        if address is None:
-            found = _next_free(spec.subnet_cidr, used, cursor[0])
-            if found is None:
-                raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
-            address, cursor[0] = found
-        instance.private_ip_address = address
-        try:
-            with s.begin_nested():
-                s.add(instance)
-                s.flush()
-            used.add(address)
-            return
-        except IntegrityError:
-            # Another launch took this address meanwhile (or the instance ID): look again.
-            if spec.private_ip_address:
-                raise errors.InUse(f"Address {address} is in use.", code="InvalidIPAddress.InUse") from None
-            used |= _used_addresses(s, spec.subnet_id, fresh=True) | {address}
-            instance.id = _fresh_id(s, "instance", Instance)
-    raise InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+def primary_interface(instance: Instance, address: str, now: dt.datetime) -> NetworkInterface:
+    """The primary network interface (device index 0) of a new instance, attached to it."""
+    return NetworkInterface(
+        id=instance.network_interface_id or ids.new_id("network_interface"),
+        account_id=instance.account_id,
+        subnet_id=instance.subnet_id,
+        vpc_id=instance.vpc_id,
+        availability_zone=instance.availability_zone,
+        description="",
+        mac_address=instance.mac_address or new_mac_address(),
+        private_ip_address=address,
+        security_group_ids=list(instance.security_group_ids or []),
+        source_dest_check=True,
+        status=interface_cleanup.IN_USE,
+        interface_type="interface",
+        requester_managed=False,
+        attachment_id=new_attachment_id(),
+        instance_id=instance.id,
+        device_index=0,
+        attach_status="attached",
+        attach_time=now,
+        delete_on_termination=True,
+        created_at=now,
+    )
+
+
+def new_attachment_id() -> str:
+    return ids.new_id("network_interface_attachment")
 
 
 def launch(
     s: Session, account_id: str, spec: LaunchSpec, count: int, *, now: dt.datetime | None = None
 ) -> tuple[Reservation, list[Instance]]:
-    """A reservation and ``count`` pending instances (task ``scheduling``), addresses allocated."""
+    """A reservation and ``count`` pending instances (task ``scheduling``), each with its
+    primary network interface and an address of the subnet (the requested one, else the
+    lowest free one), all in the caller's transaction."""
     when = now or utcnow()
     reservation = Reservation(
         id=_fresh_id(s, "reservation", Reservation), account_id=account_id, created_at=when
     )
     s.add(reservation)
     s.flush()
-    _lock_subnet(s, spec.subnet_id)
-    used = _used_addresses(s, spec.subnet_id, fresh=True)
-    cursor = [0]
+    pool = ipam.open_pool(s, spec.subnet_id, spec.subnet_cidr)
     made: list[Instance] = []
     for index in range(count):
-        instance = _new_instance(s, account_id, reservation.id, index, spec, when)
-        _insert_with_address(s, instance, spec, used, cursor)
-        made.append(instance)
+        latest: list[Instance] = []
+
+        def rows(address: str, index: int = index, latest: list[Instance] = latest) -> list[object]:
+            instance = _new_instance(s, account_id, reservation.id, index, spec, when)
+            instance.private_ip_address = address
+            eni = primary_interface(instance, address, when)
+            latest[:] = [instance]
+            return [instance, eni, ipam.address_row(pool, eni.id, address, primary=True)]
+
+        ipam.insert_with_address(s, pool, rows, requested=spec.private_ip_address)
+        made.append(latest[0])
     LOG.info(
         "Account %s launches %d %s instance(s) in reservation %s",
         account_id,
@@ -584,17 +518,6 @@ def delete_unplaced(
     return gone
 
 
-def _forget_interface_tags(s: Session, instance_ids: Sequence[str]) -> None:
-    """Instances about to be deleted: the tags of their network interfaces go too."""
-    enis = s.scalars(select(Instance.network_interface_id).where(Instance.id.in_(list(instance_ids))))
-    for eni in enis:
-        if eni:
-            db_tags.delete_all_for(s, eni)
-
-
-db_events.ON_DELETE.append(_forget_interface_tags)
-
-
 # --- changes --------------------------------------------------------------------------------------
 
 
@@ -610,8 +533,11 @@ def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bo
         .values(**changes, version=Instance.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    applied = bool(getattr(result, "rowcount", 0) == 1)
+    if applied and changes.get("state") == "terminated" and instance.state != "terminated":
+        interface_cleanup.release_instance_interfaces(s, [instance.id])
     s.refresh(instance)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    return applied
 
 
 def terminated_changes(now: dt.datetime) -> dict[str, object]:

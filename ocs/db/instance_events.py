@@ -21,6 +21,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from ocs.db import hosts as db_hosts
+from ocs.db import interface_cleanup
 from ocs.db import tags as db_tags
 from ocs.db.models.compute import Instance, Reservation
 
@@ -28,8 +29,10 @@ TERMINATED = "terminated"
 
 ON_DELETE: list[Callable[[Session, Sequence[str]], None]] = []
 """``(session, instance_ids)`` functions that remove what other families keep
-for instances about to be deleted (network interfaces, volume attachments ...);
-families append theirs at import. Tags are removed here."""
+for instances about to be deleted (volume attachments ...); families append
+theirs at import. Tags and network interfaces are handled here: an instance that
+ends (terminated or deleted) loses its delete-on-termination interfaces and
+leaves its other ones detached (:mod:`ocs.db.interface_cleanup`)."""
 
 
 def amount(inst: Instance) -> db_hosts.Amount:
@@ -112,6 +115,8 @@ def apply(s: Session, inst: Instance, values: dict[str, Any], *, release_claim: 
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         return False
+    if values.get("state") == TERMINATED and inst.state != TERMINATED:
+        interface_cleanup.release_instance_interfaces(s, [inst.id])
     if release_claim and inst.host and inst.state != TERMINATED:
         db_hosts.release(s, inst.host, amount(inst))
     return True
@@ -185,6 +190,7 @@ def delete_unplaced(s: Session, instance_ids: Sequence[str], *, reservation_id: 
 def _delete(s: Session, instance_ids: Sequence[str]) -> None:
     if not instance_ids:
         return
+    interface_cleanup.release_instance_interfaces(s, instance_ids)
     for hook in ON_DELETE:
         hook(s, instance_ids)
     for iid in instance_ids:
@@ -221,6 +227,7 @@ def purge_terminated(s: Session, before: dt.datetime, limit: int = 500) -> list[
     ids = [r[0] for r in rows]
     if not ids:
         return []
+    interface_cleanup.release_instance_interfaces(s, ids)
     for hook in ON_DELETE:
         hook(s, ids)
     for iid in ids:

@@ -467,8 +467,12 @@ def test_attributes_while_running_and_stopped(tenant, image_id):
         got = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute=attribute)
         assert got["InstanceId"] == instance_id
         assert got.get(member) in ((value,) if value is not None else (None, {})), (attribute, got)
+    # sourceDestCheck is the primary network interface's (test_network_interfaces covers it).
+    ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
+    got = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="sourceDestCheck")
+    assert got["SourceDestCheck"] == {"Value": False}
     with pytest.raises(ClientError) as exc:
-        ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
+        ec2.modify_instance_attribute(InstanceId=instance_id, EbsOptimized={"Value": True})
     assert error_code(exc) == "Unsupported"
 
 

@@ -88,6 +88,12 @@ def world(cloud, ec2) -> World:
         SecurityGroupIds=[group],
     )["Instances"][0]["InstanceId"]
     a.get_waiter("instance_running").wait(InstanceIds=[instance], WaiterConfig=FAST)
+    eni = a.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    [primary] = a.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance]}]
+    )["NetworkInterfaces"]
+    allocation = a.allocate_address(Domain="vpc")["AllocationId"]
+    association = a.associate_address(AllocationId=allocation, InstanceId=instance)["AssociationId"]
     owned = {
         "instance": instance,
         "vpc": vpc,
@@ -97,25 +103,32 @@ def world(cloud, ec2) -> World:
         "key_pair": key["KeyPairId"],
         "image": private,
         "public_image": public,
+        "network_interface": eni,
+        "network_interface_attachment": primary["Attachment"]["AttachmentId"],
+        "allocation": allocation,
+        "association": association,
     }
     igw = a.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     a.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     table = a.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    association = a.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
+    table_association = a.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
     a.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
     nat = a.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
     owned.update(
-        internet_gateway=igw, route_table=table, route_table_association=association, nat_gateway=nat
+        internet_gateway=igw, route_table=table, route_table_association=table_association, nat_gateway=nat
     )
     a.create_tags(
-        Resources=[
-            v for k, v in owned.items() if k not in ("security_group_rule", "route_table_association")
-        ],
+        Resources=[v for k, v in owned.items() if k not in UNTAGGABLE],
         Tags=[{"Key": "owner", "Value": "A"}],
     )
     b_group = b.create_security_group(GroupName="b-sg", Description="owned by B")["GroupId"]
     b_vpc = b.describe_vpcs()["Vpcs"][0]["VpcId"]
     [b_main] = b.describe_route_tables()["RouteTables"]
+    [b_subnet] = b.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][:1]
+    b_eni = b.create_network_interface(SubnetId=b_subnet["SubnetId"])["NetworkInterface"][
+        "NetworkInterfaceId"
+    ]
+    b_allocation = b.allocate_address(Domain="vpc")["AllocationId"]
     return World(
         owner,
         stranger,
@@ -126,12 +139,18 @@ def world(cloud, ec2) -> World:
             "image_location": demo["ImageLocation"],
             "public_image": demo["ImageId"],
             "vpc": b_vpc,
-            "subnet": b.describe_subnets()["Subnets"][0]["SubnetId"],
+            "subnet": b_subnet["SubnetId"],
             "internet_gateway": b.create_internet_gateway()["InternetGateway"]["InternetGatewayId"],
             "route_table": b_main["RouteTableId"],
             "route_table_association": b_main["Associations"][0]["RouteTableAssociationId"],
+            "network_interface": b_eni,
+            "allocation": b_allocation,
         },
     )
+
+
+#: Kinds of A's IDs that carry no tags.
+UNTAGGABLE = ("security_group_rule", "network_interface_attachment", "association", "route_table_association")
 
 
 def normalized(reply: Reply, target: str) -> tuple[int, str, str] | tuple[int, bytes]:
@@ -160,6 +179,7 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
     """Every (action, kind, params) the stranger tries; ``w`` gives B's own resources."""
     b_sg = w.b["security_group"]
     public = w.b["public_image"]
+    b_eni, b_alloc, b_subnet = w.b["network_interface"], w.b["allocation"], w.b["subnet"]
     tag = {"Tag.1.Key": "owner", "Tag.1.Value": "B"}
     out: list[tuple[str, str, Params]] = [
         # instances
@@ -253,6 +273,67 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
             "security_group",
             lambda i: {"ImageId": public, "MinCount": "1", "MaxCount": "1", "SecurityGroupId.1": i},
         ),
+        # network interfaces
+        ("DescribeNetworkInterfaces", "network_interface", lambda i: {"NetworkInterfaceId.1": i}),
+        ("DeleteNetworkInterface", "network_interface", lambda i: {"NetworkInterfaceId": i}),
+        (
+            "AttachNetworkInterface",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "InstanceId": "i-0123456789abcdef0", "DeviceIndex": "1"},
+        ),
+        (
+            "AttachNetworkInterface",
+            "instance",
+            lambda i: {"NetworkInterfaceId": b_eni, "InstanceId": i, "DeviceIndex": "1"},
+        ),
+        ("DetachNetworkInterface", "network_interface_attachment", lambda i: {"AttachmentId": i}),
+        (
+            "AssignPrivateIpAddresses",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "SecondaryPrivateIpAddressCount": "1"},
+        ),
+        (
+            "UnassignPrivateIpAddresses",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "PrivateIpAddress.1": "10.9.1.4"},
+        ),
+        (
+            "ModifyNetworkInterfaceAttribute",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "Description.Value": "B was here"},
+        ),
+        (
+            "ModifyNetworkInterfaceAttribute",
+            "security_group",
+            lambda i: {"NetworkInterfaceId": b_eni, "SecurityGroupId.1": i},
+        ),
+        (
+            "DescribeNetworkInterfaceAttribute",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "Attribute": "description"},
+        ),
+        (
+            "ResetNetworkInterfaceAttribute",
+            "network_interface",
+            lambda i: {"NetworkInterfaceId": i, "SourceDestCheck": "sourceDestCheck"},
+        ),
+        ("CreateNetworkInterface", "subnet", lambda i: {"SubnetId": i}),
+        (
+            "CreateNetworkInterface",
+            "security_group",
+            lambda i: {"SubnetId": b_subnet, "SecurityGroupId.1": i},
+        ),
+        # elastic IP addresses
+        ("DescribeAddresses", "allocation", lambda i: {"AllocationId.1": i}),
+        ("ReleaseAddress", "allocation", lambda i: {"AllocationId": i}),
+        ("AssociateAddress", "allocation", lambda i: {"AllocationId": i, "NetworkInterfaceId": b_eni}),
+        ("AssociateAddress", "instance", lambda i: {"AllocationId": b_alloc, "InstanceId": i}),
+        (
+            "AssociateAddress",
+            "network_interface",
+            lambda i: {"AllocationId": b_alloc, "NetworkInterfaceId": i},
+        ),
+        ("DisassociateAddress", "association", lambda i: {"AssociationId": i}),
     ]
     b_vpc, b_subnet, b_igw = w.b["vpc"], w.b["subnet"], w.b["internet_gateway"]
     b_rtb, b_assoc = w.b["route_table"], w.b["route_table_association"]
@@ -303,6 +384,8 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         "internet_gateway",
         "route_table",
         "nat_gateway",
+        "network_interface",
+        "allocation",
     ):
         out.append(("CreateTags", kind, lambda i: {"ResourceId.1": i, **tag}))
         out.append(("DeleteTags", kind, lambda i: {"ResourceId.1": i, "Tag.1.Key": "owner"}))
@@ -348,6 +431,7 @@ NO_FOREIGN_IDS = {
     "DescribeInstanceTypes": "instance types are the cloud's",
     "DescribeTags": "takes IDs only as filters (test_listings_and_filters_show_nothing_of_a)",
     "DescribeImages": "documented exception (test_images_follow_ec2s_visibility)",
+    "AllocateAddress": "takes no resource",
 }
 
 
@@ -398,6 +482,8 @@ def test_describe_with_a_foreign_id_fails_with_not_found(cloud, world):
         ("DescribeSubnets", "subnet", "SubnetId.1"),
         ("DescribeSecurityGroups", "security_group", "GroupId.1"),
         ("DescribeKeyPairs", "key_pair", "KeyPairId.1"),
+        ("DescribeNetworkInterfaces", "network_interface", "NetworkInterfaceId.1"),
+        ("DescribeAddresses", "allocation", "AllocationId.1"),
     ):
         reply = call(cloud, world.stranger, action, **{member: world.ids[kind]})
         code, message, _ = reply.error()
@@ -425,6 +511,13 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeNatGateways", {}),
         ("DescribeRouteTables", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
         ("DescribeTags", {}),
+        ("DescribeNetworkInterfaces", {}),
+        ("DescribeAddresses", {}),
+        (
+            "DescribeNetworkInterfaces",
+            {"Filter.1.Name": "attachment.instance-id", "Filter.1.Value.1": world.ids["instance"]},
+        ),
+        ("DescribeAddresses", {"Filter.1.Name": "instance-id", "Filter.1.Value.1": world.ids["instance"]}),
         ("DescribeTags", {"Filter.1.Name": "resource-id", "Filter.1.Value.1": world.ids["instance"]}),
         ("DescribeSubnets", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
         ("DescribeSecurityGroups", {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": world.ids["vpc"]}),
@@ -507,7 +600,7 @@ def test_nothing_of_a_changed(cloud, world):
     for t in a.describe_tags()["Tags"]:
         tags[t["ResourceId"]].append((t["Key"], t["Value"]))
     for kind, resource in i.items():
-        if kind not in ("security_group_rule", "route_table_association"):
+        if kind not in UNTAGGABLE:
             assert tags[resource] == [("owner", "A")], kind
     assert a.describe_internet_gateways(InternetGatewayIds=[i["internet_gateway"]])["InternetGateways"][0][
         "Attachments"
@@ -519,3 +612,7 @@ def test_nothing_of_a_changed(cloud, world):
         ("0.0.0.0/0", i["internet_gateway"]),
     ]
     assert a.describe_nat_gateways(NatGatewayIds=[i["nat_gateway"]])["NatGateways"][0]["State"] == "available"
+    [eni] = a.describe_network_interfaces(NetworkInterfaceIds=[i["network_interface"]])["NetworkInterfaces"]
+    assert eni["Description"] == "" and len(eni["PrivateIpAddresses"]) == 1 and eni["Status"] == "available"
+    [address] = a.describe_addresses(AllocationIds=[i["allocation"]])["Addresses"]
+    assert address["AssociationId"] == i["association"] and address["InstanceId"] == i["instance"]

@@ -106,8 +106,9 @@ def test_launch_allocates_the_lowest_free_addresses(factory: sessionmaker[Sessio
         assert all(i.network_interface_id.startswith("eni-") for i in made)
         assert compute.free_address_count(s, spec.subnet_id, spec.subnet_cidr) == 4096 - 5 - 3
         assert vpcs.used_addresses(s, [spec.subnet_id])[spec.subnet_id] == 3
-        made[1].private_ip_address = None  # released
-        s.flush()
+        # Terminating releases the address: the primary interface is deleted with it.
+        assert compute.update_if_unchanged(s, made[1], **compute.terminated_changes(dt.datetime.now(dt.UTC)))
+        assert made[1].private_ip_address is None
         _, again = compute.launch(s, alice, spec, 1)
         assert again[0].private_ip_address == "172.31.0.5"
 
@@ -579,7 +580,11 @@ def test_attributes_while_running_and_stopped(env: Env) -> None:
     with pytest.raises(errors.InvalidParameterCombination):
         env.call(modify, InstanceId=instance_id, InstanceType={"Value": "t3.small"}, UserData={"Value": b"x"})
     with pytest.raises(errors.Unsupported):
-        env.call(modify, InstanceId=instance_id, SourceDestCheck={"Value": False})
+        env.call(modify, InstanceId=instance_id, EbsOptimized={"Value": True})
+    env.call(modify, InstanceId=instance_id, SourceDestCheck={"Value": False})  # the primary interface's
+    assert env.call(
+        lifecycle.describe_instance_attribute, InstanceId=instance_id, Attribute="sourceDestCheck"
+    )["SourceDestCheck"] == {"Value": False}
     read = lambda attribute: env.call(  # noqa: E731
         lifecycle.describe_instance_attribute, InstanceId=instance_id, Attribute=attribute
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ocs.api_ec2.actions import (
+    addresses,
     images,
     instance_attributes,
     instance_types,
@@ -19,6 +20,7 @@ from ocs.api_ec2.actions import (
     internet_gateways,
     keypairs,
     nat_gateways,
+    network_interfaces,
     regions,
     route_tables,
     security_groups,
@@ -42,6 +44,8 @@ _MODULES = (
     security_groups,
     instances,
     instance_attributes,
+    network_interfaces,
+    addresses,
 )
 
 

@@ -50,6 +50,7 @@ from ocs.db import compute as repo
 from ocs.db import hosts as db_hosts
 from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
+from ocs.db import interfaces as db_interfaces
 from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
 
@@ -258,6 +259,11 @@ def _groups(ctx: RequestContext, row: Instance) -> list[dict[str, str]]:
     return api.group_items(row, rel)
 
 
+def _source_dest_check(ctx: RequestContext, row: Instance) -> bool:
+    primary = db_interfaces.primary_of(ctx.session, row.id)
+    return True if primary is None else bool(primary.source_dest_check)
+
+
 Reader = Callable[[RequestContext, Instance], dict[str, Any]]
 
 _READERS: dict[str, Reader] = {
@@ -274,7 +280,7 @@ _READERS: dict[str, Reader] = {
     "rootDeviceName": lambda ctx, r: {"RootDeviceName": _value(r.root_device_name)},
     "blockDeviceMapping": lambda ctx, r: {"BlockDeviceMappings": []},
     "productCodes": lambda ctx, r: {"ProductCodes": []},
-    "sourceDestCheck": lambda ctx, r: {"SourceDestCheck": _value(True)},
+    "sourceDestCheck": lambda ctx, r: {"SourceDestCheck": _value(_source_dest_check(ctx, r))},
     "groupSet": lambda ctx, r: {"Groups": _groups(ctx, r)},
     "ebsOptimized": lambda ctx, r: {"EbsOptimized": _value(False)},
     "sriovNetSupport": lambda ctx, r: {"SriovNetSupport": {}},
@@ -322,7 +328,6 @@ _BOOLEAN = frozenset(
 )
 # Read-only attributes: the one value OCS always has is accepted, anything else is Unsupported.
 _FIXED: dict[str, Any] = {
-    "sourceDestCheck": True,
     "ebsOptimized": False,
     "enaSupport": True,
     "disableApiStop": False,
@@ -430,6 +435,8 @@ def changes_for(ctx: RequestContext, row: Instance, change: Change) -> dict[str,
         return {"shutdown_behavior": api.shutdown_behavior(str(value))}
     if attribute == "groupSet":
         return _new_groups(ctx, row, value)
+    if attribute == "sourceDestCheck":
+        return {}  # a column of the primary interface (see _on_primary_interface)
     if attribute in _FIXED and value == _FIXED[attribute]:
         return {}
     raise errors.Unsupported(reason=f"Changing the attribute {attribute} is not supported by this cloud.")
@@ -444,11 +451,28 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     old = db_hosts.Amount(before.vcpus, before.memory_mib, before.disk_gib)
     _apply_plans(ctx, [instance_id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
     after = repo.get_instance(ctx.session, ctx.account_id, instance_id)
+    _on_primary_interface(ctx, after, change)
     new = db_hosts.Amount(after.vcpus, after.memory_mib, after.disk_gib)
     if after.host and new != old:
         # A stopped instance keeps its claim on its host: the claim follows its new type.
         db_hosts.change_claim(ctx.session, after.host, old, new)
     return {}
+
+
+def _on_primary_interface(ctx: RequestContext, row: Instance, change: Change) -> None:
+    """groupSet and sourceDestCheck are the instance's primary interface's, as on EC2."""
+    if change.attribute not in ("groupSet", "sourceDestCheck"):
+        return
+    primary = db_interfaces.primary_of(ctx.session, row.id)
+    if primary is None:
+        if change.attribute == "sourceDestCheck" and not change.value:
+            raise errors.Unsupported(reason=f"The instance '{row.id}' has no network interface.")
+        return
+    if change.attribute == "groupSet":
+        primary.security_group_ids = list(row.security_group_ids or [])
+    else:
+        primary.source_dest_check = bool(change.value)
+    ctx.session.flush()
 
 
 ACTIONS = {

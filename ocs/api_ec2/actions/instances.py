@@ -52,11 +52,13 @@ from sqlalchemy import select
 
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
-from ocs.api_ec2.actions import regions
+from ocs.api_ec2.actions import interface_items, regions
+from ocs.api_ec2.actions.interface_items import private_dns_name
 from ocs.api_ec2.context import RequestContext
 from ocs.db import compute as repo
 from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
+from ocs.db import interfaces as db_interfaces
 from ocs.db import keypairs as db_keypairs
 from ocs.db import secgroups as db_secgroups
 from ocs.db import tags as db_tags
@@ -64,6 +66,7 @@ from ocs.db import vpcs as db_vpcs
 from ocs.db.models.compute import Instance
 from ocs.db.models.images import Image
 from ocs.db.models.instance_types import InstanceType
+from ocs.db.models.interfaces import NetworkInterface
 from ocs.db.models.network import SecurityGroup, Subnet, Vpc
 from ocs.images.importer import volume_size_gib
 from ocs.scheduler.rpcapi import ScheduleInstances
@@ -91,14 +94,21 @@ class Related:
     types: dict[str, InstanceType] = field(default_factory=dict)
     groups: dict[str, SecurityGroup] = field(default_factory=dict)
     zone_ids: dict[str, str] = field(default_factory=dict)
+    interfaces: dict[str, list[NetworkInterface]] = field(default_factory=dict)
+    net: interface_items.InterfaceRelated = field(default_factory=interface_items.InterfaceRelated)
 
 
 def related(ctx: RequestContext, rows: list[Instance]) -> Related:
     s = ctx.session
     image_ids = {r.image_id for r in rows}
     type_names = {r.instance_type for r in rows}
-    group_ids = {g for r in rows for g in (r.security_group_ids or [])}
+    interfaces = db_interfaces.interfaces_of_instances(s, [r.id for r in rows if r.state != "terminated"])
+    enis = [eni for attached in interfaces.values() for eni in attached]
+    net = interface_items.load(ctx, enis)
+    group_ids = {g for r in rows for g in (r.security_group_ids or [])} | set(net.groups)
     return Related(
+        interfaces=interfaces,
+        net=net,
         tags=db_tags.tags_for(s, ctx.account_id, [r.id for r in rows]),
         images={i.id: i for i in s.scalars(select(Image).where(Image.id.in_(image_ids)))}
         if image_ids
@@ -109,14 +119,6 @@ def related(ctx: RequestContext, rows: list[Instance]) -> Related:
         groups=db_secgroups.groups_by_id(s, group_ids),
         zone_ids={z["ZoneName"]: z["ZoneId"] for z in regions._zone_items(ctx)},
     )
-
-
-def private_dns_name(region: str, address: str | None) -> str:
-    """EC2's private host name: ``ip-172-31-0-4.ec2.internal`` (us-east-1) or ``....<region>.compute.internal``."""
-    if not address:
-        return ""
-    host = "ip-" + address.replace(".", "-")
-    return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
 
 
 def state_of(name: str) -> dict[str, Any]:
@@ -131,32 +133,25 @@ def group_items(row: Instance, rel: Related) -> list[dict[str, str]]:
     return out
 
 
-def _network_interface(ctx: RequestContext, row: Instance, rel: Related, dns: str) -> dict[str, Any]:
-    eni = row.network_interface_id or ""
-    primary = {"Primary": True, "PrivateDnsName": dns, "PrivateIpAddress": row.private_ip_address}
+def _network_fields(ctx: RequestContext, row: Instance, rel: Related) -> dict[str, Any]:
+    """What an instance shows of its network: from its interfaces (the primary one first)."""
+    attached = rel.interfaces.get(row.id) or []
+    primary = next((e for e in attached if e.device_index == 0), None)
+    if row.state == "terminated" or primary is None:
+        return {
+            "PrivateIpAddress": row.private_ip_address if row.state != "terminated" else None,
+            "SecurityGroups": group_items(row, rel) if row.state != "terminated" else [],
+            "NetworkInterfaces": [],
+        }
+    public_ip, public_dns = interface_items.public_of(ctx, primary, rel.net, primary.private_ip_address)
     return {
-        "Attachment": {
-            "AttachTime": row.launch_time,
-            "AttachmentId": "eni-attach-" + eni.partition("-")[2],
-            "DeleteOnTermination": True,
-            "DeviceIndex": 0,
-            "NetworkCardIndex": 0,
-            "Status": "attached",
-        },
-        "Description": "",
-        "Groups": group_items(row, rel),
-        "Ipv6Addresses": [],
-        "MacAddress": row.mac_address,
-        "NetworkInterfaceId": eni,
-        "OwnerId": row.account_id,
-        "PrivateDnsName": dns,
-        "PrivateIpAddress": row.private_ip_address,
-        "PrivateIpAddresses": [primary],
-        "SourceDestCheck": True,
-        "Status": "in-use",
-        "SubnetId": row.subnet_id,
-        "VpcId": row.vpc_id,
-        "InterfaceType": "interface",
+        "PrivateIpAddress": primary.private_ip_address,
+        "PrivateDnsName": private_dns_name(ctx.settings.region, primary.private_ip_address),
+        "PublicIpAddress": public_ip or None,
+        "PublicDnsName": public_dns,
+        "SourceDestCheck": bool(primary.source_dest_check),
+        "SecurityGroups": interface_items.group_items(list(primary.security_group_ids or []), rel.groups),
+        "NetworkInterfaces": [interface_items.instance_interface_item(ctx, e, rel.net) for e in attached],
     }
 
 
@@ -232,17 +227,15 @@ def instance_item(ctx: RequestContext, row: Instance, rel: Related) -> dict[str,
         "RamdiskId": row.ramdisk_id,
         "SubnetId": row.subnet_id if live else None,
         "VpcId": row.vpc_id if live else None,
-        "PrivateIpAddress": row.private_ip_address if live else None,
         "Architecture": row.architecture,
         "RootDeviceName": row.root_device_name,
         "ClientToken": row.client_token or "",
         "Tags": rel.tags.get(row.id) or None,
-        "SecurityGroups": group_items(row, rel) if live else [],
-        "NetworkInterfaces": [_network_interface(ctx, row, rel, dns)] if live and row.subnet_id else [],
         "CpuOptions": {"CoreCount": max(1, row.vcpus // threads), "ThreadsPerCore": threads},
         "UsageOperationUpdateTime": row.launch_time,
         **_constant_fields(),
         **_image_fields(row, rel.images.get(row.image_id)),
+        **_network_fields(ctx, row, rel),
     }
     if row.state_reason_code:
         item["StateReason"] = {"Code": row.state_reason_code, "Message": row.state_reason_message or ""}

@@ -1,7 +1,7 @@
 """more of EC2's common small instance types in the default set (data only)
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04
 
 Clients ask for t2.nano ... t2.2xlarge, the t3a family and the 4xlarge sizes of
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

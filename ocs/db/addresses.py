@@ -1,0 +1,275 @@
+"""Repository of elastic IP addresses: allocate from the public pool, associate, disassociate, release.
+
+Plain functions taking the session and the caller's account id; the caller owns
+the transaction. The public pool (CIDR blocks) and the per-account limit come
+from configuration, passed in as plain values.
+
+Behaviour, as EC2 documents or answers it (evidence in brackets):
+
+* AllocateAddress past the account's limit (5 by default, as EC2):
+  ``AddressLimitExceeded`` "The maximum number of addresses has been reached."; an
+  exhausted pool: ``InsufficientAddressCapacity``. Two allocations at once never get
+  one address (unique ``public_ip``; the loser takes the next one); the limit is
+  checked under the account's lock, so concurrent requests cannot exceed it.
+* Unknown (or another account's) allocation IDs: ``InvalidAllocationID.NotFound``;
+  a public IP the account does not hold: ``AuthFailure`` "The address 'x' does not
+  belong to you." [EC2; moto]; DescribeAddresses of such an IP:
+  ``InvalidAddress.NotFound`` "Address 'x' not found."
+* AssociateAddress of an address already associated, without AllowReassociation:
+  ``Resource.AlreadyAssociated``; a target private address that already has an
+  elastic IP loses it (EC2: "the existing address is disassociated ... but remains
+  allocated to your account"). An instance with several interfaces must be named
+  by its interface: ``InvalidInstanceID``. A private address the interface does not
+  hold: ``InvalidParameterValue``.
+* DisassociateAddress of an unknown association: ``InvalidAssociationID.NotFound``.
+* ReleaseAddress while associated: ``InvalidIPAddress.InUse``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ocs import errors, ids
+from ocs.db import compute
+from ocs.db import interfaces as db_interfaces
+from ocs.db import tags as db_tags
+from ocs.db.models.base import utcnow
+from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
+from ocs.db.owned import get_owned, owned_exists
+from ocs.network import ipam
+
+ALLOCATE_ATTEMPTS = 16
+
+AssociationCheck = Callable[[Session, NetworkInterface], None]
+INTERNET_GATEWAY_CHECKS: list[AssociationCheck] = []
+"""``(session, interface)`` checks AssociateAddress runs before mapping an elastic IP to an
+interface; each raises EC2's error when the interface cannot be reached from the internet.
+EC2 refuses an association in a VPC without an internet gateway
+(``Gateway.NotAttached`` "Network vpc-x is not attached to any internet gateway"): the
+internet-gateway family appends that check here at import. Until it does, every
+association is allowed."""
+
+
+def address_limit_exceeded() -> errors.OcsError:
+    return errors.LimitExceeded(
+        "The maximum number of addresses has been reached.", code="AddressLimitExceeded"
+    )
+
+
+# --- lookups -----------------------------------------------------------------------------------
+
+
+def get_allocation(s: Session, account_id: str, allocation_id: str) -> ElasticAddress:
+    return get_owned(s, ElasticAddress, "allocation", account_id, allocation_id)
+
+
+def allocation_exists(s: Session, account_id: str, allocation_id: str) -> bool:
+    return owned_exists(s, ElasticAddress, account_id, allocation_id)
+
+
+def by_public_ip(s: Session, account_id: str, public_ip: str) -> ElasticAddress:
+    """The account's elastic IP ``public_ip``; AuthFailure if it holds no such address."""
+    row = s.scalar(select(ElasticAddress).where(ElasticAddress.public_ip == public_ip))
+    if row is None or row.account_id != account_id:
+        raise errors.AuthFailure(f"The address '{public_ip}' does not belong to you.")
+    return row
+
+
+def find(s: Session, account_id: str, allocation_id: str | None, public_ip: str | None) -> ElasticAddress:
+    """The address an action names by AllocationId or PublicIp (one of them)."""
+    if allocation_id:
+        return get_allocation(s, account_id, allocation_id)
+    if public_ip:
+        return by_public_ip(s, account_id, public_ip)
+    raise errors.MissingParameter("Either public IP or allocation id must be specified")
+
+
+def list_addresses(
+    s: Session, account_id: str, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
+) -> list[ElasticAddress]:
+    """The account's addresses (those named, each must exist), by allocation ID."""
+    rows = list(s.scalars(select(ElasticAddress).where(ElasticAddress.account_id == account_id)))
+    by_id = {r.id: r for r in rows}
+    by_ip = {r.public_ip: r for r in rows}
+    for allocation_id in allocation_ids:
+        ids.validate("allocation", allocation_id)
+        if allocation_id not in by_id:
+            raise ids.not_found("allocation", allocation_id)
+    for public_ip in public_ips:
+        if public_ip not in by_ip:
+            raise errors.NotFound(f"Address '{public_ip}' not found.", code="InvalidAddress.NotFound")
+    if allocation_ids or public_ips:
+        rows = [r for r in rows if r.id in allocation_ids or r.public_ip in public_ips]
+    return sorted(rows, key=lambda r: r.id)
+
+
+def by_interfaces(s: Session, interface_ids: Sequence[str]) -> dict[tuple[str, str], ElasticAddress]:
+    """``{(interface, private address): elastic IP}`` of the associated addresses of the interfaces."""
+    if not interface_ids:
+        return {}
+    rows = s.scalars(
+        select(ElasticAddress).where(ElasticAddress.network_interface_id.in_(list(interface_ids)))
+    )
+    return {(r.network_interface_id or "", r.private_ip_address or ""): r for r in rows}
+
+
+# --- allocate / release -----------------------------------------------------------------------------
+
+
+def allocate(
+    s: Session, account_id: str, pool: Sequence[str], limit: int, *, now: dt.datetime | None = None
+) -> ElasticAddress:
+    """A new elastic IP for the account: the lowest free address of the ``pool`` blocks."""
+    compute.lock_account(s, account_id)
+    held = s.scalar(select(func.count()).where(ElasticAddress.account_id == account_id))
+    if int(held or 0) >= limit:
+        raise address_limit_exceeded()
+    used = set(s.scalars(select(ElasticAddress.public_ip).with_for_update(read=True)))
+    for _ in range(ALLOCATE_ATTEMPTS):
+        address = next((a for a in ipam.public_pool_addresses(pool) if a not in used), None)
+        if address is None:
+            break
+        row = ElasticAddress(
+            id=ids.new_id("allocation"),
+            account_id=account_id,
+            public_ip=address,
+            domain="vpc",
+            created_at=now or utcnow(),
+        )
+        try:
+            with s.begin_nested():
+                s.add(row)
+                s.flush()
+        except IntegrityError:  # another allocation took it meanwhile
+            used |= set(s.scalars(select(ElasticAddress.public_ip).with_for_update(read=True))) | {address}
+            continue
+        return row
+    raise errors.OcsError(
+        "There are not enough free addresses in the address pool to satisfy your request.",
+        code="InsufficientAddressCapacity",
+    )
+
+
+def release(s: Session, account_id: str, allocation_id: str | None, public_ip: str | None) -> None:
+    row = find(s, account_id, allocation_id, public_ip)
+    if row.association_id:
+        raise errors.InUse(
+            f"The address with allocation id [{row.id}] is currently associated.",
+            code="InvalidIPAddress.InUse",
+        )
+    db_tags.delete_all_for(s, row.id)
+    s.delete(row)
+    s.flush()
+
+
+# --- associate / disassociate -------------------------------------------------------------------
+
+
+def _target(
+    s: Session, account_id: str, instance_id: str | None, interface_id: str | None
+) -> NetworkInterface:
+    if interface_id:
+        eni = db_interfaces.get_interface(s, account_id, interface_id)
+        if instance_id and eni.instance_id != instance_id:
+            raise errors.InvalidParameterCombination(
+                reason=f"The network interface {eni.id} is not attached to instance {instance_id}."
+            )
+        return eni
+    if not instance_id:
+        raise errors.MissingParameter(
+            "The request must contain the parameter instanceId or networkInterfaceId"
+        )
+    instance = compute.get_instance(s, account_id, instance_id)
+    attached = db_interfaces.interfaces_of_instances(s, [instance.id])[instance.id]
+    if instance.state in ("shutting-down", "terminated") or not attached:
+        raise errors.IncorrectInstanceState(
+            f"The instance '{instance.id}' is not in a valid state for this operation."
+        )
+    if len(attached) > 1:
+        raise errors.InvalidParameterValue(
+            f"There are multiple interfaces attached to instance '{instance.id}'. Please specify an interface ID "
+            "for the operation instead.",
+            code="InvalidInstanceID",
+        )
+    return attached[0]
+
+
+def associate(
+    s: Session,
+    account_id: str,
+    *,
+    allocation_id: str | None,
+    public_ip: str | None,
+    instance_id: str | None,
+    interface_id: str | None,
+    private_ip: str | None,
+    allow_reassociation: bool,
+) -> ElasticAddress:
+    """Map the elastic IP to a private address of an interface; the address, associated."""
+    row = find(s, account_id, allocation_id, public_ip)
+    eni = _target(s, account_id, instance_id, interface_id)
+    private = private_ip or eni.private_ip_address
+    held = s.get(InterfaceAddress, (eni.subnet_id, private))
+    if held is None or held.network_interface_id != eni.id:
+        raise errors.InvalidParameterValue(
+            f"The private IP address {private} is not associated with network interface {eni.id}."
+        )
+    same = row.network_interface_id == eni.id and row.private_ip_address == private
+    if row.association_id and not same and not allow_reassociation:
+        raise errors.InUse(
+            f"resource {row.id} is already associated with associate-id {row.association_id}",
+            code="Resource.AlreadyAssociated",
+        )
+    for check in INTERNET_GATEWAY_CHECKS:
+        check(s, eni)
+    current = s.scalar(
+        select(ElasticAddress).where(
+            ElasticAddress.network_interface_id == eni.id, ElasticAddress.private_ip_address == private
+        )
+    )
+    if current is not None and current.id != row.id:
+        _clear(current)
+    _clear(row)
+    s.flush()
+    row.association_id = ids.new_id("association")
+    row.network_interface_id = eni.id
+    row.private_ip_address = private
+    s.flush()
+    return row
+
+
+def _clear(row: ElasticAddress) -> None:
+    row.association_id = None
+    row.network_interface_id = None
+    row.private_ip_address = None
+
+
+def disassociate(s: Session, account_id: str, association_id: str | None, public_ip: str | None) -> None:
+    if association_id:
+        ids.validate("association", association_id)
+        row = s.scalar(select(ElasticAddress).where(ElasticAddress.association_id == association_id))
+        if row is None or row.account_id != account_id:
+            raise ids.not_found("association", association_id)
+    elif public_ip:
+        row = by_public_ip(s, account_id, public_ip)
+    else:
+        raise errors.MissingParameter("Either public IP or association id must be specified")
+    _clear(row)
+    s.flush()
+
+
+def instances_of(s: Session, interface_ids: Sequence[str]) -> dict[str, str]:
+    """``{interface: instance}`` of the attached ones."""
+    if not interface_ids:
+        return {}
+    rows = s.execute(
+        select(NetworkInterface.id, NetworkInterface.instance_id).where(
+            NetworkInterface.id.in_(list(interface_ids)), NetworkInterface.instance_id.is_not(None)
+        )
+    )
+    return {eni: inst for eni, inst in rows if inst}
