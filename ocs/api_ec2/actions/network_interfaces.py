@@ -136,7 +136,7 @@ def describe_network_interfaces(ctx: RequestContext, params: dict[str, Any]) -> 
     pagination.check_max_results_combination(action, params)
     rows = repo.list_interfaces(ctx.session, ctx.account_id, params.get("NetworkInterfaceIds") or [])
     items = filters.filter_action(action, _items(ctx, rows), params.get("Filters"))
-    scope = pagination.token_scope(action, ctx.account_id, params)
+    scope = pagination.token_scope(action, ctx.account_id)
     page, token = pagination.paginate_action(action, items, params, key="NetworkInterfaceId", scope=scope)
     return {"NetworkInterfaces": page, "NextToken": token}
 
