@@ -28,7 +28,7 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -45,14 +45,6 @@ from ocs.network import ipam
 
 ALLOCATE_ATTEMPTS = 16
 
-AssociationCheck = Callable[[Session, NetworkInterface], None]
-INTERNET_GATEWAY_CHECKS: list[AssociationCheck] = []
-"""``(session, interface)`` checks AssociateAddress runs before mapping an elastic IP to an
-interface; each raises EC2's error when the interface cannot be reached from the internet.
-EC2 refuses an association in a VPC without an internet gateway
-(``Gateway.NotAttached`` "Network vpc-x is not attached to any internet gateway"): the
-internet-gateway family appends that check here at import. Until it does, every
-association is allowed."""
 
 
 def address_limit_exceeded() -> errors.OcsError:
@@ -225,8 +217,9 @@ def associate(
             f"resource {row.id} is already associated with associate-id {row.association_id}",
             code="Resource.AlreadyAssociated",
         )
-    for check in INTERNET_GATEWAY_CHECKS:
-        check(s, eni)
+    from ocs.db.routing import require_internet_gateway  # here: routing imports what imports this
+
+    require_internet_gateway(s, eni)  # Gateway.NotAttached in a VPC without one, as EC2
     current = s.scalar(
         select(ElasticAddress).where(
             ElasticAddress.network_interface_id == eni.id, ElasticAddress.private_ip_address == private

@@ -25,6 +25,7 @@ from ocs import errors, ids
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance
+from ocs.db.models.interfaces import NetworkInterface
 from ocs.db.models.network import Subnet, Vpc
 from ocs.db.models.routing import InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation
 from ocs.db.owned import get_owned, owned_exists
@@ -102,6 +103,15 @@ def list_internet_gateways(s: Session, account_id: str, igw_ids: Sequence[str] =
 
 def gateway_of_vpc(s: Session, vpc_id: str) -> InternetGateway | None:
     return s.scalar(select(InternetGateway).where(InternetGateway.vpc_id == vpc_id))
+
+
+def require_internet_gateway(s: Session, eni: NetworkInterface) -> None:
+    """EC2 maps an elastic IP only into a VPC with an internet gateway attached."""
+    if gateway_of_vpc(s, eni.vpc_id) is None:
+        raise errors.IncorrectState(
+            f"Network {eni.vpc_id} is not attached to any internet gateway", code="Gateway.NotAttached"
+        )
+
 
 
 def attach_internet_gateway(s: Session, account_id: str, igw_id: str, vpc_id: str) -> None:

@@ -243,3 +243,29 @@ def test_another_accounts_addresses_do_not_exist(cloud, tenant, image_id):
     with pytest.raises(ClientError) as malformed:
         ec2.release_address(AllocationId="eipalloc-zz")
     assert code_of(malformed) == "InvalidAllocationID.Malformed"
+
+
+def test_an_address_maps_only_into_a_vpc_with_an_internet_gateway(tenant):
+    """EC2: Gateway.NotAttached "Network vpc-x is not attached to any internet gateway"."""
+    ec2 = tenant.ec2
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    eni = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]["NetworkInterfaceId"]
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    with pytest.raises(ClientError) as exc:
+        ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni)
+    assert code_of(exc) == "Gateway.NotAttached"
+    assert vpc in exc.value.response["Error"]["Message"]
+    assert "AssociationId" not in one_address(ec2, allocation)
+
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    association = ec2.associate_address(AllocationId=allocation, NetworkInterfaceId=eni)["AssociationId"]
+    assert one_address(ec2, allocation)["AssociationId"] == association
+    ec2.disassociate_address(AssociationId=association)
+    ec2.release_address(AllocationId=allocation)
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)
