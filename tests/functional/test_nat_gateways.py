@@ -13,7 +13,6 @@ from ocs.scheduler.periodic import Periodic
 from ocs.scheduler.service import SchedulerEndpoint
 
 NAT_ID = re.compile(r"^nat-[0-9a-f]{17}$")
-ALLOCATION = "eipalloc-0123456789abcdef0"
 FAST = {"Delay": 0.2, "MaxAttempts": 20}
 _names = itertools.count()
 
@@ -28,6 +27,12 @@ def fresh(cloud):
 
 
 @pytest.fixture
+def allocation(fresh) -> str:
+    """One of the account's elastic IPs (a public NAT gateway needs one)."""
+    return fresh.allocate_address(Domain="vpc")["AllocationId"]
+
+
+@pytest.fixture
 def net(fresh):
     """A VPC with a public and a private subnet and an attached internet gateway."""
     vpc = fresh.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
@@ -38,10 +43,10 @@ def net(fresh):
     return {"vpc": vpc, "public": public, "private": private, "igw": igw}
 
 
-def test_create_public_nat_gateway(fresh, net):
+def test_create_public_nat_gateway(fresh, net, allocation):
     request = {
         "SubnetId": net["public"],
-        "AllocationId": ALLOCATION,
+        "AllocationId": allocation,
         "ClientToken": "nat-token",
         "TagSpecifications": [{"ResourceType": "natgateway", "Tags": [{"Key": "Name", "Value": "egress"}]}],
     }
@@ -55,7 +60,9 @@ def test_create_public_nat_gateway(fresh, net):
     assert nat["CreateTime"]
     assert nat["Tags"] == [{"Key": "Name", "Value": "egress"}]
     [address] = nat["NatGatewayAddresses"]
-    assert address["AllocationId"] == ALLOCATION
+    assert address["AllocationId"] == allocation
+    [eip] = fresh.describe_addresses(AllocationIds=[allocation])["Addresses"]
+    assert address["PublicIp"] == eip["PublicIp"]
     assert address["NetworkInterfaceId"].startswith("eni-") and address["IsPrimary"] is True
     again = fresh.create_nat_gateway(**request)
     assert again["NatGateway"]["NatGatewayId"] == nat["NatGatewayId"]
@@ -74,10 +81,10 @@ def test_private_nat_gateway_needs_no_gateway_nor_address(fresh):
     assert seen["State"] == "available"
 
 
-def test_public_nat_gateway_fails_without_an_internet_gateway(fresh):
+def test_public_nat_gateway_fails_without_an_internet_gateway(fresh, allocation):
     vpc = fresh.create_vpc(CidrBlock="10.52.0.0/16")["Vpc"]["VpcId"]
     subnet = fresh.create_subnet(VpcId=vpc, CidrBlock="10.52.1.0/24")["Subnet"]["SubnetId"]
-    nat = fresh.create_nat_gateway(SubnetId=subnet, AllocationId=ALLOCATION)["NatGateway"]
+    nat = fresh.create_nat_gateway(SubnetId=subnet, AllocationId=allocation)["NatGateway"]
     assert nat["State"] == "failed"
     assert nat["FailureCode"] == "Gateway.NotAttached"
     assert nat["FailureMessage"] == f"Network {vpc} has no Internet gateway attached"
@@ -86,15 +93,15 @@ def test_public_nat_gateway_fails_without_an_internet_gateway(fresh):
     fresh.delete_subnet(SubnetId=subnet)  # a failed gateway holds on to nothing
 
 
-def test_one_allocation_per_live_gateway(fresh, net):
-    fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=ALLOCATION)
-    second = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=ALLOCATION)["NatGateway"]
+def test_one_allocation_per_live_gateway(fresh, net, allocation):
+    fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=allocation)
+    second = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=allocation)["NatGateway"]
     assert second["State"] == "failed"
     assert second["FailureCode"] == "Resource.AlreadyAssociated"
 
 
-def test_delete_keeps_it_visible_as_deleted(fresh, net):
-    nat_id = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=ALLOCATION)["NatGateway"][
+def test_delete_keeps_it_visible_as_deleted(fresh, net, allocation):
+    nat_id = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=allocation)["NatGateway"][
         "NatGatewayId"
     ]
     with pytest.raises(ClientError) as exc:
@@ -109,11 +116,11 @@ def test_delete_keeps_it_visible_as_deleted(fresh, net):
     assert error_of(exc) == ("NatGatewayNotFound", f"The Nat Gateway {nat_id} was not found")
     fresh.delete_subnet(SubnetId=net["public"])
     # Its allocation ID is free again.
-    other = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=ALLOCATION)["NatGateway"]
+    other = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=allocation)["NatGateway"]
     assert other["State"] == "pending"
 
 
-def test_errors(fresh, net):
+def test_errors(fresh, net, allocation):
     def code(**kwargs):
         with pytest.raises(ClientError) as exc:
             fresh.create_nat_gateway(**kwargs)
@@ -121,12 +128,14 @@ def test_errors(fresh, net):
 
     assert code(SubnetId=net["public"])[0] == "MissingParameter"
     assert code(SubnetId=net["public"], AllocationId="eipalloc-xyz")[0] == "InvalidAllocationID.Malformed"
-    assert code(SubnetId=net["public"], ConnectivityType="private", AllocationId=ALLOCATION)[0] == (
+    unknown = "eipalloc-0123456789abcdef0"
+    assert code(SubnetId=net["public"], AllocationId=unknown)[0] == "InvalidAllocationID.NotFound"
+    assert code(SubnetId=net["public"], ConnectivityType="private", AllocationId=allocation)[0] == (
         "InvalidParameterCombination"
     )
-    assert code(SubnetId="subnet-0123456789abcdef0", AllocationId=ALLOCATION)[0] == "InvalidSubnetID.NotFound"
-    assert code(AllocationId=ALLOCATION)[0] == "MissingParameter"
-    assert code(SubnetId=net["public"], AllocationId=ALLOCATION, DryRun=True)[0] == "DryRunOperation"
+    assert code(SubnetId="subnet-0123456789abcdef0", AllocationId=allocation)[0] == "InvalidSubnetID.NotFound"
+    assert code(AllocationId=allocation)[0] == "MissingParameter"
+    assert code(SubnetId=net["public"], AllocationId=allocation, DryRun=True)[0] == "DryRunOperation"
     assert fresh.describe_nat_gateways()["NatGateways"] == []
     with pytest.raises(ClientError) as exc:
         fresh.describe_nat_gateways(NatGatewayIds=["nat-0123456789abcdef0"])
@@ -139,10 +148,10 @@ def test_errors(fresh, net):
     assert error_of(exc)[0] == "NatGatewayMalformed"
 
 
-def test_filters(fresh, net):
+def test_filters(fresh, net, allocation):
     nat = fresh.create_nat_gateway(
         SubnetId=net["public"],
-        AllocationId=ALLOCATION,
+        AllocationId=allocation,
         TagSpecifications=[{"ResourceType": "natgateway", "Tags": [{"Key": "tier", "Value": "edge"}]}],
     )["NatGateway"]["NatGatewayId"]
     gone = fresh.create_nat_gateway(SubnetId=net["private"], ConnectivityType="private")["NatGateway"][
@@ -165,8 +174,8 @@ def test_filters(fresh, net):
     assert error_of(exc)[0] == "InvalidParameterValue"
 
 
-def test_routes_to_a_nat_gateway(fresh, net):
-    nat = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=ALLOCATION)["NatGateway"][
+def test_routes_to_a_nat_gateway(fresh, net, allocation):
+    nat = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=allocation)["NatGateway"][
         "NatGatewayId"
     ]
     table = fresh.create_route_table(VpcId=net["vpc"])["RouteTable"]["RouteTableId"]
@@ -203,8 +212,8 @@ def test_routes_to_a_nat_gateway(fresh, net):
     assert error_of(exc) == ("InvalidGatewayID.NotFound", f"The gateway ID '{nat}' does not exist")
 
 
-def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net):
-    nat_id = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=ALLOCATION)["NatGateway"][
+def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net, allocation):
+    nat_id = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=allocation)["NatGateway"][
         "NatGatewayId"
     ]
     fresh.create_tags(Resources=[nat_id], Tags=[{"Key": "k", "Value": "v"}])

@@ -15,9 +15,9 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 * ``ConnectivityType`` is ``public`` (needs ``AllocationId``) or ``private`` (takes
   none).
 
-Elastic IPs are being built in parallel: until they exist, ``AllocationId`` is only
-checked for its shape (``InvalidAllocationID.Malformed``) and stored; it is not
-looked up, so ``PublicIp`` is not reported. The gateway's own network interface ID
+``AllocationId`` must be one of the account's elastic IPs
+(``InvalidAllocationID.NotFound`` otherwise); its address is the gateway's
+``PublicIp``. Packets are not translated yet: the gateway is a record. The gateway's own network interface ID
 is made up and holds no address yet (``PrivateIp`` is not reported): the IPAM will
 give it one when network interfaces exist. Regional NAT gateways (``VpcId``,
 ``AvailabilityMode``) and secondary addresses are ``Unsupported``.
@@ -27,11 +27,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from ocs import errors, ids
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
+from ocs.db import addresses as db_addresses
 from ocs.db import routing as repo
 from ocs.db import tags as db_tags
+from ocs.db.models.interfaces import ElasticAddress
 from ocs.db.models.routing import NatGateway
 
 resources.register("nat_gateway", "natgateway", repo.nat_gateway_exists)
@@ -48,7 +52,22 @@ _UNSUPPORTED = (
 )
 
 
-def nat_gateway_item(nat: NatGateway, tags: list[dict[str, str]]) -> dict[str, Any]:
+def _public_ips(ctx: RequestContext, nats: list[NatGateway]) -> dict[str, str]:
+    """Allocation ID → public address, for the gateways' elastic IPs."""
+    wanted = [n.allocation_id for n in nats if n.allocation_id]
+    if not wanted:
+        return {}
+    rows = ctx.session.scalars(
+        select(ElasticAddress).where(
+            ElasticAddress.account_id == ctx.account_id, ElasticAddress.id.in_(wanted)
+        )
+    )
+    return {row.id: row.public_ip for row in rows}  # a released address is simply not shown
+
+
+def nat_gateway_item(
+    nat: NatGateway, tags: list[dict[str, str]], public_ip: str | None = None
+) -> dict[str, Any]:
     """A botocore ``NatGateway``."""
     address: dict[str, Any] = {
         "NetworkInterfaceId": nat.network_interface_id,
@@ -57,6 +76,8 @@ def nat_gateway_item(nat: NatGateway, tags: list[dict[str, str]]) -> dict[str, A
     }
     if nat.allocation_id:
         address["AllocationId"] = nat.allocation_id
+    if public_ip:
+        address["PublicIp"] = public_ip
     return {
         "NatGatewayId": nat.id,
         "VpcId": nat.vpc_id,
@@ -76,7 +97,8 @@ def describe_nat_gateways(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     now = ctx.now()
     rows = repo.list_nat_gateways(ctx.session, ctx.account_id, params.get("NatGatewayIds") or [], now=now)
     tags = db_tags.tags_for(ctx.session, ctx.account_id, [n.id for n in rows])
-    items = [nat_gateway_item(n, tags[n.id]) for n in rows]
+    public = _public_ips(ctx, rows)
+    items = [nat_gateway_item(n, tags[n.id], public.get(n.allocation_id or "")) for n in rows]
     items = filters.filter_action("DescribeNatGateways", items, params.get("Filter"))
     action = "DescribeNatGateways"
     page, token = pagination.paginate_action(
@@ -117,6 +139,8 @@ def create_nat_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
             reason=f"Valid values are: {', '.join(_CONNECTIVITY)}.",
         )
     allocation_id = _allocation(params, connectivity)
+    if allocation_id is not None:
+        db_addresses.get_allocation(ctx.session, ctx.account_id, allocation_id)  # NotFound if not its own
     tags = tagging.tag_specifications_for(params, "natgateway", action="CreateNatGateway")
     nat = repo.create_nat_gateway(
         ctx.session,
@@ -128,7 +152,7 @@ def create_nat_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     )
     if tags:
         db_tags.set_tags(ctx.session, ctx.account_id, [(nat.id, "natgateway")], tags)
-    item = nat_gateway_item(nat, tags)
+    item = nat_gateway_item(nat, tags, _public_ips(ctx, [nat]).get(nat.allocation_id or ""))
     if nat.state == "available":
         item["State"] = "pending"
     return {"NatGateway": item, "ClientToken": params.get("ClientToken")}
