@@ -16,6 +16,7 @@ from ocs.bus import Bus
 from ocs.compute_agent.rpcapi import ComputeApi
 from ocs.crypto import load_secret_box
 from ocs.db import engine as db_engine
+from ocs.network.rpcapi import NetworkHostApi
 from ocs.scheduler.rpcapi import SchedulerApi
 
 
@@ -82,7 +83,7 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
 
 def bus_clients(bus: Bus) -> dict[str, Any]:
     """The bus clients of the services the EC2 handlers call."""
-    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus)}
+    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus), "network": NetworkHostApi(bus)}
 
 
 def app_from_conf(conf: cfg.ConfigOpts) -> falcon.App:

@@ -188,6 +188,11 @@ def tap_name(interface_id: str) -> str:
     return device_name("t", interface_id)
 
 
+def port_mtu(settings: PlanSettings, tunnel_ip: str | None) -> int:
+    """The MTU of every port on a host: the underlay's, less VXLAN's overhead with a tunnel."""
+    return settings.mtu - VXLAN_OVERHEAD if tunnel_ip else settings.mtu
+
+
 def netns_prefix(host: str, scope: str = "") -> str:
     return f"{PREFIX}-{_digest(f'host:{scope}/{host}')[:6]}-"
 
@@ -231,7 +236,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
             raise ValueError(f"port {port.interface_id} is in unknown subnet {port.subnet_id}")
     used_subnets = sorted({p.subnet_id for p in state.ports})
     vpc_ids = sorted({subnets[s].vpc_id for s in used_subnets})
-    mtu = settings.mtu - VXLAN_OVERHEAD if state.tunnel_ip else settings.mtu
+    mtu = port_mtu(settings, state.tunnel_ip)
     bridges = _bridges(state, vpc_ids)
     _check_vnis(bridges)
     subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu) for s in used_subnets)
