@@ -12,7 +12,6 @@ teardown, then the namespace's deletion, remove everything.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
@@ -117,5 +116,75 @@ def test_a_real_guest_gets_its_lease_and_its_metadata_from_ocs(
     assert not [line for line in os.popen("ip -br link").read().splitlines() if line.startswith("ocst")]
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+LISTENER = """#!/bin/sh
+(while true; do echo pong | timeout 5 nc -w 1 -l -p 8080 >/dev/null 2>&1; done) &
+echo "OCS-WIRE: listening"
+"""
+
+PROBE = """#!/bin/sh
+n=0
+while [ $n -lt 150 ]; do
+    n=$((n + 1))
+    r=$(echo hi | timeout 3 nc -w 1 {ip} 8080 2>/dev/null)
+    case "$r" in *pong*) echo "OCS-WIRE: probe $n ok";; *) echo "OCS-WIRE: probe $n failed";; esac
+    sleep 0.5
+done
+"""
+
+
+def probes(ec2: Any, iid: str) -> list[tuple[int, bool]]:
+    out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+    return [(int(n), word == "ok") for n, word in re.findall(r"OCS-WIRE: probe (\d+) (ok|failed)", out)]
+
+
+def wait_probe(ec2: Any, iid: str, ok: bool, after: int, timeout: float) -> tuple[int, float]:
+    """The first probe numbered above ``after`` with this outcome, and when it was seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for n, result in probes(ec2, iid):
+            if n > after and result is ok:
+                return n, time.monotonic()
+        assert time.monotonic() < deadline, (
+            f"no probe {'ok' if ok else 'failed'} after {after}: {probes(ec2, iid)}"
+        )
+        time.sleep(0.25)
+
+
+def test_security_groups_between_two_real_guests(netcloud: Cloud, test_image: GuestImage) -> None:
+    """Guest A reaches guest B's port while B's group allows A's group, and no longer
+    once the rule is revoked; authorizing it again lets A back in."""
+    ami = register(netcloud, test_image)
+    ec2 = netcloud.client()
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group_a = ec2.create_security_group(GroupName="wire-a", Description="probes", VpcId=vpc)["GroupId"]
+    group_b = ec2.create_security_group(GroupName="wire-b", Description="listens", VpcId=vpc)["GroupId"]
+    rule = [
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": group_a}]}
+    ]
+    ec2.authorize_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+
+    b = launch(ec2, ami, LISTENER, [group_b])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[b], WaiterConfig=WAIT)
+    console(ec2, b, "OCS-WIRE: listening", timeout=90)
+    ip_b = ec2.describe_instances(InstanceIds=[b])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    a = launch(ec2, ami, PROBE.format(ip=ip_b), [group_a])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[a], WaiterConfig=WAIT)
+
+    n, _ = wait_probe(ec2, a, True, 0, 90)  # allowed: A's group is in B's rule
+    for _ in range(3):  # and again and again: the listener takes one connection after another
+        n, _ = wait_probe(ec2, a, True, n, 10)
+    assert all(ok for m, ok in probes(ec2, a) if m >= n - 3), probes(ec2, a)
+    ec2.revoke_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+    revoked = time.monotonic()
+    last = max(m for m, _ in probes(ec2, a))
+    failed, seen = wait_probe(ec2, a, False, last, 30)
+    print(
+        f"revoked: probes fail from probe {failed}, {seen - revoked:.2f} s after RevokeSecurityGroupIngress"
+    )
+    print("probes:", " ".join(f"{m}{'+' if ok else '-'}" for m, ok in probes(ec2, a)))
+    assert all(not ok for m, ok in probes(ec2, a) if m > failed)  # and keep failing
+    ec2.authorize_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+    wait_probe(ec2, a, True, max(m for m, _ in probes(ec2, a)), 30)
+
+    ec2.terminate_instances(InstanceIds=[a, b])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[a, b], WaiterConfig=WAIT)
