@@ -1,13 +1,13 @@
 """Real guests on OCS's network: boto3 → ocs-api → scheduler → agent → network service
 (``linux`` driver: bridge, dnsmasq, nftables, metadata listener) → libvirt → QEMU.
 
-The network service's bridges live in a namespace this test makes (``ocst…``), not
-in the machine's own: libvirt makes each guest's tap (``ocst…``, the network
-service's name) unattached, and the service moves it into that namespace and onto
-the VPC's bridge. Nothing else is made outside namespaces: the guests' traffic
-(DHCP, the metadata service at 169.254.169.254, each other) stays on that bridge
-and in the subnet's namespace, which has no way out. Afterwards the driver's
-teardown, then the namespace's deletion, remove everything.
+The network service's bridges live in a namespace this test makes (``ocst…``, see
+:mod:`tests.framework.hostnet`), not in the machine's own: libvirt makes each
+guest's tap (``ocst…``, the network service's name) unattached, and the service
+moves it into that namespace and onto the VPC's bridge. Nothing else is made
+outside namespaces: the guests' traffic (DHCP, the metadata service at
+169.254.169.254, each other) stays on that bridge and in the subnet's namespace,
+which has no way out. Afterwards everything is removed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,9 +24,8 @@ from typing import Any
 import pytest
 
 from tests.framework.cloud import Cloud
-from tests.framework.dataplane import missing_dataplane_tools
 from tests.framework.guest_image import GuestImage
-from tests.framework.netns import Namespace, missing_prerequisites
+from tests.framework.hostnet import host_network, merged
 from tests.integration.libvirt.test_api_path import WAIT, console, register
 
 pytestmark = pytest.mark.slow
@@ -35,34 +33,22 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def netcloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
-    reason = missing_prerequisites() or missing_dataplane_tools()
-    if reason:
-        pytest.skip(reason)
-    tag = "ocst" + secrets.token_hex(3)
-    host_ns = Namespace(tag + "h")  # the "host" namespace: bridges, taps, security groups
-    state = Path(f"/run/ocs-test-{tag}")  # dnsmasq reads it after dropping privileges
-    state.mkdir(mode=0o755)
-    overrides = {
-        "DEFAULT": {"host": f"itest-net-{os.getpid()}-{tag}"},
-        "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
-        "libvirt": {
-            "uri": libvirt_uri,
-            "instances_path": str(workdir / "net-instances"),
-            "image_cache_path": str(workdir / "net-cache"),
-        },
-        "network": {"driver": "linux", "host_namespace": host_ns.name, "state_dir": str(state)},
-    }
-    cloud = Cloud(tmp_path / "state", overrides).start()
-    driver = cloud.aio.networks[0].endpoint.driver
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
+    host = f"itest-net-{os.getpid()}-{secrets.token_hex(2)}"
+    with host_network(host) as network:
+        overrides = {
+            "DEFAULT": {"host": host},
+            "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
+            "libvirt": {
+                "uri": libvirt_uri,
+                "instances_path": str(workdir / "net-instances"),
+                "image_cache_path": str(workdir / "net-cache"),
+            },
+        }
+        cloud = Cloud(tmp_path / "state", merged(overrides, network)).start()
         try:
-            driver.teardown()  # dnsmasq (by PID), subnet namespaces, devices, rulesets
+            yield cloud
         finally:
-            host_ns.close()
-            shutil.rmtree(state, ignore_errors=True)
+            cloud.stop()
 
 
 def marker_script(marker: str, probe: str = "") -> str:
