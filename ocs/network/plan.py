@@ -54,7 +54,9 @@ class PlanSettings:
     listener binds inside each subnet namespace; ``mtu`` is the underlay's MTU
     (instances get it minus the VXLAN overhead). ``netns_scope`` goes into the
     namespace names with the host name, so that several "hosts" of the same names
-    can share one machine (tests, demos; namespaces are machine-wide).
+    can share one machine (tests, demos; namespaces are machine-wide). ``firewall``
+    False leaves the security-group ruleset out of the plan (its costliest part):
+    for bookkeeping drivers, which enforce nothing.
     """
 
     state_dir: str = "/var/lib/ocs/network"
@@ -64,6 +66,7 @@ class PlanSettings:
     mtu: int = 1500
     dns_domain: str = "ocs.internal"
     netns_scope: str = ""
+    firewall: bool = True
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         bridges=bridges,
         subnets=subnet_plans,
         ports=ports,
-        firewall=firewall_script(state, bridges, subnet_plans),
+        firewall=firewall_script(state, bridges, subnet_plans) if settings.firewall else "",
         netns_prefix=netns_prefix(state.host, settings.netns_scope),
         state_dir=settings.state_dir,
     )

@@ -73,8 +73,9 @@ from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
 
-#: Seconds the sync thread waits once asked to converge, so that a burst is one convergence.
-COALESCE_DELAY = 0.1
+#: Seconds the sync thread waits once asked to converge (only bookkeeping drivers ask),
+#: so that a burst of launches or terminations is one convergence.
+COALESCE_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,8 @@ class NetworkHostEndpoint(StatusEndpoint):
         super().__init__("network", settings.host)
         self.sessions = sessions
         self.driver = driver
+        if not driver.enforcing:  # nothing enforces a ruleset: do not compile one
+            settings = replace(settings, plan=replace(settings.plan, firewall=False))
         self.settings = settings
         self.plan: HostPlan | None = None
         self._released: dict[str, str] = {}  # interface id -> instance id, torn down
