@@ -6,7 +6,9 @@ answers, it writes ``<state_dir>/ocsrc`` with the credentials to source.
 Restarting on the same directory keeps every resource.
 
 Services, in start order: the scheduler (with its periodic tasks), then the
-compute agents (``[compute] fake_hosts`` simulated hosts named ``fake-1`` …
+network service of every compute host (``ocs-network``'s host endpoint on
+``network.<host>``, in-process: the ``noop`` driver with the fake hypervisor,
+``linux`` with real ones, or ``[network] driver``), then the compute agents (``[compute] fake_hosts`` simulated hosts named ``fake-1`` …
 ``fake-N``, spread over the configured availability zones; one agent named
 ``[DEFAULT] host`` with another driver), then the EC2 API, which answers only
 once every host has reported. :meth:`AllInOne.stop` stops them in reverse
@@ -39,6 +41,8 @@ from ocs.api_ec2.service import bus_clients, database_url, deps_from_conf
 from ocs.bus import Bus
 from ocs.cmd.common import bus_from_conf
 from ocs.cmd.compute_agent import agent_settings, availability_zone, driver_from_conf
+from ocs.cmd.network import driver_from_conf as network_driver_from_conf
+from ocs.cmd.network import settings_from_conf as network_settings
 from ocs.cmd.scheduler import settings_from_conf
 from ocs.compute_agent.service import ComputeAgent
 from ocs.conf.images import store_path
@@ -51,6 +55,7 @@ from ocs.db import migration
 from ocs.db.models.base import utcnow
 from ocs.images.importer import ensure_default_image
 from ocs.images.store import ImageStore
+from ocs.network.service import NetworkHostEndpoint, NetworkService
 from ocs.scheduler.service import SchedulerService
 from ocs.wsgi_server import ThreadedWSGIServer, parse_listen
 
@@ -202,6 +207,7 @@ class AllInOne:
         self.bus: Bus | None = None
         self.scheduler: SchedulerService | None = None
         self.agents: list[ComputeAgent] = []
+        self.networks: list[NetworkService] = []
         self._engine: Any = None
         self._stopped = threading.Event()
 
@@ -218,6 +224,13 @@ class AllInOne:
         for agent in self.agents:
             if agent.settings.host == host:
                 return agent
+        raise KeyError(host)
+
+    def network(self, host: str) -> NetworkService:
+        """The network service of compute host ``host``."""
+        for service in self.networks:
+            if service.settings.host == host:
+                return service
         raise KeyError(host)
 
     def start(self) -> None:
@@ -260,6 +273,14 @@ class AllInOne:
         self.scheduler.start()
         since = utcnow()
         names = host_names(conf)
+        readers = db_engine.session_factory(self._engine, read_only=True)  # it only reads
+        for index, name in enumerate(names):
+            endpoint = NetworkHostEndpoint(
+                readers, network_driver_from_conf(conf), network_settings(conf, name)
+            )
+            network = NetworkService(self.bus, endpoint, status=index == 0)
+            network.start()
+            self.networks.append(network)
         for index, name in enumerate(names):
             settings = agent_settings(conf, name, availability_zone(conf, index))
             agent = ComputeAgent(self.bus, driver_from_conf(conf, name), settings)
@@ -291,6 +312,9 @@ class AllInOne:
         for agent in reversed(self.agents):
             agent.stop()
         self.agents = []
+        for network in reversed(self.networks):
+            network.stop()
+        self.networks = []
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None

@@ -182,12 +182,17 @@ class Ec2Resource:
                         session, call.account_id, call.action, token, digest, payload.decode("utf-8")
                     )
                 session.commit()
-                return payload
             except BaseException as exc:
                 session.rollback()
                 if committed and isinstance(exc, DBAPIError):
                     _COMMITTED.add(exc)
                 raise
+        for action in ctx.after_commit:
+            try:
+                action()
+            except Exception:
+                LOG.exception("request %s: a message after %s failed", call.request_id, call.action)
+        return payload
 
     def _ensure_network(self, account_id: str) -> None:
         """Give the account its default VPC before its first request runs (checked once per process)."""

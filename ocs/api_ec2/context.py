@@ -42,3 +42,10 @@ class RequestContext:
     session: Session
     now: Callable[[], datetime]
     services: dict[str, Any] = field(default_factory=dict)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def on_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the request's transaction has committed (a message to a
+        service about what the request changed); a failing action is logged, the
+        request still succeeds."""
+        self.after_commit.append(action)

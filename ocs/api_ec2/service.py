@@ -17,6 +17,7 @@ from ocs.bus import Bus
 from ocs.compute_agent.rpcapi import ComputeApi
 from ocs.crypto import load_secret_box
 from ocs.db import engine as db_engine
+from ocs.network.rpcapi import NetworkHostApi
 from ocs.scheduler.rpcapi import SchedulerApi
 
 
@@ -97,7 +98,7 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
 
 def bus_clients(bus: Bus) -> dict[str, Any]:
     """The bus clients of the services the EC2 handlers call."""
-    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus)}
+    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus), "network": NetworkHostApi(bus)}
 
 
 def app_from_conf(conf: cfg.ConfigOpts) -> falcon.App:

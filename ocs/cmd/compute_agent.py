@@ -32,6 +32,7 @@ def agent_settings(conf: cfg.ConfigOpts, host: str, zone: str) -> AgentSettings:
         stop_timeout=float(conf.compute.shutdown_timeout),
         reboot_timeout=float(conf.compute.shutdown_timeout),
         workers=conf.compute.workers,
+        network=conf.compute.plug_network,
     )
 
 

@@ -11,15 +11,27 @@ from ocs.api_ec2.service import database_url
 from ocs.cmd.common import bus_from_conf, parse_conf
 from ocs.cmd.scheduler import run_until_signal
 from ocs.db import engine as db_engine
-from ocs.network.driver import make_driver
+from ocs.network.driver import NetworkDriver, make_driver
 from ocs.network.plan import PlanSettings
 from ocs.network.service import NetworkHostEndpoint, NetworkService, NetworkSettings
 
 
-def settings_from_conf(conf: cfg.ConfigOpts) -> NetworkSettings:
+def driver_name(conf: cfg.ConfigOpts) -> str:
+    """[network] driver, else noop with the fake hypervisor and linux with real ones."""
+    return str(conf.network.driver or ("noop" if conf.compute.driver == "fake" else "linux"))
+
+
+def driver_from_conf(conf: cfg.ConfigOpts) -> NetworkDriver:
+    name = driver_name(conf)
+    kwargs = {"netns": conf.network.host_namespace} if name == "linux" else {}
+    return make_driver(name, **kwargs)
+
+
+def settings_from_conf(conf: cfg.ConfigOpts, host: str | None = None) -> NetworkSettings:
+    """The network service's settings for ``host`` (default: ``[DEFAULT] host``)."""
     net = conf.network
     return NetworkSettings(
-        host=conf.host,
+        host=host or conf.host,
         plan=PlanSettings(
             state_dir=net.state_dir,
             lease_time=net.dhcp_lease_time,
@@ -41,9 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine = db_engine.make_engine(
         database_url(conf), pool_size=conf.database.pool_size, max_overflow=conf.database.max_overflow
     )
-    kwargs = {"netns": conf.network.host_namespace} if conf.network.driver == "linux" else {}
-    driver = make_driver(conf.network.driver, **kwargs)
-    endpoint = NetworkHostEndpoint(db_engine.session_factory(engine), driver, settings_from_conf(conf))
+    driver = driver_from_conf(conf)
+    endpoint = NetworkHostEndpoint(
+        db_engine.session_factory(engine, read_only=True), driver, settings_from_conf(conf)
+    )
     service = NetworkService(bus, endpoint)
 
     def stop() -> None:

@@ -24,9 +24,12 @@ What a guest gets:
   root disk and the volumes) or a cdrom (IDE, SATA on q35);
 - volumes: virtio disks whose libvirt alias is ``ua-<volume id>`` and whose
   serial is the volume id without its dash (as EC2's Nitro shows it);
-- one bridge interface per NIC that has a bridge (NICs without one are left
-  out for now), with the NIC's MAC and MTU, virtio model, tap named after the
-  interface id;
+- one interface per NIC that has a bridge or a tap (NICs with neither are
+  left out): on the bridge with a tap of the network service's name
+  (``NicSpec.tap``, which its security-group rules key on; ``tap`` + 12 hex
+  digits of the interface id for NICs the network service did not bind), or
+  with a tap only (``type='ethernet'``) that the network service plugs into a
+  bridge in its own namespace; the NIC's MAC, ``<mtu>``, virtio model;
 - the serial console (ttyS0) appended to a log file, which survives reboots;
 - ``on_poweroff``/``on_crash`` destroy (the guest stays defined, off),
   ``on_reboot`` restart, and a pvpanic device so a kernel panic is a crash.
@@ -143,7 +146,10 @@ def volume_target(device: str) -> str:
 
 
 def tap_name(nic: NicSpec) -> str:
-    """``tap`` + 12 hex digits of the interface id ('' lets libvirt choose)."""
+    """The network service's tap name, else ``tap`` + 12 hex digits of the interface id
+    ('' lets libvirt choose)."""
+    if nic.tap:
+        return nic.tap
     digits = re.sub(r"[^0-9a-f]", "", nic.interface_id.lower().removeprefix("eni-"))
     return f"tap{digits[:12]}" if digits else ""
 
@@ -230,14 +236,15 @@ def _volume(parent: ET.Element, volume: VolumeAttachment, target: str) -> ET.Ele
 
 
 def _interface(parent: ET.Element, nic: NicSpec) -> ET.Element:
-    iface = _sub(parent, "interface", type="bridge")
+    iface = _sub(parent, "interface", type="bridge" if nic.bridge else "ethernet")
     _sub(iface, "mac", address=nic.mac.lower())
-    _sub(iface, "source", bridge=nic.bridge)
+    if nic.bridge:
+        _sub(iface, "source", bridge=nic.bridge)
     tap = tap_name(nic)
     if tap:
         _sub(iface, "target", dev=tap)
     _sub(iface, "model", type="virtio")
-    if nic.mtu and nic.mtu != 1500:
+    if nic.mtu:
         _sub(iface, "mtu", size=str(nic.mtu))
     return iface
 
@@ -255,7 +262,7 @@ def _devices(root: ET.Element, spec: GuestSpec, files: GuestFiles, settings: Dom
     for volume in spec.volumes:
         _volume(devices, volume, volume_target(volume.device))
     for nic in sorted(spec.nics, key=lambda n: n.device_index):
-        if nic.bridge:
+        if nic.bridge or nic.tap:
             _interface(devices, nic)
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=files.console_log, append="on")

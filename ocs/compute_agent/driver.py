@@ -63,6 +63,11 @@ class NicSpec:
     The driver plugs a device with this ``mac`` into ``bridge``; addresses are
     handed out by DHCP on that bridge, ``ip`` is here for the config drive and
     for the console. ``mac`` identifies the interface on the hypervisor.
+    ``tap`` is the name the network service gave the host's end of the interface
+    (its security-group rules key on it); with a ``tap`` and no ``bridge`` the
+    driver makes the tap unattached and the network service plugs it in (its
+    bridges live in another network namespace). Both come from the network
+    service's :class:`~ocs.network.rpcapi.PortBinding`.
     """
 
     mac: str
@@ -72,6 +77,7 @@ class NicSpec:
     network_id: str = ""
     device_index: int = 0
     mtu: int = 1500
+    tap: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,18 @@ reboot       ``rebooted``
 destroy      ``destroyed`` (idempotent: a missing guest is destroyed already)
 ===========  ===================================================================
 
+Guests are plugged into the host's network through the host's network service
+(:class:`~ocs.network.rpcapi.NetworkHostApi` on ``network.<host>``), when the
+agent has one: before a spawn, ``setup_port`` for each NIC, whose binding (bridge,
+tap, MAC, MTU) the NIC spec takes; before a start (a stopped guest's tap is
+gone) and, in the background, for running guests when the agent starts (the
+host's data plane may have been rebuilt); ``teardown_port`` after a destroy.
+When the binding says the bridge is in another namespace (tests, demos), the tap
+is made unattached and a second ``setup_port`` has the service plug it in. A
+network service that fails or does not answer fails the spawn (retryable): a
+guest is never started unfiltered. A NIC the network service has no port for
+(the instance has no address) is left out of the guest.
+
 An operation that finds no guest sends ``missing``; one that fails in the
 driver sends ``error`` with the guest's power state as it is now. Guests that
 power off or crash by themselves (the driver's lifecycle events) send
@@ -40,9 +52,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from ocs import errors
 from ocs.bus import Bus, RpcServer
 from ocs.compute_agent.driver import (
     Driver,
@@ -50,16 +63,19 @@ from ocs.compute_agent.driver import (
     GuestEvent,
     GuestExists,
     GuestNotFound,
+    GuestSpec,
     PowerState,
     SpawnFailed,
 )
 from ocs.compute_agent.rpcapi import ComputeApi, ConsoleOutput, ConsoleRequest, GuestAction, Spawn
+from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, TeardownPort
 from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
 
 _OFF = (PowerState.SHUTDOWN, PowerState.CRASHED)
+_NO_PORT = "InvalidNetworkInterfaceID.NotFound"
 
 
 @dataclass(frozen=True)
@@ -67,7 +83,9 @@ class AgentSettings:
     """The agent's settings, read from configuration at the process edge.
 
     ``stop_timeout``: seconds a guest may take to shut down on StopInstances
-    before the plug is pulled; ``reboot_timeout`` likewise for a soft reboot.
+    before the plug is pulled; ``reboot_timeout`` likewise for a soft reboot;
+    ``network``: plug guests in through the host's network service (``ocs-network``
+    on ``network.<host>``; off only where no network service runs).
     """
 
     host: str
@@ -76,6 +94,7 @@ class AgentSettings:
     stop_timeout: float = 60.0
     reboot_timeout: float = 60.0
     workers: int = 8
+    network: bool = True
 
 
 class ComputeEndpoint(StatusEndpoint):
@@ -87,11 +106,13 @@ class ComputeEndpoint(StatusEndpoint):
         scheduler: SchedulerApi,
         settings: AgentSettings,
         *,
+        network: NetworkHostApi | None = None,
         on_doubt: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("compute", settings.host)
         self.driver = driver
         self.scheduler = scheduler
+        self.network = network
         self.settings = settings
         self.on_doubt = on_doubt  # asks for a heartbeat soon (the hypervisor surprised us)
         self._busy: Counter[str] = Counter()
@@ -152,12 +173,72 @@ class ComputeEndpoint(StatusEndpoint):
             self.tell(instance_id, "error", power, reason=f"{action}: {exc}")
         self.on_doubt()
 
+    # --- ports ------------------------------------------------------------------
+
+    def setup_port(self, instance_id: str, interface_id: str = "") -> PortBinding | None:
+        """The network service's binding of one of the guest's interfaces ("": its
+        primary one); None when it has no port for it (or there is no network service).
+        Raises what the call raises otherwise (the service failed or did not answer)."""
+        if self.network is None:
+            return None
+        try:
+            return self.network.setup_port(SetupPort(self.settings.host, instance_id, interface_id))
+        except errors.OcsError as exc:
+            if exc.code == _NO_PORT:
+                return None
+            raise
+
+    def bind_nics(self, spec: GuestSpec) -> tuple[GuestSpec, bool]:
+        """``spec`` with its NICs as the network service bound them (bridge, tap, MAC,
+        MTU), and whether their taps must be plugged in once the guest exists."""
+        if self.network is None or not spec.nics:
+            return spec, False
+        nics = []
+        plug_later = False
+        for nic in spec.nics:
+            binding = self.setup_port(spec.instance_id, nic.interface_id)
+            if binding is None:
+                LOG.warning("%s: the network service has no port for %s", spec.instance_id, nic.mac)
+                nics.append(replace(nic, bridge="", tap=""))
+                continue
+            bridge = "" if binding.netns else binding.bridge
+            nics.append(replace(nic, bridge=bridge, tap=binding.tap, mac=binding.mac, mtu=binding.mtu))
+            plug_later = plug_later or bool(binding.netns)
+        return replace(spec, nics=tuple(nics)), plug_later
+
+    def ports_up(self, instance_id: str, *, plug: bool = False) -> PortBinding | None:
+        """``setup_port`` for the guest's primary interface, failures logged (a start,
+        an agent restart: the guest has its NICs already). ``plug``: and once more if
+        its tap must be moved onto a bridge in another namespace."""
+        try:
+            binding = self.setup_port(instance_id)
+            if plug and binding is not None and binding.netns:
+                binding = self.setup_port(instance_id)
+            return binding
+        except Exception as exc:  # noqa: BLE001 - the periodic convergence repairs it
+            LOG.warning("%s: network setup failed: %s", instance_id, exc)
+            return None
+
+    def teardown_ports(self, instance_id: str) -> None:
+        if self.network is None:
+            return
+        try:
+            self.network.teardown_port(TeardownPort(self.settings.host, instance_id))
+        except Exception as exc:  # noqa: BLE001 - the periodic convergence repairs it
+            LOG.warning("%s: could not tell the network service it is gone: %s", instance_id, exc)
+
     # --- operations ------------------------------------------------------------
 
     def spawn(self, req: Spawn) -> None:
-        spec = req.spec
-        iid = spec.instance_id
+        iid = req.spec.instance_id
         with self.busy(iid):
+            try:
+                spec, plug_later = self.bind_nics(req.spec)
+            except Exception as exc:  # noqa: BLE001 - never a guest without its network
+                LOG.warning("%s: network setup failed: %s", iid, exc)
+                reason = f"network setup failed: {exc}"[:200]
+                self.tell(iid, "spawn_failed", reason=reason, retryable=True, attempt=req.attempt)
+                return
             try:
                 info = self.driver.spawn(spec)
             except GuestExists:
@@ -174,6 +255,8 @@ class ComputeEndpoint(StatusEndpoint):
                 reason = f"hypervisor error: {exc}"[:200]
                 self.tell(iid, "spawn_failed", reason=reason, retryable=True, attempt=req.attempt)
                 return
+            if plug_later:
+                self.ports_up(iid)
         LOG.info("%s: spawned (attempt %d)", iid, req.attempt)
         self.tell(iid, "spawned", info.power_state, attempt=req.attempt)
 
@@ -183,11 +266,14 @@ class ComputeEndpoint(StatusEndpoint):
         if power is None or power is PowerState.NOSTATE:
             return  # still being spawned by another handler, which reports
         if power in _OFF:
+            binding = self.ports_up(iid)
             try:
                 self.driver.power_on(iid)
             except DriverError as exc:
                 self._failed(iid, "power on", exc)
                 return
+            if binding is not None and binding.netns:
+                self.ports_up(iid)
             power = PowerState.RUNNING
         self.tell(iid, "spawned", power, attempt=attempt)
 
@@ -207,6 +293,7 @@ class ComputeEndpoint(StatusEndpoint):
     def start(self, req: GuestAction) -> None:
         iid = req.instance_id
         with self.busy(iid):
+            binding = self.ports_up(iid)  # a stopped guest's tap is gone: its port may be too
             try:
                 self.driver.power_on(iid)
             except GuestNotFound:
@@ -215,6 +302,8 @@ class ComputeEndpoint(StatusEndpoint):
             except DriverError as exc:
                 self._failed(iid, "start", exc)
                 return
+            if binding is not None and binding.netns:
+                self.ports_up(iid)
         self.tell(iid, "started", PowerState.RUNNING)
 
     def reboot(self, req: GuestAction) -> None:
@@ -241,6 +330,7 @@ class ComputeEndpoint(StatusEndpoint):
                 LOG.warning("%s: destroy failed: %s", iid, exc)
                 self.on_doubt()
                 return
+        self.teardown_ports(iid)
         self.tell(iid, "destroyed")
 
     def console_output(self, req: ConsoleRequest) -> ConsoleOutput:
@@ -296,7 +386,10 @@ class ComputeAgent:
         self.driver = driver
         self.settings = settings
         self.scheduler = SchedulerApi(bus)
-        self.endpoint = ComputeEndpoint(driver, self.scheduler, settings, on_doubt=self.report_soon)
+        self.network = NetworkHostApi(bus) if settings.network else None
+        self.endpoint = ComputeEndpoint(
+            driver, self.scheduler, settings, network=self.network, on_doubt=self.report_soon
+        )
         self.server = RpcServer(
             bus, ComputeApi, self.endpoint, topic=f"compute.{settings.host}", workers=settings.workers
         )
@@ -316,6 +409,12 @@ class ComputeAgent:
             target=self._beat, name=f"ocs-agent-heartbeat-{self.settings.host}", daemon=True
         )
         self._thread.start()
+        if self.network is not None:
+            threading.Thread(
+                target=self._ports_of_running_guests,
+                name=f"ocs-agent-ports-{self.settings.host}",
+                daemon=True,
+            ).start()
         LOG.info("compute agent %s serving on compute.%s", self.settings.host, self.settings.host)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -339,6 +438,19 @@ class ComputeAgent:
         except Exception as exc:  # noqa: BLE001 - the heartbeat must go on
             LOG.warning("%s: heartbeat failed: %s", self.settings.host, exc)
             return False
+
+    def _ports_of_running_guests(self) -> None:
+        """Plug the running guests in again (the data plane may have been rebuilt meanwhile)."""
+        try:
+            guests = self.driver.list_guests()
+        except DriverError as exc:
+            LOG.warning("%s: cannot list guests: %s", self.settings.host, exc)
+            return
+        for guest in guests:
+            if self._stopping.is_set():
+                return
+            if guest.power_state is PowerState.RUNNING:
+                self.endpoint.ports_up(guest.instance_id, plug=True)
 
     def report_soon(self) -> None:
         self._wake.set()

@@ -28,6 +28,14 @@ OPTS = [
         "[ec2] availability_zones. The all-in-one spreads its simulated hosts over "
         "every configured zone unless this is set.",
     ),
+    cfg.BoolOpt(
+        "plug_network",
+        default=True,
+        help="Plug guests into the host's network through the network service on this "
+        "host (ocs-network, listening on network.<host>): it binds each NIC to a bridge "
+        "and a tap before the guest is built. Turn it off only where no ocs-network runs; "
+        "guests then get no network interface.",
+    ),
     cfg.IntOpt(
         "workers",
         default=8,

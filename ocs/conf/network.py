@@ -10,12 +10,12 @@ GROUP = "network"
 OPTS = [
     cfg.StrOpt(
         "driver",
-        default="noop",
         choices=[
             ("noop", "bookkeeping only (the fake hypervisor, demos)"),
             ("linux", "bridges, VXLAN, dnsmasq and nftables inside network namespaces"),
         ],
-        help="Data-plane driver of ocs-network on this host.",
+        help="Data-plane driver of ocs-network on this host. Unset: noop when "
+        "[compute] driver is fake, linux otherwise (real guests need real packets).",
     ),
     cfg.StrOpt(
         "host_namespace",

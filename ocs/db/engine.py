@@ -99,6 +99,10 @@ def make_engine(
     return create_engine(u, **kwargs)
 
 
+#: Execution option of the connections of read-only sessions (see :func:`session_factory`).
+READ_ONLY_OPTION = "ocs_read_only"
+
+
 def _sqlite_engine(u: URL, *, echo: bool, foreign_keys: bool) -> Engine:
     database = u.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
@@ -123,18 +127,24 @@ def _sqlite_engine(u: URL, *, echo: bool, foreign_keys: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (no deadlock on upgrading a read lock); readers
+        # (read_only sessions) take a snapshot and never wait for a writer under WAL.
+        deferred = conn.get_execution_options().get(READ_ONLY_OPTION)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
     """A session factory bound to ``engine``.
 
     Objects stay readable after commit (``expire_on_commit=False``), so a
-    repository function may return them out of its transaction.
+    repository function may return them out of its transaction. ``read_only``
+    sessions promise to write nothing: on SQLite their transactions begin deferred,
+    so readers that poll often (the network service) never queue for the write lock.
     """
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    bind = engine.execution_options(**{READ_ONLY_OPTION: True}) if read_only else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
 
 
 @contextmanager

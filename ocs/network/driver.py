@@ -53,6 +53,15 @@ class NetworkDriver(abc.ABC):
     """One host's data plane."""
 
     name: str = ""
+    #: The network namespace holding the driver's bridges (None: the process's own).
+    netns: str | None = None
+    #: False for a driver that keeps bookkeeping only: nothing on the host depends on
+    #: its plan being current, so the service answers ``setup_port`` from the port's
+    #: names at once and converges lazily (soon after being asked, once for a burst),
+    #: and does not tell other hosts about its members (their periodic sync catches up);
+    #: its plans leave the security-group ruleset out (nothing would enforce it).
+    #: True: a port's binding is answered only once the plan carrying it is applied.
+    enforcing: bool = True
 
     @abc.abstractmethod
     def apply(self, plan: HostPlan) -> ApplyResult:

@@ -54,7 +54,9 @@ class PlanSettings:
     listener binds inside each subnet namespace; ``mtu`` is the underlay's MTU
     (instances get it minus the VXLAN overhead). ``netns_scope`` goes into the
     namespace names with the host name, so that several "hosts" of the same names
-    can share one machine (tests, demos; namespaces are machine-wide).
+    can share one machine (tests, demos; namespaces are machine-wide). ``firewall``
+    False leaves the security-group ruleset out of the plan (its costliest part):
+    for bookkeeping drivers, which enforce nothing.
     """
 
     state_dir: str = "/var/lib/ocs/network"
@@ -64,6 +66,7 @@ class PlanSettings:
     mtu: int = 1500
     dns_domain: str = "ocs.internal"
     netns_scope: str = ""
+    firewall: bool = True
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,11 @@ def tap_name(interface_id: str) -> str:
     return device_name("t", interface_id)
 
 
+def port_mtu(settings: PlanSettings, tunnel_ip: str | None) -> int:
+    """The MTU of every port on a host: the underlay's, less VXLAN's overhead with a tunnel."""
+    return settings.mtu - VXLAN_OVERHEAD if tunnel_ip else settings.mtu
+
+
 def netns_prefix(host: str, scope: str = "") -> str:
     return f"{PREFIX}-{_digest(f'host:{scope}/{host}')[:6]}-"
 
@@ -231,7 +239,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
             raise ValueError(f"port {port.interface_id} is in unknown subnet {port.subnet_id}")
     used_subnets = sorted({p.subnet_id for p in state.ports})
     vpc_ids = sorted({subnets[s].vpc_id for s in used_subnets})
-    mtu = settings.mtu - VXLAN_OVERHEAD if state.tunnel_ip else settings.mtu
+    mtu = port_mtu(settings, state.tunnel_ip)
     bridges = _bridges(state, vpc_ids)
     _check_vnis(bridges)
     subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu) for s in used_subnets)
@@ -255,7 +263,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         bridges=bridges,
         subnets=subnet_plans,
         ports=ports,
-        firewall=firewall_script(state, bridges, subnet_plans),
+        firewall=firewall_script(state, bridges, subnet_plans) if settings.firewall else "",
         netns_prefix=netns_prefix(state.host, settings.netns_scope),
         state_dir=settings.state_dir,
     )

@@ -35,7 +35,17 @@ class HostedPort:
 
 def ports_where(s: Session, *conditions: ColumnElement[bool]) -> list[HostedPort]:
     """Every live port matching ``conditions`` (over the source's columns)."""
-    rows = s.scalars(select(Instance).where(Instance.state.not_in(GONE), *conditions).order_by(Instance.id))
+    columns = (
+        Instance.id,
+        Instance.host,
+        Instance.vpc_id,
+        Instance.subnet_id,
+        Instance.private_ip_address,
+        Instance.mac_address,
+        Instance.network_interface_id,
+        Instance.security_group_ids,
+    )  # only these: converging a host reads every port of its VPCs, often
+    rows = s.execute(select(*columns).where(Instance.state.not_in(GONE), *conditions).order_by(Instance.id))
     out = []
     for inst in rows:
         if not (inst.subnet_id and inst.private_ip_address and inst.mac_address and inst.vpc_id):
@@ -56,6 +66,11 @@ def ports_where(s: Session, *conditions: ColumnElement[bool]) -> list[HostedPort
 def ports_for_host(s: Session, host: str) -> list[HostedPort]:
     """The ports of the instances placed on ``host``."""
     return ports_where(s, Instance.host == host)
+
+
+def ports_of_instance(s: Session, instance_id: str) -> list[HostedPort]:
+    """The ports of one instance."""
+    return ports_where(s, Instance.id == instance_id)
 
 
 def ports_in_vpcs(s: Session, vpc_ids: Iterable[str]) -> list[HostedPort]:

@@ -40,7 +40,13 @@ class SetupPort:
 @dataclass(frozen=True)
 class PortBinding:
     """Where the hypervisor plugs the interface in: a tap device named ``tap``
-    (libvirt: ``<target dev='…'/>``) on bridge ``bridge``, with this MAC and MTU."""
+    (libvirt: ``<target dev='…'/>``) on bridge ``bridge``, with this MAC and MTU.
+
+    ``netns`` is the network namespace the bridge lives in ("": the one ``ocs-network``
+    and the hypervisor share, as in production). When it is set (tests, demos), the
+    hypervisor cannot reach the bridge: it makes the tap unattached, and a second
+    ``setup_port`` once the tap exists has the service move it into ``netns`` and
+    onto the bridge."""
 
     instance_id: str
     interface_id: str
@@ -49,6 +55,7 @@ class PortBinding:
     mac: str
     ip: str
     mtu: int
+    netns: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,9 +72,13 @@ class SyncHost:
 
 @dataclass(frozen=True)
 class SecurityGroupsChanged:
-    """These groups' rules or members changed (empty: assume every group did)."""
+    """These groups' rules or members changed (empty: assume every group did).
+
+    ``host``: the network service that sent it (its own members changed; it has
+    converged already and skips it); "" from the API."""
 
     group_ids: list[str] = field(default_factory=list)
+    host: str = ""
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,16 @@ from ocs.network.metadata import (
     network_caller_key,
     serve_metadata,
 )
-from ocs.network.plan import DesiredState, HostPlan, PlanSettings, SubnetState, plan_host
+from ocs.network.plan import (
+    DesiredState,
+    HostPlan,
+    PlanSettings,
+    SubnetState,
+    bridge_name,
+    plan_host,
+    port_mtu,
+    tap_name,
+)
 from ocs.network.rpcapi import (
     NetworkApi,
     NetworkHostApi,
@@ -63,6 +72,10 @@ from ocs.network.rpcapi import (
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds the sync thread waits once asked to converge (only bookkeeping drivers ask),
+#: so that a burst of launches or terminations is one convergence.
+COALESCE_DELAY = 0.5
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,8 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
     vpc_ids = {hp.vpc_id for hp in local}
     members: dict[str, list[str]] = {g: [] for g in referenced}
     carriers: dict[str, set[str]] = {}
-    for hp in ports.ports_in_vpcs(s, vpc_ids):
+    others = ports.ports_in_vpcs(s, vpc_ids) if referenced or settings.tunnel_ip else []
+    for hp in others:
         if hp.port.interface_id in skip:
             continue
         for g in hp.port.group_ids:
@@ -220,23 +234,32 @@ class NetworkHostEndpoint(StatusEndpoint):
         super().__init__("network", settings.host)
         self.sessions = sessions
         self.driver = driver
+        if not driver.enforcing:  # nothing enforces a ruleset: do not compile one
+            settings = replace(settings, plan=replace(settings.plan, firewall=False))
         self.settings = settings
         self.plan: HostPlan | None = None
         self._released: dict[str, str] = {}  # interface id -> instance id, torn down
+        self._released_lock = threading.Lock()  # not the convergence's: never waits for one
         self._lock = threading.RLock()
+        self._full = _Requests()  # convergences asked for (ports set up or torn down)
+        self._rules = _Requests()  # ruleset reloads asked for (security groups changed)
         self._listeners: dict[str, MetadataServer] = {}
         #: Told the VPCs this host started or stopped carrying (the other hosts' flood lists).
         self.notify: Callable[[list[str]], None] | None = None
         #: Told the groups whose members here came or went (other hosts' group references).
         self.notify_groups: Callable[[list[str]], None] | None = None
         self._memberships: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
+        #: Asks for a convergence soon (the service's sync thread); by default, now.
+        self.converge_soon: Callable[[], object] = self.converge
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
 
     def _state(self) -> DesiredState:
         with self._tx() as s:
-            return desired_state(s, self.settings, exclude=self._released)
+            with self._released_lock:
+                released = set(self._released)
+            return desired_state(s, self.settings, exclude=released)
 
     def _plan(self) -> HostPlan:
         return plan_host(self._state(), self.settings.plan)
@@ -244,6 +267,7 @@ class NetworkHostEndpoint(StatusEndpoint):
     def converge(self) -> HostPlan:
         """Read, plan, apply; then open or close metadata listeners to match."""
         with self._lock:
+            full, rules = self._full.mark(), self._rules.mark()
             state = self._state()
             plan = plan_host(state, self.settings.plan)
             before = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
@@ -257,9 +281,12 @@ class NetworkHostEndpoint(StatusEndpoint):
                     self._listeners.pop(s.subnet_id).stop()
             self._metadata_listeners(plan)
             self._memberships = members = frozenset((p.interface_id, p.ip, p.group_ids) for p in state.ports)
+            self._full.served(full)
+            self._rules.served(rules)
         carried = {b.vpc_id for b in plan.bridges}
         _tell(self.notify, sorted(carried ^ before))
-        _tell(self.notify_groups, sorted({g for entry in members ^ members_before for g in entry[2]}))
+        if self.driver.enforcing:
+            _tell(self.notify_groups, sorted({g for entry in members ^ members_before for g in entry[2]}))
         return plan
 
     def _metadata_listeners(self, plan: HostPlan) -> None:
@@ -291,12 +318,25 @@ class NetworkHostEndpoint(StatusEndpoint):
 
     # --- operations -----------------------------------------------------------------------
 
-    def setup_port(self, req: SetupPort) -> PortBinding:
+    def _converge_after(self, ticket: int) -> HostPlan:
+        """A convergence that started after request ``ticket``: one that ran meanwhile
+        (requests came in a burst), else a new one."""
         with self._lock:
+            if self.plan is not None and self._full.is_served(ticket):
+                return self.plan
+            return self.converge()
+
+    def setup_port(self, req: SetupPort) -> PortBinding:
+        with self._released_lock:
             for interface_id, instance_id in list(self._released.items()):
                 if instance_id == req.instance_id and req.interface_id in ("", interface_id):
                     del self._released[interface_id]
-            plan = self.converge()
+        if not self.driver.enforcing:
+            binding = self._binding_from_database(req)
+            if binding is not None:
+                self.converge_soon()
+                return binding
+        plan = self._converge_after(self._full.ask())
         port = next(
             (
                 p
@@ -316,17 +356,49 @@ class NetworkHostEndpoint(StatusEndpoint):
             mac=port.mac,
             ip=port.ip,
             mtu=port.mtu,
+            netns=self.driver.netns or "",
+        )
+
+    def _binding_from_database(self, req: SetupPort) -> PortBinding | None:
+        """The binding the next plan will have, read from the port alone (None: no such
+        port on this host); what a driver that plugs nothing answers at once."""
+        with self._tx() as s:
+            found = [
+                hp
+                for hp in ports.ports_of_instance(s, req.instance_id)
+                if hp.host == self.settings.host and req.interface_id in ("", hp.port.interface_id)
+            ]
+        if not found:
+            return None
+        hp = found[0]
+        return PortBinding(
+            instance_id=hp.port.instance_id,
+            interface_id=hp.port.interface_id,
+            bridge=bridge_name(hp.vpc_id),
+            tap=tap_name(hp.port.interface_id),
+            mac=hp.port.mac,
+            ip=hp.port.ip,
+            mtu=port_mtu(self.settings.plan, self.settings.tunnel_ip),
+            netns=self.driver.netns or "",
         )
 
     def teardown_port(self, req: TeardownPort) -> None:
-        with self._lock:
-            known = self.plan.ports if self.plan else ()
-            for p in known:
-                if p.instance_id == req.instance_id and req.interface_id in ("", p.interface_id):
-                    self._released[p.interface_id] = p.instance_id
+        known = [
+            p.interface_id for p in (self.plan.ports if self.plan else ()) if p.instance_id == req.instance_id
+        ]
+        if not known and not req.interface_id:  # not converged since it was set up (lazily)
+            with self._tx() as s:
+                known = [hp.port.interface_id for hp in ports.ports_of_instance(s, req.instance_id)]
+        with self._released_lock:
+            for interface_id in known:
+                if req.interface_id in ("", interface_id):
+                    self._released[interface_id] = req.instance_id
             if req.interface_id:
                 self._released[req.interface_id] = req.instance_id
-            self.converge()
+        if not self.driver.enforcing:
+            self.converge_soon()
+            return
+        self._converge_after(self._full.ask())
 
     def sync_host(self, req: SyncHost) -> None:
         self.converge()
@@ -339,8 +411,20 @@ class NetworkHostEndpoint(StatusEndpoint):
             self.converge()
 
     def security_groups_changed(self, req: SecurityGroupsChanged) -> None:
-        """Reload the ruleset if a port here is in, or refers to, one of the groups."""
+        """Reload the ruleset if a port here is in, or refers to, one of the groups.
+
+        A burst of changes is served by a few reloads: a reload that started after a
+        request read the database after it, and serves it too."""
+        if req.host == self.settings.host:
+            return  # this host's own members changed: it converged before it told
+        if not self.driver.enforcing:
+            self.converge_soon()
+            return
+        ticket = self._rules.ask()
         with self._lock:
+            if self._rules.is_served(ticket):
+                return
+            mark = self._rules.mark()
             plan = self._plan()
             if self.plan is None or plan.subnets != self.plan.subnets or plan.bridges != self.plan.bridges:
                 self.converge()
@@ -348,6 +432,37 @@ class NetworkHostEndpoint(StatusEndpoint):
             if plan.firewall != self.plan.firewall:
                 self.driver.apply_firewall(plan)
                 self.plan = replace(self.plan, firewall=plan.firewall)
+            self._rules.served(mark)
+
+
+class _Requests:
+    """Numbered requests for a fresh look at the database. A look that starts after a
+    request was made reads what the request's sender had committed, so it serves
+    that request too: handlers waiting their turn skip what others did meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked = 0
+        self._served = 0
+
+    def ask(self) -> int:
+        """A new request's number."""
+        with self._lock:
+            self._asked += 1
+            return self._asked
+
+    def mark(self) -> int:
+        """The requests a look starting now serves (every one made so far)."""
+        with self._lock:
+            return self._asked
+
+    def served(self, mark: int) -> None:
+        with self._lock:
+            self._served = max(self._served, mark)
+
+    def is_served(self, ticket: int) -> bool:
+        with self._lock:
+            return self._served >= ticket
 
 
 def _tell(notify: Callable[[list[str]], None] | None, ids: list[str]) -> None:
@@ -369,14 +484,22 @@ class NetworkService:
         endpoint: NetworkHostEndpoint,
         *,
         on_error: Callable[[BaseException], None] | None = None,
+        status: bool = True,
     ) -> None:
+        """``status``: answer ``status`` on ``network`` too (one per process is enough)."""
         self.endpoint = endpoint
         self.settings = settings = endpoint.settings
         api = NetworkHostApi(bus)
         endpoint.notify = lambda vpc_ids: api.vpc_hosts_changed(VpcHostsChanged(settings.host, vpc_ids))
-        endpoint.notify_groups = lambda ids: api.security_groups_changed(SecurityGroupsChanged(ids))
+        endpoint.notify_groups = lambda ids: api.security_groups_changed(
+            SecurityGroupsChanged(ids, host=settings.host)
+        )
         self.servers = [
-            RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1),
+            *(
+                [RpcServer(bus, NetworkApi, StatusEndpoint("network", settings.host), workers=1)]
+                if status
+                else []
+            ),
             RpcServer(
                 bus,
                 NetworkHostApi,
@@ -386,6 +509,8 @@ class NetworkService:
             ),
         ]
         self._stopping = threading.Event()
+        self._wake = threading.Event()
+        endpoint.converge_soon = self._wake.set
         self._thread = threading.Thread(target=self._periodic, name="ocs-network-sync", daemon=True)
         self._on_error = on_error
 
@@ -404,11 +529,18 @@ class NetworkService:
                 self._on_error(exc)
 
     def _periodic(self) -> None:
-        while not self._stopping.wait(self.settings.sync_interval):
-            self._sync_once()
+        """Converge every ``sync_interval`` seconds, and soon after being asked (a burst
+        of asks is one convergence)."""
+        while not self._stopping.is_set():
+            if self._wake.wait(self.settings.sync_interval):
+                self._stopping.wait(COALESCE_DELAY)  # the rest of a burst of asks
+            self._wake.clear()
+            if not self._stopping.is_set():
+                self._sync_once()
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
         for server in self.servers:
             server.stop()
         self._thread.join(timeout=5)

@@ -149,8 +149,9 @@ def _wait(what, seconds: float, procs: dict[str, subprocess.Popen[str]], message
 
 
 def test_instances_end_to_end_across_processes(tmp_path):
-    """ocs-api (gunicorn, 2 workers) + ocs-scheduler + 2 ocs-compute-agent over
-    RabbitMQ and PostgreSQL: boto3 runs instances to running, then terminates them."""
+    """ocs-api (gunicorn, 2 workers) + ocs-scheduler + 2 ocs-compute-agent, each with
+    its ocs-network (noop driver: the fake hypervisor), over RabbitMQ and PostgreSQL:
+    boto3 runs instances to running, then terminates them."""
     amqp = require_rabbitmq()
     exchange = f"ocs-test-{uuid.uuid4().hex[:8]}"
     port = _free_port()
@@ -172,6 +173,8 @@ def test_instances_end_to_end_across_processes(tmp_path):
             "scheduler": _spawn("ocs-scheduler", common),
             "host-a": _spawn("ocs-compute-agent", common, hosts["host-a"]),
             "host-b": _spawn("ocs-compute-agent", common, hosts["host-b"]),
+            "network-a": _spawn("ocs-network", common, hosts["host-a"]),
+            "network-b": _spawn("ocs-network", common, hosts["host-b"]),
             "api": _spawn("ocs-api", common),
         }
         engine = make_engine(url, pool_size=1)
@@ -218,7 +221,15 @@ def test_instances_end_to_end_across_processes(tmp_path):
             engine.dispose()
             bus = Bus(amqp, exchange)
             bus.delete_topology(
-                topics=("scheduler", "compute.host-a", "compute.host-b"), services=("scheduler", "compute")
+                topics=(
+                    "scheduler",
+                    "network",
+                    "compute.host-a",
+                    "compute.host-b",
+                    "network.host-a",
+                    "network.host-b",
+                ),
+                services=("scheduler", "compute", "network"),
             )
             bus.close()
     for name, (code, out) in results.items():

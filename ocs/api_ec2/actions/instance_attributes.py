@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocs import errors
+from ocs.api_ec2 import network
 from ocs.api_ec2.actions import instances as api
 from ocs.api_ec2.context import RequestContext
 from ocs.compute_agent.rpcapi import ConsoleRequest, GuestAction
@@ -53,6 +54,8 @@ from ocs.db import instance_types as db_types
 from ocs.db import interfaces as db_interfaces
 from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
+
+GONE = ("shutting-down", "terminated")
 
 LOG = logging.getLogger(__name__)
 
@@ -218,6 +221,8 @@ def terminate_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 
     done = _apply_plans(ctx, _instance_ids(params), decide)
     _send(ctx, done)
+    leaving = [g for row, before, _ in done if before not in GONE for g in row.security_group_ids or ()]
+    network.security_groups_changed(ctx, leaving)
     return {"TerminatingInstances": _state_changes(done)}
 
 
@@ -449,6 +454,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
         raise errors.MissingParameter(name="InstanceId")
     before = repo.get_instance(ctx.session, ctx.account_id, instance_id)
     old = db_hosts.Amount(before.vcpus, before.memory_mib, before.disk_gib)
+    old_groups = list(before.security_group_ids or ())
     _apply_plans(ctx, [instance_id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
     after = repo.get_instance(ctx.session, ctx.account_id, instance_id)
     _on_primary_interface(ctx, after, change)
@@ -456,6 +462,8 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     if after.host and new != old:
         # A stopped instance keeps its claim on its host: the claim follows its new type.
         db_hosts.change_claim(ctx.session, after.host, old, new)
+    if change.attribute == "groupSet":
+        network.security_groups_changed(ctx, [*old_groups, *(after.security_group_ids or ())])
     return {}
 
 

@@ -43,7 +43,7 @@ from dataclasses import replace
 from typing import Any
 
 from ocs import errors, ids
-from ocs.api_ec2 import filters, pagination, resources, tagging
+from ocs.api_ec2 import filters, network, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
 from ocs.db import secgroups as repo
 from ocs.db import tags as db_tags
@@ -265,6 +265,7 @@ def _authorize(
     specs = _request_specs(ctx, params, group, is_egress=is_egress)
     tags = tagging.tag_specifications_for(params, "security-group-rule", action=action)
     rules = repo.add_rules(ctx.session, group, specs, now=ctx.now())
+    network.security_groups_changed(ctx, [group.id])
     if tags:
         db_tags.set_tags(ctx.session, ctx.account_id, [(r.id, "security-group-rule") for r in rules], tags)
     return {"Return": True, "SecurityGroupRules": [rule_item(ctx, r, tags) for r in rules]}
@@ -308,6 +309,7 @@ def _revoke(ctx: RequestContext, params: dict[str, Any], *, is_egress: bool) -> 
             )
     revoked = [_revoked_item(r) for r in rules]
     repo.delete_rules(ctx.session, rules)
+    network.security_groups_changed(ctx, [group.id])
     out: dict[str, Any] = {"Return": True, "RevokedSecurityGroupRules": revoked}
     if unknown:
         out["UnknownIpPermissions"] = sg_rules.group_permissions(unknown)
@@ -335,6 +337,7 @@ def modify_security_group_rules(ctx: RequestContext, params: dict[str, Any]) -> 
             change.get("SecurityGroupRule") or {}, is_egress=rule.is_egress
         )
         repo.update_rule(ctx.session, group, rule, _resolve_peer(ctx, group, spec))
+    network.security_groups_changed(ctx, [group.id])
     return {"Return": True}
 
 

@@ -186,12 +186,28 @@ class LinuxDriver(NetworkDriver):
             changes.append(f"vxlan {b.vxlan} peer {peer} removed")
 
     def _attach_taps(self, plan: HostPlan, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
-        """Taps the hypervisor made already go on the right bridge (a restart, a moved port)."""
+        """Taps the hypervisor made already go on the right bridge, up (a restart, a moved port).
+
+        With a namespace of its own (``netns``), the driver first moves the plan's taps
+        in from the process's namespace, where a hypervisor beside it made them
+        unattached (it cannot reach bridges in another namespace). Only taps the plan
+        names move; the move keeps the hypervisor's file descriptor working."""
+        if self.netns:
+            missing = {p.tap for p in plan.ports} - set(links)
+            if missing:
+                outside = json.loads(self._cmd(["ip", "-j", "link", "show"]) or "[]")
+                for name in sorted({link.get("ifname", "") for link in outside} & missing):
+                    self._cmd(["ip", "link", "set", name, "netns", self.netns])
+                    changes.append(f"tap {name} moved into {self.netns}")
+                links = self._links()
         for port in plan.ports:
             info = links.get(port.tap)
-            if info is not None and info.get("master") != port.bridge:
+            if info is None:
+                continue
+            if info.get("master") != port.bridge:
                 self._ip("link", "set", port.tap, "master", port.bridge)
                 changes.append(f"tap {port.tap} attached to {port.bridge}")
+            _up(self, port.tap, info, changes)
 
     # --- subnets ----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ocs.network.plan import HostPlan
 
 class NoopDriver(NetworkDriver):
     name = "noop"
+    enforcing = False  # bookkeeping only: bindings and other hosts need not wait for a plan
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -20,6 +20,7 @@ import pytest
 
 from tests.framework.cloud import Cloud
 from tests.framework.guest_image import GuestImage
+from tests.framework.hostnet import host_network, merged
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +29,11 @@ WAIT = {"Delay": 0.5, "MaxAttempts": 240}
 
 @pytest.fixture
 def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
+    host = f"itest-api-{os.getpid()}"
     overrides = {
         # A host name of this run's own: the agent lists and reconciles only its own
         # guests, so concurrent runs on one libvirtd leave each other alone.
-        "DEFAULT": {"host": f"itest-api-{os.getpid()}"},
+        "DEFAULT": {"host": host},
         "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
         "libvirt": {
             "uri": libvirt_uri,
@@ -39,9 +41,12 @@ def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
             "image_cache_path": str(workdir / "api-cache"),
         },
     }
-    cloud = Cloud(tmp_path / "state", overrides).start()
-    yield cloud
-    cloud.stop()
+    with host_network(host, required=False) as network:  # never the machine's own namespace
+        cloud = Cloud(tmp_path / "state", merged(overrides, network)).start()
+        try:
+            yield cloud
+        finally:
+            cloud.stop()
 
 
 def register(cloud: Cloud, image: GuestImage) -> str:
@@ -117,10 +122,6 @@ def test_a_restarted_cloud_keeps_its_running_guests_and_removes_strangers(
     """Restarting every service (the agent included) leaves running guests alone:
     the same QEMU process keeps running, not rebooted; a guest of this host that
     the cloud does not know (left by a crash) is removed by the reconciliation."""
-    import libvirt
-
-    from ocs.compute_agent.libvirt.driver import LibvirtDriver
-
     host = f"itest-restart-{os.getpid()}"
     overrides = {
         "DEFAULT": {"host": host},
@@ -131,6 +132,22 @@ def test_a_restarted_cloud_keeps_its_running_guests_and_removes_strangers(
             "image_cache_path": str(workdir / "restart-cache"),
         },
     }
+    with host_network(host, required=False) as network:
+        restarted(libvirt_uri, workdir, tmp_path, test_image, host, merged(overrides, network))
+
+
+def restarted(
+    libvirt_uri: str,
+    workdir: Path,
+    tmp_path: Path,
+    test_image: GuestImage,
+    host: str,
+    overrides: dict[str, Any],
+) -> None:
+    import libvirt
+
+    from ocs.compute_agent.libvirt.driver import LibvirtDriver
+
     first = Cloud(tmp_path / "state", overrides).start()
     try:
         ec2 = first.client()

@@ -25,7 +25,8 @@ B64_HELLO = "IyEvYmluL3NoCmVjaG8gaGk="
 
 
 def kernel_booted() -> tuple[GuestSpec, GuestFiles, DomainSettings]:
-    """The test image's shape: AKI/ARI, config drive, a NIC with a bridge and one without, a volume."""
+    """The test image's shape: AKI/ARI, config drive, a volume, and NICs: bound to a bridge with the
+    network service's tap, one with neither (left out), one with a tap only (type ethernet)."""
     spec = GuestSpec(
         instance_id="i-0123456789abcdef0",
         vcpus=2,
@@ -37,9 +38,24 @@ def kernel_booted() -> tuple[GuestSpec, GuestFiles, DomainSettings]:
         ramdisk=ImageRef("ari-0123456789abcdef0", "ef" * 32, "ari"),
         user_data=B64_HELLO,
         nics=(
-            NicSpec("02:00:0A:00:00:05", "br-vpc-1", "10.0.0.5", "eni-0123456789abcdef0"),
+            NicSpec(
+                "02:00:0A:00:00:05",
+                "ocsb0123456789a",
+                "10.0.0.5",
+                "eni-0123456789abcdef0",
+                mtu=1450,
+                tap="ocst0123456789a",
+            ),
             NicSpec("02:00:0a:00:00:06", "", "10.0.1.6", "eni-0123456789abcdef1", device_index=1),
-        ),
+            NicSpec(
+                "02:00:0a:00:00:08",
+                "",
+                "10.0.1.8",
+                "eni-0123456789abcdef2",
+                device_index=2,
+                tap="ocst0fedcba9876",
+            ),
+        ),  # fmt: skip
         volumes=(
             VolumeAttachment("vol-0123456789abcdef0", "/dev/sdf", "file", "/var/lib/ocs/volumes/v.img"),
         ),
@@ -139,11 +155,23 @@ def test_acpi_is_always_on_and_the_console_goes_to_the_log() -> None:
         assert root.findtext("on_poweroff") == "destroy" and root.findtext("on_reboot") == "restart"
 
 
-def test_nics_without_a_bridge_are_left_out() -> None:
+def test_nics_take_the_network_services_tap_and_bridge() -> None:
     root = ET.fromstring(domain_xml.domain_xml(*kernel_booted()))
-    macs = [m.get("address") for m in root.iterfind("devices/interface/mac")]
-    assert macs == ["02:00:0a:00:00:05"]
-    assert root.find("devices/interface/target").get("dev") == "tap0123456789ab"  # type: ignore[union-attr]
+    ifaces = root.findall("devices/interface")
+    assert [i.find("mac").get("address") for i in ifaces] == ["02:00:0a:00:00:05", "02:00:0a:00:00:08"]  # type: ignore[union-attr]
+    bridged, plain = ifaces
+    assert bridged.get("type") == "bridge"
+    assert bridged.find("source").get("bridge") == "ocsb0123456789a"  # type: ignore[union-attr]
+    assert bridged.find("target").get("dev") == "ocst0123456789a"  # type: ignore[union-attr]
+    assert bridged.find("mtu").get("size") == "1450"  # type: ignore[union-attr]
+    # a tap only: the network service plugs it into a bridge in its own namespace
+    assert plain.get("type") == "ethernet" and plain.find("source") is None
+    assert plain.find("target").get("dev") == "ocst0fedcba9876"  # type: ignore[union-attr]
+
+
+def test_nics_unbound_by_the_network_service_get_a_tap_after_their_interface() -> None:
+    nic = NicSpec("02:00:00:00:00:01", "br0", interface_id="eni-0123456789abcdef0")
+    assert domain_xml.tap_name(nic) == "tap0123456789ab"
 
 
 def test_without_a_kernel_the_guest_boots_from_its_disk() -> None:
@@ -161,7 +189,7 @@ def test_parse_domain_reads_back_what_was_written() -> None:
     assert facts.volumes == ("vol-0123456789abcdef0",)
     assert facts.volume_targets == {"vol-0123456789abcdef0": "vdf"}
     assert facts.targets == ("vda", "vdz", "vdf")
-    assert facts.interfaces == ("02:00:0a:00:00:05",)
+    assert facts.interfaces == ("02:00:0a:00:00:05", "02:00:0a:00:00:08")
     assert facts.console_log == files.console_log
 
 
@@ -212,7 +240,7 @@ def test_device_snippets_for_hotplug() -> None:
     assert ET.fromstring(iface).find("source").get("bridge") == "br0"  # type: ignore[union-attr]
     whole = domain_xml.domain_xml(*kernel_booted())
     found = domain_xml.interface_of(whole, "02:00:0A:00:00:05")
-    assert found is not None and "br-vpc-1" in found
+    assert found is not None and "ocsb0123456789a" in found
     assert domain_xml.interface_of(whole, "02:00:00:00:00:99") is None
     disk = ET.fromstring(
         domain_xml.volume_xml(VolumeAttachment("vol-0a", "/dev/sdg", "file", "/dev/mapper/v"), "vdg")

@@ -77,6 +77,7 @@ def test_setup_teardown_and_group_changes(cloud: NetCloud) -> None:
     sg = cloud.group(vpc, "app")
     a = cloud.instance("h1", sub, "10.2.1.10", [sg])
     driver = NoopDriver()
+    driver.enforcing = True  # as the linux driver: every answer after an apply
     endpoint = NetworkHostEndpoint(cloud.sessions, driver, SETTINGS)
     binding = endpoint.setup_port(SetupPort("h1", a.instance_id))
     assert binding.tap == net_plan.tap_name(a.interface_id) and binding.bridge == net_plan.bridge_name(vpc)
@@ -96,6 +97,31 @@ def test_setup_teardown_and_group_changes(cloud: NetCloud) -> None:
     assert driver.plan.ports == () and driver.plan.subnets == ()
     endpoint.setup_port(SetupPort("h1", a.instance_id))
     assert len(driver.plan.ports) == 1
+
+
+def test_a_bookkeeping_driver_answers_at_once_and_converges_soon(cloud: NetCloud) -> None:
+    """The noop driver enforces nothing: bindings come from the port, convergence later."""
+    vpc = cloud.vpc("10.5.0.0/16")
+    sub = cloud.subnet(vpc, "10.5.1.0/24")
+    sg = cloud.group(vpc, "app")
+    a = cloud.instance("h1", sub, "10.5.1.10", [sg])
+    driver = NoopDriver()
+    endpoint = NetworkHostEndpoint(cloud.sessions, driver, SETTINGS)
+    asked: list[int] = []
+    endpoint.converge_soon = lambda: asked.append(1)
+    told: list[list[str]] = []
+    endpoint.notify_groups = told.append
+    binding = endpoint.setup_port(SetupPort("h1", a.instance_id))
+    assert (binding.tap, binding.bridge) == (net_plan.tap_name(a.interface_id), net_plan.bridge_name(vpc))
+    assert (binding.mac, binding.ip, binding.mtu, binding.netns) == (a.mac, a.ip, 1450, "")
+    assert driver.plan is None and asked == [1]
+    endpoint.security_groups_changed(SecurityGroupsChanged([sg]))
+    endpoint.teardown_port(TeardownPort("h1", a.instance_id))
+    assert asked == [1, 1, 1] and driver.plan is None
+    endpoint.converge()
+    assert driver.plan is not None and driver.plan.ports == () and told == []  # others not told
+    with pytest.raises(errors.NotFound):
+        endpoint.setup_port(SetupPort("h1", "i-00000000000000000"))
 
 
 def test_metadata_answers_only_the_caller(cloud: NetCloud) -> None:

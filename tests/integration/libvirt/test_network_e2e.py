@@ -1,0 +1,176 @@
+"""Real guests on OCS's network: boto3 → ocs-api → scheduler → agent → network service
+(``linux`` driver: bridge, dnsmasq, nftables, metadata listener) → libvirt → QEMU.
+
+The network service's bridges live in a namespace this test makes (``ocst…``, see
+:mod:`tests.framework.hostnet`), not in the machine's own: libvirt makes each
+guest's tap (``ocst…``, the network service's name) unattached, and the service
+moves it into that namespace and onto the VPC's bridge. Nothing else is made
+outside namespaces: the guests' traffic (DHCP, the metadata service at
+169.254.169.254, each other) stays on that bridge and in the subnet's namespace,
+which has no way out. Afterwards everything is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.framework.cloud import Cloud
+from tests.framework.guest_image import GuestImage
+from tests.framework.hostnet import host_network, merged
+from tests.integration.libvirt.test_api_path import WAIT, console, register
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def netcloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
+    host = f"itest-net-{os.getpid()}-{secrets.token_hex(2)}"
+    with host_network(host) as network:
+        overrides = {
+            "DEFAULT": {"host": host},
+            "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
+            "libvirt": {
+                "uri": libvirt_uri,
+                "instances_path": str(workdir / "net-instances"),
+                "image_cache_path": str(workdir / "net-cache"),
+            },
+        }
+        cloud = Cloud(tmp_path / "state", merged(overrides, network)).start()
+        try:
+            yield cloud
+        finally:
+            cloud.stop()
+
+
+def marker_script(marker: str, probe: str = "") -> str:
+    """User-data that prints itself as read from the metadata service (and runs ``probe``)."""
+    return (
+        "#!/bin/sh\n"
+        f"# {marker}\n"
+        "printf 'GET /latest/user-data HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc 169.254.169.254 80 |"
+        " grep -o 'wire-e2e-[0-9a-f][0-9a-f]*' | sed 's/^/user-data from metadata: /'\n" + probe
+    )
+
+
+def launch(ec2: Any, ami: str, user_data: str, groups: list[str] | None = None) -> str:
+    extra = {"SecurityGroupIds": groups} if groups else {}
+    reply = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData=user_data, **extra)
+    return str(reply["Instances"][0]["InstanceId"])
+
+
+def host_links(ns: str) -> str:
+    return subprocess.run(["ip", "-n", ns, "-br", "link"], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_real_guest_gets_its_lease_and_its_metadata_from_ocs(
+    netcloud: Cloud, test_image: GuestImage
+) -> None:
+    ami = register(netcloud, test_image)
+    ec2 = netcloud.client()
+    marker = "wire-e2e-" + secrets.token_hex(4)
+    started = time.monotonic()
+    iid = launch(ec2, ami, marker_script(marker))
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    out = console(ec2, iid, "OCS-TEST-IMAGE: user-data exit=", timeout=90)
+    took = time.monotonic() - started
+    item = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    found = re.search(r"OCS-TEST-IMAGE: dhcp ok ([0-9.]+)", out)
+    assert found, out[-3000:]
+    assert found.group(1) == item["PrivateIpAddress"]  # the lease OCS handed out
+    assert f"OCS-TEST-IMAGE: metadata instance-id={iid}" in out
+    assert f"user-data from metadata: {marker}" in out
+    print(f"RunInstances to user-data read from the metadata service: {took:.2f} s")
+
+    ns = netcloud.conf.network.host_namespace
+    tap = next(n["NetworkInterfaceId"] for n in item["NetworkInterfaces"])
+    assert "ocst" in host_links(ns) and tap  # the guest's tap is on the bridge in the namespace
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    deadline = time.monotonic() + 15
+    while "ocsb" in host_links(ns):  # the host's last port gone: its bridge too
+        assert time.monotonic() < deadline, host_links(ns)
+        time.sleep(0.2)
+    assert not [line for line in os.popen("ip -br link").read().splitlines() if line.startswith("ocst")]
+
+
+LISTENER = """#!/bin/sh
+(while true; do echo pong | timeout 5 nc -w 1 -l -p 8080 >/dev/null 2>&1; done) &
+echo "OCS-WIRE: listening"
+"""
+
+PROBE = """#!/bin/sh
+n=0
+while [ $n -lt 150 ]; do
+    n=$((n + 1))
+    r=$(echo hi | timeout 3 nc -w 1 {ip} 8080 2>/dev/null)
+    case "$r" in *pong*) echo "OCS-WIRE: probe $n ok";; *) echo "OCS-WIRE: probe $n failed";; esac
+    sleep 0.5
+done
+"""
+
+
+def probes(ec2: Any, iid: str) -> list[tuple[int, bool]]:
+    out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+    return [(int(n), word == "ok") for n, word in re.findall(r"OCS-WIRE: probe (\d+) (ok|failed)", out)]
+
+
+def wait_probe(ec2: Any, iid: str, ok: bool, after: int, timeout: float) -> tuple[int, float]:
+    """The first probe numbered above ``after`` with this outcome, and when it was seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for n, result in probes(ec2, iid):
+            if n > after and result is ok:
+                return n, time.monotonic()
+        assert time.monotonic() < deadline, (
+            f"no probe {'ok' if ok else 'failed'} after {after}: {probes(ec2, iid)}"
+        )
+        time.sleep(0.25)
+
+
+def test_security_groups_between_two_real_guests(netcloud: Cloud, test_image: GuestImage) -> None:
+    """Guest A reaches guest B's port while B's group allows A's group, and no longer
+    once the rule is revoked; authorizing it again lets A back in."""
+    ami = register(netcloud, test_image)
+    ec2 = netcloud.client()
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group_a = ec2.create_security_group(GroupName="wire-a", Description="probes", VpcId=vpc)["GroupId"]
+    group_b = ec2.create_security_group(GroupName="wire-b", Description="listens", VpcId=vpc)["GroupId"]
+    rule = [
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": group_a}]}
+    ]
+    ec2.authorize_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+
+    b = launch(ec2, ami, LISTENER, [group_b])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[b], WaiterConfig=WAIT)
+    console(ec2, b, "OCS-WIRE: listening", timeout=90)
+    ip_b = ec2.describe_instances(InstanceIds=[b])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    a = launch(ec2, ami, PROBE.format(ip=ip_b), [group_a])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[a], WaiterConfig=WAIT)
+
+    n, _ = wait_probe(ec2, a, True, 0, 90)  # allowed: A's group is in B's rule
+    for _ in range(3):  # and again and again: the listener takes one connection after another
+        n, _ = wait_probe(ec2, a, True, n, 10)
+    assert all(ok for m, ok in probes(ec2, a) if m >= n - 3), probes(ec2, a)
+    ec2.revoke_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+    revoked = time.monotonic()
+    last = max(m for m, _ in probes(ec2, a))
+    failed, seen = wait_probe(ec2, a, False, last, 30)
+    print(
+        f"revoked: probes fail from probe {failed}, {seen - revoked:.2f} s after RevokeSecurityGroupIngress"
+    )
+    print("probes:", " ".join(f"{m}{'+' if ok else '-'}" for m, ok in probes(ec2, a)))
+    assert all(not ok for m, ok in probes(ec2, a) if m > failed)  # and keep failing
+    ec2.authorize_security_group_ingress(GroupId=group_b, IpPermissions=rule)
+    wait_probe(ec2, a, True, max(m for m, _ in probes(ec2, a)), 30)
+
+    ec2.terminate_instances(InstanceIds=[a, b])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[a, b], WaiterConfig=WAIT)
