@@ -46,7 +46,6 @@ from ocs.network import ipam
 ALLOCATE_ATTEMPTS = 16
 
 
-
 def address_limit_exceeded() -> errors.OcsError:
     return errors.LimitExceeded(
         "The maximum number of addresses has been reached.", code="AddressLimitExceeded"

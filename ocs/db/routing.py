@@ -113,7 +113,6 @@ def require_internet_gateway(s: Session, eni: NetworkInterface) -> None:
         )
 
 
-
 def attach_internet_gateway(s: Session, account_id: str, igw_id: str, vpc_id: str) -> None:
     """Attach; Resource.AlreadyAssociated if the gateway is attached, InvalidParameterValue
     if the VPC already has one."""

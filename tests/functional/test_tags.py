@@ -138,7 +138,9 @@ def test_paging_token_survives_other_filters(ec2, resources):
     mine = {"Name": "resource-id", "Values": [group]}
     first = ec2.describe_tags(MaxResults=5, Filters=[mine, {"Name": "tag-value", "Values": ["aaa"]}])
     assert len(first["Tags"]) == 5 and first["NextToken"]
-    same = ec2.describe_tags(NextToken=first["NextToken"], Filters=[mine, {"Name": "value", "Values": ["aaa"]}])
+    same = ec2.describe_tags(
+        NextToken=first["NextToken"], Filters=[mine, {"Name": "value", "Values": ["aaa"]}]
+    )
     assert [t["Key"] for t in same["Tags"]] == ["p5"] and "NextToken" not in same
     other = ec2.describe_tags(MaxResults=5, NextToken=first["NextToken"], Filters=[mine])
     assert [t["Key"] for t in other["Tags"]] == ["p5", "p6", "p7", "p8", "p9"]
