@@ -92,6 +92,8 @@ def world(cloud, ec2) -> World:
     [primary] = a.describe_network_interfaces(
         Filters=[{"Name": "attachment.instance-id", "Values": [instance]}]
     )["NetworkInterfaces"]
+    igw = a.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    a.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)  # an elastic IP needs it
     allocation = a.allocate_address(Domain="vpc")["AllocationId"]
     association = a.associate_address(AllocationId=allocation, InstanceId=instance)["AssociationId"]
     owned = {
@@ -108,8 +110,6 @@ def world(cloud, ec2) -> World:
         "allocation": allocation,
         "association": association,
     }
-    igw = a.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    a.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
     table = a.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
     table_association = a.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
     a.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)

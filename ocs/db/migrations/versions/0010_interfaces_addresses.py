@@ -228,12 +228,8 @@ def _primary_interfaces_of_existing_instances() -> None:
 
 
 def downgrade() -> None:
+    # Dropping a table drops its indexes; dropping them first fails on MariaDB, where
+    # an index a foreign key needs cannot be dropped on its own.
     op.drop_table("elastic_addresses")
-    with op.batch_alter_table("interface_addresses", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_interface_addresses_network_interface_id"))
     op.drop_table("interface_addresses")
-    with op.batch_alter_table("network_interfaces", schema=None) as batch_op:
-        batch_op.drop_index("ix_network_interfaces_subnet_id")
-        batch_op.drop_index(batch_op.f("ix_network_interfaces_instance_id"))
-        batch_op.drop_index(batch_op.f("ix_network_interfaces_account_id"))
     op.drop_table("network_interfaces")
