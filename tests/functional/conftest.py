@@ -26,3 +26,10 @@ def _dump_logs_on_failure(caplog, request):
     """On failure, pytest shows the captured OCS log lines (the cloud's side of the story)."""
     caplog.set_level(logging.INFO, logger="ocs")
     yield
+
+
+@pytest.fixture(scope="module")
+def image_id(ec2) -> str:
+    """The all-in-one's public demo image."""
+    [image] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"]
+    return image["ImageId"]

@@ -13,21 +13,12 @@ import secrets
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import code_of
 from tests.functional.test_instances import FAST, Tenant
 
 ALLOC = re.compile(r"^eipalloc-[0-9a-f]{17}$")
 ASSOC = re.compile(r"^eipassoc-[0-9a-f]{17}$")
 POOL = ipaddress.IPv4Network("198.51.100.0/24")
-
-
-def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return exc.value.response["Error"]["Code"]
-
-
-@pytest.fixture(scope="module")
-def image_id(ec2) -> str:
-    [image] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"]
-    return image["ImageId"]
 
 
 @pytest.fixture

@@ -9,12 +9,10 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import error_of
+
 IGW_ID = re.compile(r"^igw-[0-9a-f]{17}$")
 _names = itertools.count()
-
-
-def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
 @pytest.fixture

@@ -11,14 +11,11 @@ from botocore.exceptions import ClientError
 
 from ocs.scheduler.periodic import Periodic
 from ocs.scheduler.service import SchedulerEndpoint
+from tests.framework.errors import error_of
 
 NAT_ID = re.compile(r"^nat-[0-9a-f]{17}$")
 FAST = {"Delay": 0.2, "MaxAttempts": 20}
 _names = itertools.count()
-
-
-def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
 @pytest.fixture

@@ -14,21 +14,12 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import code_of
 from tests.functional.test_instances import FAST, Tenant
 
 ENI = re.compile(r"^eni-[0-9a-f]{17}$")
 ATTACH = re.compile(r"^eni-attach-[0-9a-f]{17}$")
 MAC = re.compile(r"^02(:[0-9a-f]{2}){5}$")
-
-
-def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return exc.value.response["Error"]["Code"]
-
-
-@pytest.fixture(scope="module")
-def image_id(ec2) -> str:
-    [image] = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"]
-    return image["ImageId"]
 
 
 @pytest.fixture

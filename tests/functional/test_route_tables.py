@@ -8,13 +8,11 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import error_of
+
 RTB_ID = re.compile(r"^rtb-[0-9a-f]{17}$")
 ASSOC_ID = re.compile(r"^rtbassoc-[0-9a-f]{17}$")
 _names = itertools.count()
-
-
-def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
 @pytest.fixture

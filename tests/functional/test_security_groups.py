@@ -9,15 +9,13 @@ import re
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import error_of
+
 SG_ID = re.compile(r"^sg-[0-9a-f]{17}$")
 SGR_ID = re.compile(r"^sgr-[0-9a-f]{17}$")
 _names = itertools.count()
 
 SSH = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
-
-
-def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
 @pytest.fixture

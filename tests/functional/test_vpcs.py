@@ -10,13 +10,11 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.framework.errors import error_of
+
 VPC_ID = re.compile(r"^vpc-[0-9a-f]{17}$")
 SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{17}$")
 _names = itertools.count()
-
-
-def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
-    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
 
 
 @pytest.fixture
