@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from oslo_config import cfg
 
+from ocs import errors
 from ocs.api_ec2.service import database_url
 from ocs.cmd.common import bus_from_conf, parse_conf
 from ocs.cmd.scheduler import run_until_signal
@@ -17,8 +18,17 @@ from ocs.network.service import NetworkHostEndpoint, NetworkService, NetworkSett
 
 
 def driver_name(conf: cfg.ConfigOpts) -> str:
-    """[network] driver, else noop with the fake hypervisor and linux with real ones."""
-    return str(conf.network.driver or ("noop" if conf.compute.driver == "fake" else "linux"))
+    """[network] driver, else noop with the fake hypervisor and linux with real ones.
+
+    A real hypervisor with the bookkeeping driver is refused (ConfigError): its guests
+    would boot with nothing behind their network interface and no security groups."""
+    name = str(conf.network.driver or ("noop" if conf.compute.driver == "fake" else "linux"))
+    if name == "noop" and conf.compute.driver not in ("fake", None, ""):
+        raise errors.ConfigError(
+            reason=f"[network] driver noop cannot carry the guests of [compute] driver "
+            f"{conf.compute.driver}: use linux (or leave [network] driver unset)"
+        )
+    return name
 
 
 def driver_from_conf(conf: cfg.ConfigOpts) -> NetworkDriver:
@@ -38,6 +48,10 @@ def settings_from_conf(conf: cfg.ConfigOpts, host: str | None = None) -> Network
             metadata_port=net.metadata_port,
             vxlan_port=net.vxlan_port,
             mtu=net.mtu,
+            public_gateway=net.public_gateway,
+            public_bridge=net.public_bridge,
+            public_interface=net.public_interface,
+            public_gateway_on_host=net.public_gateway_on_host,
         ),
         tunnel_ip=net.tunnel_ip,
         tunnel_ips=dict(net.tunnel_ips),

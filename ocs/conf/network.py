@@ -67,6 +67,35 @@ OPTS = [
         "The default is TEST-NET-2 (RFC 5737), which is never routed on the internet: "
         "set it to the public block this cloud's NAT really owns.",
     ),
+    cfg.StrOpt(
+        "public_gateway",
+        default="",
+        help="The public network's router as address/prefixlen (for example "
+        "198.51.100.1/24). Set, every subnet whose route table sends traffic to an "
+        "internet gateway gets an uplink on the public bridge: elastic IPs and "
+        "auto-assigned public addresses are answered there and translated to their "
+        "instance's private address (and back), routed via this router. Empty: public "
+        "addresses are recorded but nothing carries their packets. The address is never "
+        "handed out from public_address_pool.",
+    ),
+    cfg.StrOpt(
+        "public_bridge",
+        default="ocs-public",
+        help="Bridge of the public network on this host (made if missing, never removed).",
+    ),
+    cfg.StrOpt(
+        "public_interface",
+        default="",
+        help="Network interface on the public network to put on public_bridge (for "
+        "example eth1). Empty: none (one machine, or the operator bridges it).",
+    ),
+    cfg.BoolOpt(
+        "public_gateway_on_host",
+        default=False,
+        help="This host holds public_gateway's address on public_bridge itself and "
+        "forwards for it: on one machine, the host reaches instances' public addresses "
+        "and is their router.",
+    ),
     cfg.IntOpt(
         "elastic_ips_per_account",
         default=5,

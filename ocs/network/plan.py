@@ -18,11 +18,21 @@ addresses) and returns a :class:`HostPlan`, everything a driver must make true:
 * the host's security-group ruleset (:mod:`ocs.network.nft`, one chain pair per
   port) and an "edge" table that keeps every host's gateway and DHCP server local:
   the gateway's MAC, ARP for gateway addresses and DHCP never cross a VXLAN device,
-  since every host answers for its subnets' gateways itself.
+  since every host answers for its subnets' gateways itself;
+* per subnet whose route table sends traffic to an internet gateway (and when the
+  host has a public network, :attr:`PlanSettings.public_gateway`), an uplink: a
+  veth pair from the subnet's namespace to the public bridge. The namespace holds
+  the public addresses (elastic IPs, auto-assigned addresses) of its ports there as
+  /32s, so it answers ARP for them on the public network, translates them to the
+  private addresses and back (DNAT in, SNAT out), routes the destinations the route
+  table sends to the gateway via the public network's router, and forwards nothing
+  else: a port without a public address never reaches the public network, and
+  nothing from outside reaches a port but through its public address. This is how
+  an internet gateway works in EC2, and how Neutron's router namespaces do it.
 
 Names are short hashes so they cannot collide with the host's own devices and fit
 Linux's 15 characters: ``ocsb…`` bridge, ``ocsx…`` VXLAN, ``ocst…`` tap, ``ocsg…``/
-``ocsn…`` the veth ends, and namespaces ``ocs-<host hash>-<subnet hash>`` (namespaces
+``ocsn…`` the veth ends, ``ocsu…``/``ocsv…`` the uplink's ends (host/namespace), and namespaces ``ocs-<host hash>-<subnet hash>`` (namespaces
 are machine-wide: the host hash keeps two "hosts" on one machine apart).
 
 Everything is sorted, so the same input always renders the same plan
@@ -57,6 +67,13 @@ class PlanSettings:
     can share one machine (tests, demos; namespaces are machine-wide). ``firewall``
     False leaves the security-group ruleset out of the plan (its costliest part):
     for bookkeeping drivers, which enforce nothing.
+
+    The public network: ``public_gateway`` is its router as ``address/prefixlen``
+    ("" : the host has no public network, and public addresses stay bookkeeping);
+    ``public_bridge`` the bridge uplinks plug into (``public_interface``, if set, is
+    enslaved to it: the NIC on the public network); ``public_gateway_on_host`` has the
+    host itself hold the router's address on the bridge (one machine: the host reaches
+    public addresses and is their way out).
     """
 
     state_dir: str = "/var/lib/ocs/network"
@@ -67,18 +84,28 @@ class PlanSettings:
     dns_domain: str = "ocs.internal"
     netns_scope: str = ""
     firewall: bool = True
+    public_bridge: str = "ocs-public"
+    public_gateway: str = ""
+    public_interface: str = ""
+    public_gateway_on_host: bool = False
 
 
 @dataclass(frozen=True)
 class SubnetState:
+    """A subnet; ``internet_routes`` are the destinations its route table sends to an
+    internet gateway attached to its VPC (empty: no way to the public network)."""
+
     id: str
     vpc_id: str
     cidr_block: str
+    internet_routes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class PortState:
-    """One instance interface placed on this host."""
+    """One instance interface placed on this host: its primary private address ``ip``,
+    its ``secondary_ips``, and ``public_ips``, (public, private) pairs mapping a public
+    address to one of its private ones."""
 
     interface_id: str
     instance_id: str
@@ -87,6 +114,10 @@ class PortState:
     subnet_id: str
     group_ids: tuple[str, ...] = ()
     hostname: str = ""
+    device_index: int = 0
+    secondary_ips: tuple[str, ...] = ()
+    public_ips: tuple[tuple[str, str], ...] = ()
+    source_dest_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,10 @@ class SubnetPlan:
     dnsmasq_conf: str
     hosts: str
     nat_script: str
+    uplink_host: str = ""
+    uplink_ns: str = ""
+    public_ips: tuple[str, ...] = ()
+    public_routes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +185,19 @@ class PortPlan:
     mac: str
     ip: str
     mtu: int
+    device_index: int = 0
+
+
+@dataclass(frozen=True)
+class PublicPlan:
+    """The host's public network: a bridge (with the NIC ``interface`` on it, if any),
+    its router ``gateway_ip``/``prefixlen``, held by the host itself when ``on_host``."""
+
+    bridge: str
+    gateway_ip: str
+    prefixlen: int
+    interface: str = ""
+    on_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +211,7 @@ class HostPlan:
     firewall: str
     netns_prefix: str
     state_dir: str
+    public: PublicPlan | None = None
 
     def port(self, interface_id: str) -> PortPlan | None:
         return next((p for p in self.ports if p.interface_id == interface_id), None)
@@ -242,7 +291,8 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
     mtu = port_mtu(settings, state.tunnel_ip)
     bridges = _bridges(state, vpc_ids)
     _check_vnis(bridges)
-    subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu) for s in used_subnets)
+    public = public_plan(settings)
+    subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu, public) for s in used_subnets)
     ports = tuple(
         PortPlan(
             interface_id=p.interface_id,
@@ -253,6 +303,7 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
             mac=p.mac.lower(),
             ip=p.ip,
             mtu=mtu,
+            device_index=p.device_index,
         )
         for p in sorted(state.ports, key=lambda p: p.interface_id)
     )
@@ -266,6 +317,28 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         firewall=firewall_script(state, bridges, subnet_plans) if settings.firewall else "",
         netns_prefix=netns_prefix(state.host, settings.netns_scope),
         state_dir=settings.state_dir,
+        public=public if any(s.uplink_ns for s in subnet_plans) or (public and public.on_host) else None,
+    )
+
+
+def public_plan(settings: PlanSettings) -> PublicPlan | None:
+    """The public network from the settings (None: the host has none)."""
+    if not settings.public_gateway:
+        return None
+    try:
+        gateway = ipaddress.IPv4Interface(settings.public_gateway)
+    except ValueError:
+        raise ValueError(
+            f"public gateway {settings.public_gateway!r} is not an IPv4 address/prefixlen"
+        ) from None
+    if not settings.public_bridge or len(settings.public_bridge) > 15:
+        raise ValueError(f"public bridge name {settings.public_bridge!r} is not a Linux device name")
+    return PublicPlan(
+        bridge=settings.public_bridge,
+        gateway_ip=str(gateway.ip),
+        prefixlen=gateway.network.prefixlen,
+        interface=settings.public_interface,
+        on_host=settings.public_gateway_on_host,
     )
 
 
@@ -297,7 +370,9 @@ def _check_vnis(bridges: tuple[BridgePlan, ...]) -> None:
         seen[b.vni] = b.vpc_id
 
 
-def _subnet(state: DesiredState, subnet: SubnetState, settings: PlanSettings, mtu: int) -> SubnetPlan:
+def _subnet(
+    state: DesiredState, subnet: SubnetState, settings: PlanSettings, mtu: int, public: PublicPlan | None
+) -> SubnetPlan:
     net = IPv4Network(subnet.cidr_block)
     if net.prefixlen > 28:
         raise ValueError(f"subnet {subnet.id} {subnet.cidr_block} is smaller than a /28")
@@ -335,20 +410,16 @@ def _subnet(state: DesiredState, subnet: SubnetState, settings: PlanSettings, mt
             "",
         ]
     )
-    nat = "\n".join(
-        [
-            f"add table ip {META_TABLE}",
-            f"delete table ip {META_TABLE}",
-            f"table ip {META_TABLE} {{",
-            "\tchain prerouting {",
-            "\t\ttype nat hook prerouting priority dstnat; policy accept;",
-            f'\t\tiifname "{ns_dev}" ip daddr {METADATA_ADDRESS} tcp dport 80'
-            f" redirect to :{settings.metadata_port}",
-            "\t}",
-            "}",
-            "",
-        ]
-    )
+    uplink = bool(public and subnet.internet_routes)
+    mapped: list[tuple[str, str]] = []  # (public, private), of this subnet's ports here
+    if uplink:
+        for p in state.ports:
+            if p.subnet_id == subnet.id:
+                owned = {p.ip, *p.secondary_ips}
+                mapped += [(pub, priv) for pub, priv in p.public_ips if priv in owned]
+    mapped.sort(key=lambda m: ipaddress.ip_address(m[0]))
+    uplink_ns = device_name("v", subnet.id) if uplink else ""
+    nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port)
     return SubnetPlan(
         subnet_id=subnet.id,
         vpc_id=subnet.vpc_id,
@@ -365,7 +436,62 @@ def _subnet(state: DesiredState, subnet: SubnetState, settings: PlanSettings, mt
         dnsmasq_conf=conf,
         hosts="".join(line + "\n" for line in hosts),
         nat_script=nat,
+        uplink_host=device_name("u", subnet.id) if uplink else "",
+        uplink_ns=uplink_ns,
+        public_ips=tuple(pub for pub, _ in mapped),
+        public_routes=tuple(sorted(subnet.internet_routes, key=ipaddress.ip_network)) if uplink else (),
     )
+
+
+def nat_script(ns_dev: str, uplink: str, mapped: list[tuple[str, str]], metadata_port: int) -> str:
+    """The subnet namespace's table: the metadata redirect and, with an ``uplink``, the
+    one-to-one NAT of ``mapped`` (public, private) pairs and a forward filter that lets
+    only those through (see the module)."""
+    lines = [
+        f"add table ip {META_TABLE}",
+        f"delete table ip {META_TABLE}",
+        f"table ip {META_TABLE} {{",
+    ]
+    if uplink:
+        lines += [
+            _map("to_private", [f"{pub} : {priv}" for pub, priv in mapped]),
+            _map("to_public", [f"{priv} : {pub}" for pub, priv in sorted(mapped, key=_by_private)]),
+            _set("exposed", "ipv4_addr", sorted({priv for _, priv in mapped}, key=ipaddress.ip_address)),
+        ]
+    lines += [
+        "\tchain prerouting {",
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+        f'\t\tiifname "{ns_dev}" ip daddr {METADATA_ADDRESS} tcp dport 80 redirect to :{metadata_port}',
+    ]
+    if uplink:
+        lines += [
+            f'\t\tiifname "{uplink}" dnat to ip daddr map @to_private',
+            "\t}",
+            "\tchain postrouting {",
+            "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+            f'\t\toifname "{uplink}" snat to ip saddr map @to_public',
+            "\t}",
+            "\tchain forward {",
+            "\t\ttype filter hook forward priority filter; policy drop;",
+            f'\t\tiifname "{ns_dev}" oifname "{uplink}" ip saddr @exposed ip daddr != 169.254.0.0/16 accept',
+            f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct status dnat accept',
+            "\t}",
+            "\tchain input {",
+            "\t\ttype filter hook input priority filter; policy accept;",
+            f'\t\tiifname "{uplink}" ct state established,related accept',
+            f'\t\tiifname "{uplink}" drop',
+        ]
+    lines += ["\t}", "}", ""]
+    return "\n".join(lines)
+
+
+def _by_private(m: tuple[str, str]) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(m[1])
+
+
+def _map(name: str, elements: list[str]) -> str:
+    body = f" elements = {{ {', '.join(elements)} }};" if elements else ""
+    return f"\tmap {name} {{ type ipv4_addr : ipv4_addr;{body} }}"
 
 
 def firewall_script(
@@ -374,7 +500,7 @@ def firewall_script(
     """One ``nft -f`` transaction: the security groups of every port, and the edge table."""
     subnet_of = {s.subnet_id: s for s in subnets}
     ports = tuple(
-        nft.Port(tap_name(p.interface_id), p.mac, (p.ip,), p.group_ids)
+        nft.Port(tap_name(p.interface_id), p.mac, (p.ip, *p.secondary_ips), p.group_ids, p.source_dest_check)
         for p in sorted(state.ports, key=lambda p: p.interface_id)
     )
     port_groups = {g for p in ports for g in p.group_ids}
@@ -441,6 +567,12 @@ def describe(plan: HostPlan) -> str:
     """The whole plan as stable text."""
     out = [f"host {plan.host} tunnel {plan.tunnel_ip or '-'} vxlan-port {plan.vxlan_port}"]
     out.append(f"netns-prefix {plan.netns_prefix} state-dir {plan.state_dir}")
+    if plan.public is not None:
+        pub = plan.public
+        out.append(
+            f"public bridge {pub.bridge} gateway {pub.gateway_ip}/{pub.prefixlen}"
+            f" interface {pub.interface or '-'} on-host {'yes' if pub.on_host else 'no'}"
+        )
     for b in plan.bridges:
         out.append(
             f"bridge {b.bridge} vpc {b.vpc_id} zone {b.zone} vxlan {b.vxlan or '-'} vni {b.vni}"
@@ -453,6 +585,11 @@ def describe(plan: HostPlan) -> str:
         )
         out += [f"  conf| {line}" for line in s.dnsmasq_conf.splitlines()]
         out += [f"  hosts| {line}" for line in s.hosts.splitlines()]
+        if s.uplink_ns:
+            out.append(
+                f"  uplink {s.uplink_host}/{s.uplink_ns} public {','.join(s.public_ips) or '-'}"
+                f" routes {','.join(s.public_routes)}"
+            )
         out += [f"  nat| {line}" for line in s.nat_script.splitlines()]
     for p in plan.ports:
         out.append(

@@ -15,6 +15,10 @@ carry from the database, so the messages only say *what* changed:
   rules or members): every host re-applies the ruleset of the ports it carries that
   the groups touch, within two seconds. Transient: a host that is down misses it
   and converges when it starts and then periodically.
+- ``routing_changed`` (fanout, from the API after a public address was associated or
+  disassociated, or a route, route-table association or internet gateway changed):
+  every host carrying one of the VPCs converges (its uplinks, public addresses and
+  routes), within a second or two. Transient, like ``security_groups_changed``.
 - ``vpc_hosts_changed`` (fanout, sent by ``ocs-network`` itself when its host starts
   or stops carrying a VPC): the other hosts carrying the VPC refresh their VXLAN
   flood lists.
@@ -82,6 +86,13 @@ class SecurityGroupsChanged:
 
 
 @dataclass(frozen=True)
+class RoutingChanged:
+    """Public addresses or routes of these VPCs changed (empty: of any VPC)."""
+
+    vpc_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class VpcHostsChanged:
     """``host`` started or stopped carrying these VPCs."""
 
@@ -102,3 +113,4 @@ class NetworkHostApi(ServiceApi):
     sync_host = cast(SyncHost)
     security_groups_changed = fanout(SecurityGroupsChanged)
     vpc_hosts_changed = fanout(VpcHostsChanged)
+    routing_changed = fanout(RoutingChanged)

@@ -37,6 +37,7 @@ from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
 from ocs.db.models.keypairs import KeyPair
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
+from ocs.db.models.routing import InternetGateway, Route, RouteTableAssociation
 from ocs.network import nft, ports
 from ocs.network.driver import NetworkDriver
 from ocs.network.metadata import (
@@ -63,6 +64,7 @@ from ocs.network.rpcapi import (
     NetworkApi,
     NetworkHostApi,
     PortBinding,
+    RoutingChanged,
     SecurityGroupsChanged,
     SetupPort,
     SyncHost,
@@ -145,15 +147,58 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         )
         for vpc, hosts in carriers.items()
     }
+    internet = internet_routes(s, subnets)
     return DesiredState(
         host=settings.host,
-        subnets=tuple(SubnetState(x.id, x.vpc_id, x.cidr_block) for x in subnets),
+        subnets=tuple(SubnetState(x.id, x.vpc_id, x.cidr_block, internet.get(x.id, ())) for x in subnets),
         ports=tuple(hp.port for hp in local),
         rules=tuple(rules),
         group_members={g: tuple(sorted(set(ips))) for g, ips in members.items()},
         tunnel_ip=settings.tunnel_ip,
         peers=peers,
     )
+
+
+def internet_routes(s: Session, subnets: Iterable[Subnet]) -> dict[str, tuple[str, ...]]:
+    """Per subnet, the destinations its route table (its explicit association, else its
+    VPC's main table) sends to an internet gateway attached to its VPC."""
+    subnets = list(subnets)
+    if not subnets:
+        return {}
+    vpc_ids = sorted({x.vpc_id for x in subnets})
+    assoc = s.execute(
+        select(
+            RouteTableAssociation.subnet_id,
+            RouteTableAssociation.main_vpc_id,
+            RouteTableAssociation.route_table_id,
+        ).where(
+            RouteTableAssociation.subnet_id.in_([x.id for x in subnets])
+            | RouteTableAssociation.main_vpc_id.in_(vpc_ids)
+        )
+    ).all()
+    explicit = {a.subnet_id: a.route_table_id for a in assoc if a.subnet_id}
+    main = {a.main_vpc_id: a.route_table_id for a in assoc if a.main_vpc_id}
+    table_of = {x.id: explicit.get(x.id) or main.get(x.vpc_id) for x in subnets}
+    gateways = dict(
+        s.execute(
+            select(InternetGateway.id, InternetGateway.vpc_id).where(InternetGateway.vpc_id.in_(vpc_ids))
+        ).all()
+    )
+    tables = sorted({t for t in table_of.values() if t})
+    to_gateway: dict[str, list[tuple[str, str]]] = {}
+    if tables and gateways:
+        for table_id, destination, gateway_id in s.execute(
+            select(Route.route_table_id, Route.destination_cidr_block, Route.gateway_id).where(
+                Route.route_table_id.in_(tables), Route.gateway_id.in_(sorted(gateways))
+            )
+        ):
+            to_gateway.setdefault(table_id, []).append((destination, gateway_id or ""))
+    out = {}
+    for x in subnets:
+        routes = [d for d, g in to_gateway.get(table_of[x.id] or "", ()) if gateways.get(g) == x.vpc_id]
+        if routes:
+            out[x.id] = tuple(sorted(routes))
+    return out
 
 
 def _hostname(region: str, ip: str) -> str:
@@ -337,14 +382,15 @@ class NetworkHostEndpoint(StatusEndpoint):
                 self.converge_soon()
                 return binding
         plan = self._converge_after(self._full.ask())
-        port = next(
+        port = min(
             (
                 p
                 for p in plan.ports
                 if p.instance_id == req.instance_id
                 and (not req.interface_id or p.interface_id == req.interface_id)
             ),
-            None,
+            key=lambda p: p.device_index,  # "": the primary interface
+            default=None,
         )
         if port is None:
             raise PortNotFound(instance_id=req.instance_id, host=req.host)
@@ -409,6 +455,17 @@ class NetworkHostEndpoint(StatusEndpoint):
             carried = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
         if req.host != self.settings.host and carried & set(req.vpc_ids) and self.settings.tunnel_ip:
             self.converge()
+
+    def routing_changed(self, req: RoutingChanged) -> None:
+        """Public addresses or routes changed: converge if this host carries such a VPC."""
+        with self._lock:
+            carried = {b.vpc_id for b in self.plan.bridges} if self.plan is not None else set()
+        if req.vpc_ids and not carried & set(req.vpc_ids):
+            return
+        if not self.driver.enforcing:
+            self.converge_soon()
+            return
+        self._converge_after(self._full.ask())
 
     def security_groups_changed(self, req: SecurityGroupsChanged) -> None:
         """Reload the ruleset if a port here is in, or refers to, one of the groups.

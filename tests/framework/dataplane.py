@@ -113,7 +113,9 @@ class DataPlaneLab:
         self.namespaces.append(ns)
         return ns
 
-    def add_host(self, name: str, tunnel_ip: str | None = None) -> Host:
+    def add_host(self, name: str, tunnel_ip: str | None = None, *, public_gateway: str = "") -> Host:
+        """A host; with ``public_gateway`` (the public network's router, address/prefixlen)
+        it has a public network too, whose bridge :meth:`internet` plugs into."""
         ns = self._namespace(name)
         state_dir = self.root / name
         if tunnel_ip:
@@ -121,7 +123,9 @@ class DataPlaneLab:
         driver = LinuxDriver(ns.name)
         settings = NetworkSettings(
             host=name,
-            plan=PlanSettings(state_dir=str(state_dir), lease_time=600, netns_scope=self.tag),
+            plan=PlanSettings(
+                state_dir=str(state_dir), lease_time=600, netns_scope=self.tag, public_gateway=public_gateway
+            ),
             tunnel_ip=tunnel_ip,
             tunnel_ips=self.tunnel_ips,  # shared: hosts added later are peers too
         )
@@ -137,6 +141,18 @@ class DataPlaneLab:
         for host in (a, b):
             host.ns.ip("addr", "add", f"{host.tunnel_ip}/24", "dev", "under0")
             host.ns.ip("link", "set", "under0", "up")
+
+    def internet(self, host: Host, address: str, letter: str = "w") -> Namespace:
+        """A namespace standing for the world outside: plugged into the host's public
+        bridge with ``address`` (address/prefixlen; the public network's router)."""
+        assert host.endpoint.plan is not None and host.endpoint.plan.public is not None
+        ns = self._namespace(letter)
+        dev = f"{self.tag[-5:]}{letter}"[-15:]
+        host.ns.ip("link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", ns.name)
+        host.ns.ip("link", "set", dev, "master", host.endpoint.plan.public.bridge, "up")
+        ns.ip("addr", "add", address, "dev", "eth0")
+        ns.ip("link", "set", "eth0", "up")
+        return ns
 
     def plug(self, host: Host, instance_id: str, letter: str) -> Guest:
         """Set the port up through the service, then plug an instance namespace into it."""

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import ids
-from ocs.db import accounts, secgroups, vpcs
+from ocs.db import accounts, compute, routing, secgroups, vpcs
 from ocs.db.engine import transaction
+from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance, Reservation
+from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
 from ocs.network.sg_rules import RuleSpec
 
 
@@ -103,6 +105,11 @@ class NetCloud:
             )
             s.add(inst)
             s.flush()
+            s.add(compute.primary_interface(inst, ip, utcnow()))  # as RunInstances does
+            s.flush()
+            s.add(InterfaceAddress(subnet_id=subnet_id, address=ip, network_interface_id=inst.network_interface_id,
+                                   is_primary=True))  # fmt: skip
+            s.flush()
             return Port(inst.id, inst.network_interface_id or "", inst.mac_address or "", ip, subnet_id,
                         subnet.vpc_id)  # fmt: skip
 
@@ -111,3 +118,47 @@ class NetCloud:
             inst = s.get(Instance, instance_id)
             assert inst is not None
             inst.state = state
+
+    def internet_gateway(self, vpc_id: str, destination: str = "0.0.0.0/0") -> str:
+        """An internet gateway attached to the VPC, and a route to it in the VPC's main table."""
+        with transaction(self.sessions) as s:
+            igw = routing.create_internet_gateway(s, self.account_id)
+            routing.attach_internet_gateway(s, self.account_id, igw.id, vpc_id)
+            table = routing.main_route_table(s, vpc_id)
+            assert table is not None
+            target = routing.resolve_target(s, self.account_id, table, gateway_id=igw.id)
+            routing.create_route(s, self.account_id, table, destination, target)
+            return igw.id
+
+    def map_public(self, port: Port, public_ip: str) -> str:
+        """An elastic IP of this account mapped to the port's primary address (its allocation ID)."""
+        with transaction(self.sessions) as s:
+            row = ElasticAddress(
+                id=ids.new_id("allocation"), account_id=self.account_id, public_ip=public_ip, domain="vpc",
+                association_id=ids.new_id("association"), network_interface_id=port.interface_id,
+                private_ip_address=port.ip,
+            )  # fmt: skip
+            s.add(row)
+            return row.id
+
+    def delete_internet_routes(self, vpc_id: str) -> None:
+        """Every route of the VPC's main table to an internet gateway goes."""
+        with transaction(self.sessions) as s:
+            table = routing.main_route_table(s, vpc_id)
+            assert table is not None
+            for route in routing.routes_of(s, [table.id]).get(table.id, []):
+                if (route.gateway_id or "").startswith("igw-"):
+                    routing.delete_route(s, self.account_id, table, route.destination_cidr_block)
+
+    def unmap_public(self, allocation_id: str) -> None:
+        with transaction(self.sessions) as s:
+            row = s.get(ElasticAddress, allocation_id)
+            assert row is not None
+            row.association_id = row.network_interface_id = row.private_ip_address = None
+
+    def interface(self, port: Port) -> NetworkInterface:
+        with transaction(self.sessions) as s:
+            row = s.get(NetworkInterface, port.interface_id)
+            assert row is not None
+            s.expunge(row)
+            return row

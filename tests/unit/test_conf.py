@@ -53,3 +53,27 @@ def test_committed_sample_is_current(tmp_path):
     )
     committed = (ROOT / "etc/ocs/ocs.conf.sample").read_text()
     assert out.read_text() == committed, "etc/ocs/ocs.conf.sample is stale: run 'tox -e genconfig'"
+
+
+def test_network_driver_follows_the_hypervisor_and_noop_cannot_carry_real_guests(tmp_path):
+    import pytest
+
+    from ocs import errors
+    from ocs.cmd.network import driver_name, settings_from_conf
+
+    def conf_with(text: str):
+        path = tmp_path / "net.conf"
+        path.write_text(text)
+        conf = make_conf()
+        conf([], default_config_files=[str(path)])
+        return conf
+
+    assert driver_name(conf_with("[compute]\ndriver = fake\n")) == "noop"
+    assert driver_name(conf_with("[compute]\ndriver = libvirt\n")) == "linux"
+    with pytest.raises(errors.ConfigError, match="noop cannot carry"):
+        driver_name(conf_with("[compute]\ndriver = libvirt\n[network]\ndriver = noop\n"))
+    conf = conf_with("[network]\npublic_gateway = 198.51.100.1/24\npublic_gateway_on_host = true\n")
+    plan = settings_from_conf(conf, "h1").plan
+    assert (plan.public_gateway, plan.public_bridge, plan.public_gateway_on_host) == (
+        "198.51.100.1/24", "ocs-public", True,
+    )  # fmt: skip

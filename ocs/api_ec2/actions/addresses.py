@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
+
 from ocs import errors
 from ocs.api_ec2 import filters, resources, tagging
 from ocs.api_ec2.context import RequestContext
+from ocs.api_ec2.network import routing_changed
 from ocs.db import addresses as repo
 from ocs.db import tags as db_tags
-from ocs.db.models.interfaces import ElasticAddress
+from ocs.db.models.interfaces import ElasticAddress, NetworkInterface
 
 resources.register("allocation", "elastic-ip", repo.allocation_exists)
 
@@ -85,7 +88,28 @@ def allocate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     }
 
 
+def _vpcs_mapped(ctx: RequestContext, where: ColumnElement[bool]) -> set[str]:
+    """The VPCs of the interfaces the account's addresses matching ``where`` map to now."""
+    return set(
+        ctx.session.scalars(
+            select(NetworkInterface.vpc_id)
+            .join(ElasticAddress, ElasticAddress.network_interface_id == NetworkInterface.id)
+            .where(ElasticAddress.account_id == ctx.account_id, where)
+        )
+    )
+
+
+def _named(params: dict[str, Any], *, by_association: bool = False) -> ColumnElement[bool]:
+    """The address a request names (by AllocationId/AssociationId, else PublicIp)."""
+    key = params.get("AssociationId" if by_association else "AllocationId")
+    if key:
+        column = ElasticAddress.association_id if by_association else ElasticAddress.id
+        return column == str(key)
+    return ElasticAddress.public_ip == str(params.get("PublicIp") or "")
+
+
 def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    before = _vpcs_mapped(ctx, _named(params))
     row = repo.associate(
         ctx.session,
         ctx.account_id,
@@ -96,13 +120,16 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         private_ip=params.get("PrivateIpAddress") or None,
         allow_reassociation=bool(params.get("AllowReassociation")),
     )
+    routing_changed(ctx, before | _vpcs_mapped(ctx, ElasticAddress.id == row.id))
     return {"AssociationId": row.association_id}
 
 
 def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    before = _vpcs_mapped(ctx, _named(params, by_association=True))
     repo.disassociate(
         ctx.session, ctx.account_id, params.get("AssociationId") or None, params.get("PublicIp") or None
     )
+    routing_changed(ctx, before)
     return {}
 
 

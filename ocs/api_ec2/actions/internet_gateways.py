@@ -23,6 +23,7 @@ from typing import Any
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
+from ocs.api_ec2.network import routing_changed
 from ocs.db import routing as repo
 from ocs.db import tags as db_tags
 from ocs.db.models.routing import InternetGateway
@@ -78,6 +79,7 @@ def attach_internet_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict
     igw_id = _required(params, "InternetGatewayId", "internetGatewayId")
     vpc_id = _required(params, "VpcId", "vpcId")
     repo.attach_internet_gateway(ctx.session, ctx.account_id, igw_id, vpc_id)
+    routing_changed(ctx, [vpc_id])
     return {}
 
 
@@ -85,6 +87,7 @@ def detach_internet_gateway(ctx: RequestContext, params: dict[str, Any]) -> dict
     igw_id = _required(params, "InternetGatewayId", "internetGatewayId")
     vpc_id = _required(params, "VpcId", "vpcId")
     repo.detach_internet_gateway(ctx.session, ctx.account_id, igw_id, vpc_id)
+    routing_changed(ctx, [vpc_id])
     return {}
 
 

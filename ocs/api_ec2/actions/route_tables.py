@@ -48,6 +48,7 @@ from typing import Any
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
+from ocs.api_ec2.network import routing_changed
 from ocs.db import routing as repo
 from ocs.db import tags as db_tags
 from ocs.db import vpcs as db_vpcs
@@ -216,11 +217,16 @@ def associate_route_table(ctx: RequestContext, params: dict[str, Any]) -> dict[s
     table_id = _required(params, "RouteTableId", "routeTableId")
     subnet_id = _required(params, "SubnetId", "subnetId")
     assoc = repo.associate_subnet(ctx.session, ctx.account_id, table_id, subnet_id, now=ctx.now())
+    routing_changed(ctx, [repo.get_route_table(ctx.session, ctx.account_id, table_id).vpc_id])
     return {"AssociationId": assoc.id, "AssociationState": dict(_ASSOCIATED)}
 
 
 def disassociate_route_table(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    repo.disassociate(ctx.session, ctx.account_id, _required(params, "AssociationId", "associationId"))
+    association_id = _required(params, "AssociationId", "associationId")
+    assoc = ctx.session.get(RouteTableAssociation, association_id)
+    table = ctx.session.get(RouteTable, assoc.route_table_id) if assoc is not None else None
+    repo.disassociate(ctx.session, ctx.account_id, association_id)
+    routing_changed(ctx, [table.vpc_id if table is not None else None])
     return {}
 
 
@@ -228,6 +234,7 @@ def replace_route_table_association(ctx: RequestContext, params: dict[str, Any])
     association_id = _required(params, "AssociationId", "associationId")
     table_id = _required(params, "RouteTableId", "routeTableId")
     new = repo.replace_association(ctx.session, ctx.account_id, association_id, table_id, now=ctx.now())
+    routing_changed(ctx, [repo.get_route_table(ctx.session, ctx.account_id, table_id).vpc_id])
     return {"NewAssociationId": new.id, "AssociationState": dict(_ASSOCIATED)}
 
 
@@ -240,6 +247,7 @@ def create_route(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     destination = _destination(params)
     target = _target(ctx, params, table)
     repo.create_route(ctx.session, ctx.account_id, table, destination, target, now=ctx.now())
+    routing_changed(ctx, [table.vpc_id])
     return {"Return": True}
 
 
@@ -249,6 +257,7 @@ def replace_route(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     destination = _destination(params)
     target = _target(ctx, params, table)
     repo.replace_route(ctx.session, ctx.account_id, table, destination, target)
+    routing_changed(ctx, [table.vpc_id])
     return {}
 
 
@@ -256,6 +265,7 @@ def delete_route(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     _unsupported(params, ("DestinationIpv6CidrBlock", "DestinationPrefixListId"))
     table = _table(ctx, params)
     repo.delete_route(ctx.session, ctx.account_id, table, _destination(params))
+    routing_changed(ctx, [table.vpc_id])
     return {}
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import ipaddress
 import json
 import logging
 import os
@@ -38,12 +39,14 @@ from typing import Any
 
 from ocs.network import nft
 from ocs.network.driver import ApplyResult, NetworkDriver, NetworkDriverError
-from ocs.network.plan import EDGE_TABLE, META_TABLE, BridgePlan, HostPlan, SubnetPlan
+from ocs.network.plan import EDGE_TABLE, META_TABLE, BridgePlan, HostPlan, PublicPlan, SubnetPlan
 
 LOG = logging.getLogger(__name__)
 
 Runner = Callable[[Sequence[str], str | None], subprocess.CompletedProcess[str]]
-OWNED_PREFIXES = ("ocsb", "ocsx", "ocsg")
+OWNED_PREFIXES = ("ocsb", "ocsx", "ocsg", "ocsu")
+#: The uplink's link-local pair (the namespace end holds public addresses as /32s too).
+UPLINK_ADDRESS = "169.254.255.2/30"
 CLONE_NEWNET = 0x40000000
 COMMAND_TIMEOUT = 20.0
 
@@ -107,9 +110,12 @@ class LinuxDriver(NetworkDriver):
             links = self._links()
             for bridge in plan.bridges:
                 self._bridge(plan, bridge, links, changes)
+            if plan.public is not None:
+                self._public_bridge(plan.public, links, changes)
             namespaces = self._namespaces()
             for subnet in plan.subnets:
                 self._subnet(subnet, links, namespaces, changes)
+                self._uplink(plan.public, subnet, links, changes)
             self._attach_taps(plan, links, changes)
             self._load_firewall(plan, changes)
             self._remove_stale(plan, self._links(), changes)
@@ -172,6 +178,78 @@ class LinuxDriver(NetworkDriver):
             changes.append(f"vxlan {b.vxlan} attached to {b.bridge}")
         _up(self, b.vxlan, info, changes)
         self._flood_list(b, changes)
+
+    def _public_bridge(self, pub: PublicPlan, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
+        """The public network's bridge (made if missing, never removed: the operator may
+        have made it, with the host's NIC on it), its NIC, the router's address if the
+        host is the router."""
+        if pub.bridge not in links:
+            self._ip("link", "add", pub.bridge, "type", "bridge")
+            changes.append(f"public bridge {pub.bridge} added")
+            links[pub.bridge] = {"flags": []}
+        _up(self, pub.bridge, links[pub.bridge], changes)
+        if pub.interface:
+            nic = links.get(pub.interface)
+            if nic is None:
+                raise NetworkDriverError(f"public interface {pub.interface} does not exist")
+            if nic.get("master") != pub.bridge:
+                self._ip("link", "set", pub.interface, "master", pub.bridge)
+                changes.append(f"public interface {pub.interface} attached to {pub.bridge}")
+            _up(self, pub.interface, nic, changes)
+        if pub.on_host:
+            have = {(a["local"], a["prefixlen"]) for a in links[pub.bridge].get("addr_info", [])}
+            if (pub.gateway_ip, pub.prefixlen) not in have:
+                self._ip("addr", "add", f"{pub.gateway_ip}/{pub.prefixlen}", "dev", pub.bridge)
+                changes.append(f"public gateway {pub.gateway_ip}/{pub.prefixlen} on {pub.bridge}")
+            self._in(self.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+
+    def _uplink(
+        self, pub: PublicPlan | None, s: SubnetPlan, links: dict[str, dict[str, Any]], changes: list[str]
+    ) -> None:
+        """The subnet namespace's way to the public network (see :mod:`ocs.network.plan`):
+        a veth pair on the public bridge, the public addresses on the namespace end,
+        routes to the internet gateway's destinations via the public router."""
+        if pub is None or not s.uplink_ns:
+            if self._links(s.netns).get(device_name_ns(s)) is not None:
+                self._ip("link", "del", device_name_ns(s), ns=s.netns, check=False)
+                changes.append(f"uplink of {s.subnet_id} removed")
+            return
+        inner = self._links(s.netns)
+        if s.uplink_ns not in inner or s.uplink_host not in links:
+            self._ip("link", "del", s.uplink_host, check=False)
+            self._ip("link", "del", s.uplink_ns, ns=s.netns, check=False)
+            self._ip(
+                "link", "add", s.uplink_host, "type", "veth", "peer", "name", s.uplink_ns, "netns", s.netns
+            )
+            changes.append(f"uplink {s.uplink_host}/{s.uplink_ns} added")
+            links[s.uplink_host] = {"flags": []}
+            inner = self._links(s.netns)
+            self._in(s.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        host_end = links[s.uplink_host]
+        if host_end.get("master") != pub.bridge:
+            self._ip("link", "set", s.uplink_host, "master", pub.bridge)
+            changes.append(f"uplink {s.uplink_host} attached to {pub.bridge}")
+        _up(self, s.uplink_host, host_end, changes)
+        info = inner[s.uplink_ns]
+        want = {(ip, 32) for ip in s.public_ips} | {_pair(UPLINK_ADDRESS)}
+        have = {(a["local"], a["prefixlen"]) for a in info.get("addr_info", []) if a.get("family") == "inet"}
+        for ip, prefixlen in sorted(have - want):
+            self._ip("addr", "del", f"{ip}/{prefixlen}", "dev", s.uplink_ns, ns=s.netns)
+            changes.append(f"public address {ip} removed from {s.subnet_id}")
+        for ip, prefixlen in sorted(want - have):
+            self._ip("addr", "add", f"{ip}/{prefixlen}", "dev", s.uplink_ns, ns=s.netns)
+            if prefixlen == 32:
+                changes.append(f"public address {ip} added to {s.subnet_id}")
+        _up(self, s.uplink_ns, info, changes, ns=s.netns)
+        routes = json.loads(self._ip("-j", "route", "show", "dev", s.uplink_ns, ns=s.netns) or "[]")
+        have_routes = {_normal(r["dst"]) for r in routes if r.get("gateway") == pub.gateway_ip and "dst" in r}
+        wanted_routes = {_normal(d) for d in s.public_routes}
+        for dst in sorted(have_routes - wanted_routes):
+            self._ip("route", "del", dst, ns=s.netns, check=False)
+            changes.append(f"route {dst} removed from {s.subnet_id}")
+        for dst in sorted(wanted_routes - have_routes):
+            self._ip("route", "replace", dst, "via", pub.gateway_ip, "dev", s.uplink_ns, "onlink", ns=s.netns)
+            changes.append(f"route {dst} via {pub.gateway_ip} in {s.subnet_id}")
 
     def _flood_list(self, b: BridgePlan, changes: list[str]) -> None:
         assert b.vxlan is not None
@@ -301,6 +379,7 @@ class LinuxDriver(NetworkDriver):
             subnets = {s.subnet_id for s in plan.subnets}
             wanted = {s.netns for s in plan.subnets} | {s.veth_host for s in plan.subnets}
             wanted |= {b.bridge for b in plan.bridges} | {b.vxlan for b in plan.bridges if b.vxlan}
+            wanted |= {s.uplink_host for s in plan.subnets if s.uplink_host}
         state_dir = Path(plan.state_dir) if plan is not None else self._last_state_dir
         if state_dir is not None and state_dir.is_dir():
             for directory in sorted(state_dir.iterdir()):
@@ -347,6 +426,23 @@ def _up(
         driver._ip("link", "set", name, "up", ns=ns)
         if name != "lo":
             changes.append(f"{name} up")
+
+
+def device_name_ns(s: SubnetPlan) -> str:
+    """The name the subnet's uplink has in its namespace (whether or not the plan has one)."""
+    return "ocsv" + s.veth_ns[4:]
+
+
+def _pair(cidr: str) -> tuple[str, int]:
+    address, _, prefixlen = cidr.partition("/")
+    return address, int(prefixlen)
+
+
+def _normal(destination: str) -> str:
+    """A route destination as ``ip -j route`` prints it (``default``) or as a network."""
+    if destination == "default":
+        return "0.0.0.0/0"
+    return str(ipaddress.ip_network(destination, strict=False))
 
 
 def _ns_tag(netns: str | None) -> str:

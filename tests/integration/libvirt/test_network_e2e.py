@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from tests.framework.hostnet import host_network, merged
 from tests.integration.libvirt.test_api_path import WAIT, console, register
 
 pytestmark = pytest.mark.slow
+
+PUBLIC_ROUTER = "198.51.100.1"
 
 
 @pytest.fixture
@@ -44,7 +47,14 @@ def netcloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]
                 "image_cache_path": str(workdir / "net-cache"),
             },
         }
-        cloud = Cloud(tmp_path / "state", merged(overrides, network)).start()
+        public = {  # the host (its namespace) is the public network's router
+            "network": {
+                "public_gateway": f"{PUBLIC_ROUTER}/24",
+                "public_gateway_on_host": True,
+                "public_address_pool": ["198.51.100.128/25"],
+            }
+        }
+        cloud = Cloud(tmp_path / "state", merged(overrides, network, public)).start()
         try:
             yield cloud
         finally:
@@ -174,3 +184,56 @@ def test_security_groups_between_two_real_guests(netcloud: Cloud, test_image: Gu
 
     ec2.terminate_instances(InstanceIds=[a, b])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[a, b], WaiterConfig=WAIT)
+
+
+def test_an_elastic_ip_reaches_a_real_guest(netcloud: Cloud, test_image: GuestImage) -> None:
+    """From outside (the host, the public network's router), a guest's port is reachable
+    at its elastic IP once its group allows it, and not any more once the address is
+    disassociated; its private address is never reachable from there."""
+    ami = register(netcloud, test_image)
+    ec2 = netcloud.client()
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    group = ec2.create_security_group(GroupName="wire-public", Description="web", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+        ],
+    )
+    iid = launch(ec2, ami, LISTENER, [group])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    console(ec2, iid, "OCS-WIRE: listening", timeout=90)
+    allocation = ec2.allocate_address(Domain="vpc")
+    association = ec2.associate_address(AllocationId=allocation["AllocationId"], InstanceId=iid)
+    public_ip = allocation["PublicIp"]
+    item = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert item["PublicIpAddress"] == public_ip
+    ns = netcloud.conf.network.host_namespace
+
+    def pong(address: str) -> bool:
+        code = (
+            "import socket,sys\n"
+            "try:\n"
+            "  s=socket.create_connection((sys.argv[1],8080),timeout=2);s.sendall(b'hi\\n')\n"
+            "  print(s.recv(16).decode().strip())\n"
+            "except OSError as e:\n  print(e)\n"
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", code, address],
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+        return out.stdout.strip() == "pong"
+
+    deadline = time.monotonic() + 20
+    while not pong(public_ip):
+        assert time.monotonic() < deadline, f"{public_ip} never answered\n{host_links(ns)}"
+        time.sleep(0.5)
+    assert not pong(item["PrivateIpAddress"])  # private addresses stay private
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
+    deadline = time.monotonic() + 10
+    while pong(public_ip):
+        assert time.monotonic() < deadline, f"{public_ip} still answers after DisassociateAddress"
+        time.sleep(0.5)
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    ec2.release_address(AllocationId=allocation["AllocationId"])

@@ -8,6 +8,7 @@ and bridge ``setup_port`` named; they get their address by DHCP from OCS's dnsma
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ocs.bus import Bus
 from ocs.db.engine import make_engine, session_factory
 from ocs.network.drivers.linux import LinuxDriver
-from ocs.network.rpcapi import NetworkHostApi, SecurityGroupsChanged, TeardownPort
+from ocs.network.rpcapi import NetworkHostApi, RoutingChanged, SecurityGroupsChanged, TeardownPort
 from ocs.network.service import NetworkService
 from tests.dbfixtures import throwaway_database
 from tests.framework.dataplane import DataPlaneLab, Guest, ip_json, missing_dataplane_tools
@@ -238,3 +239,66 @@ def test_metadata_answers_each_port_with_its_own_identity_only(lab: DataPlaneLab
     assert b.http("GET", f"{base}/meta-data/mac", {"X-aws-ec2-metadata-token": token}) == (200, pb.mac)
     # b's token is b's: a cannot use it.
     assert a.http("GET", f"{base}/meta-data/instance-id", {"X-aws-ec2-metadata-token": token})[0] == 401
+
+
+PUBLIC_ROUTER = "198.51.100.1"
+
+
+def test_an_elastic_ip_reaches_the_instance_and_is_its_way_out(lab: DataPlaneLab, cloud: NetCloud) -> None:
+    """The internet gateway on the wire: the world reaches an instance through its
+    elastic IP (only there, only on ports its groups allow), the instance's own
+    connections leave with the elastic IP as their source, and an instance without a
+    public address, or once the address is gone, is not reachable at all."""
+    vpc = cloud.vpc("10.64.0.0/16")
+    sub = cloud.subnet(vpc, "10.64.1.0/24")
+    web = cloud.group(vpc, "web")
+    cloud.allow(web, "tcp", ALLOWED, cidr="0.0.0.0/0")
+    pa = cloud.instance("h1", sub, "10.64.1.10", [web])
+    pb = cloud.instance("h1", sub, "10.64.1.11", [web])
+    cloud.internet_gateway(vpc)
+    allocation = cloud.map_public(pa, "198.51.100.20")
+    host = lab.add_host("h1", public_gateway=f"{PUBLIC_ROUTER}/24")
+    a, b = lab.plug(host, pa.instance_id, "a"), lab.plug(host, pb.instance_id, "b")
+    lab.dhcp(a)
+    lab.dhcp(b)
+    world = lab.internet(host, f"{PUBLIC_ROUTER}/24")
+    serve(a, ALLOWED, DENIED)
+    serve(b, ALLOWED)
+
+    def reach(address: str, port: int) -> bool:
+        return world.agent("connect", address, str(port), "--timeout", "1").returncode == 0
+
+    assert reach("198.51.100.20", ALLOWED)
+    assert not reach("198.51.100.20", DENIED)  # the group does not allow it
+    assert not reach(pa.ip, ALLOWED) and not reach(pb.ip, ALLOWED)  # private addresses stay private
+
+    log = lab.root / "world-udp.log"
+    listener = world.spawn("serve", "--udp", "9000", "--log", str(log))
+    assert read_line(listener, timeout=10) == "ready"
+    a.ns.agent("udp", PUBLIC_ROUTER, "9000", "from-a")
+    b.ns.agent("udp", PUBLIC_ROUTER, "9000", "from-b")  # no public address: goes nowhere
+    assert wait_until(lambda: log.exists() and "from-a" in log.read_text(), 5) is not None
+    assert log.read_text().splitlines()[0] == "198.51.100.20 from-a"
+    time.sleep(0.3)
+    assert "from-b" not in log.read_text()
+
+    # The address moves to b, and the API tells the hosts carrying the VPC (routing_changed):
+    # b is reachable within two seconds, a is not any more.
+    bus = Bus("memory://", "ocs-dataplane-eip")
+    service = NetworkService(bus, host.endpoint)
+    service.start()
+    try:
+        cloud.unmap_public(allocation)
+        cloud.map_public(pb, "198.51.100.21")
+        NetworkHostApi(bus).routing_changed(RoutingChanged([vpc]))
+        assert wait_until(lambda: reach("198.51.100.21", ALLOWED), CHANGE_WITHIN) is not None
+        assert not reach("198.51.100.20", ALLOWED)
+    finally:
+        service.stop()
+        bus.close()
+
+    # No route to the internet gateway: nothing gets in or out any more.
+    cloud.delete_internet_routes(vpc)
+    plan = host.endpoint.converge()
+    assert not plan.subnets[0].uplink_ns
+    assert not reach("198.51.100.21", ALLOWED)

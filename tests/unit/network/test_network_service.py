@@ -9,12 +9,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import errors
 from ocs.bus import Bus
+from ocs.db import interfaces as db_interfaces
+from ocs.db import routing
 from ocs.db.engine import make_engine, session_factory, transaction
+from ocs.db.models.network import Vpc
 from ocs.network import plan as net_plan
 from ocs.network.driver import REGISTRY, make_driver
 from ocs.network.drivers.noop import NoopDriver
 from ocs.network.metadata import CallerKey
-from ocs.network.rpcapi import NetworkHostApi, SecurityGroupsChanged, SetupPort, TeardownPort
+from ocs.network.rpcapi import NetworkHostApi, RoutingChanged, SecurityGroupsChanged, SetupPort, TeardownPort
 from ocs.network.service import (
     NetworkHostEndpoint,
     NetworkService,
@@ -153,3 +156,47 @@ def test_service_on_the_memory_bus(cloud: NetCloud) -> None:
     finally:
         service.stop()
         bus.close()
+
+
+def test_desired_state_has_internet_routes_public_addresses_and_secondary_ips(
+    cloud: NetCloud, sessions: sessionmaker[Session]
+) -> None:
+    """Ports come from interface rows: secondary addresses and the public addresses mapped
+    to them; a subnet's internet routes are its route table's routes to an internet
+    gateway of its VPC (the main table unless it has its own)."""
+    vpc = cloud.vpc("10.5.0.0/16")
+    routed, private = cloud.subnet(vpc, "10.5.1.0/24"), cloud.subnet(vpc, "10.5.2.0/24")
+    pa = cloud.instance("h1", routed, "10.5.1.10", [])
+    pb = cloud.instance("h1", private, "10.5.2.10", [])
+    cloud.internet_gateway(vpc)
+    with transaction(sessions) as s:  # the private subnet gets a table of its own, with no way out
+        table = routing.create_route_table(s, cloud.account_id, s.get(Vpc, vpc))
+        routing.associate_subnet(s, cloud.account_id, table.id, private)
+        db_interfaces.assign_addresses(s, cloud.account_id, pa.interface_id, ["10.5.1.50"])
+    cloud.map_public(pa, "198.51.100.7")
+    with transaction(sessions) as s:
+        state = desired_state(s, NetworkSettings(host="h1"))
+    subnets = {x.id: x for x in state.subnets}
+    assert subnets[routed].internet_routes == ("0.0.0.0/0",)
+    assert subnets[private].internet_routes == ()
+    ports = {p.instance_id: p for p in state.ports}
+    assert ports[pa.instance_id].secondary_ips == ("10.5.1.50",)
+    assert ports[pa.instance_id].public_ips == (("198.51.100.7", "10.5.1.10"),)
+    assert ports[pb.instance_id].public_ips == ()
+
+
+def test_routing_changed_converges_only_hosts_carrying_the_vpc(
+    cloud: NetCloud, sessions: sessionmaker[Session]
+) -> None:
+    vpc, other = cloud.vpc("10.6.0.0/16"), cloud.vpc("10.7.0.0/16")
+    cloud.instance("h1", cloud.subnet(vpc, "10.6.1.0/24"), "10.6.1.10", [])
+    endpoint = NetworkHostEndpoint(sessions, NoopDriver(), NetworkSettings(host="h1"))
+    endpoint.converge()
+    asked: list[int] = []
+    endpoint.converge_soon = lambda: asked.append(1)
+    endpoint.routing_changed(RoutingChanged([other]))
+    assert asked == []
+    endpoint.routing_changed(RoutingChanged([other, vpc]))
+    assert asked == [1]
+    endpoint.routing_changed(RoutingChanged([]))  # any VPC
+    assert asked == [1, 1]

@@ -116,3 +116,39 @@ def test_port_lookup() -> None:
     assert found is not None and found.tap == plan.tap_name("eni-00000000000000001")
     assert found.bridge == plan.bridge_name(VPC_A) and found.mtu == 1500
     assert p.port("eni-nope") is None
+
+
+def test_internet_routed_subnet_gets_an_uplink_with_one_to_one_nat() -> None:
+    """A subnet routed to an internet gateway, on a host with a public network: an uplink
+    holding the public addresses of its ports here (only those of its own addresses), the
+    gateway's destinations routed via the public router, NAT both ways; a subnet with no
+    such route gets none even with public addresses mapped."""
+    routed = SubnetState(SUB_A1.id, VPC_A, SUB_A1.cidr_block, internet_routes=("0.0.0.0/0", "203.0.113.0/24"))
+    a = PortState(
+        interface_id="eni-00000000000000001", instance_id="i-00000000000000001", mac="02:00:00:00:00:01",
+        ip="10.0.1.10", subnet_id=routed.id, group_ids=("sg-a",), secondary_ips=("10.0.1.50",),
+        public_ips=(("198.51.100.30", "10.0.1.50"), ("198.51.100.20", "10.0.1.10"), ("198.51.100.99", "10.9.9.9")),
+    )  # fmt: skip
+    b = port(2, SUB_A1, "10.0.1.11", "sg-a")
+    c = PortState(
+        interface_id="eni-00000000000000003", instance_id="i-00000000000000003", mac="02:00:00:00:00:03",
+        ip="10.0.2.10", subnet_id=SUB_A2.id, public_ips=(("198.51.100.40", "10.0.2.10"),),
+    )  # fmt: skip
+    state = DesiredState(host="h1", subnets=(routed, SUB_A2), ports=(a, b, c))
+    settings = PlanSettings(
+        state_dir="/var/lib/ocs/network", public_gateway="198.51.100.1/24", firewall=False
+    )
+    made = plan.plan_host(state, settings)
+    check("public_uplink", plan.describe(made))
+    by_id = {s.subnet_id: s for s in made.subnets}
+    assert by_id[routed.id].public_ips == ("198.51.100.20", "198.51.100.30")
+    assert by_id[routed.id].public_routes == ("0.0.0.0/0", "203.0.113.0/24")
+    assert by_id[SUB_A2.id].uplink_ns == "" and "dnat" not in by_id[SUB_A2.id].nat_script
+    assert made.public is not None and made.public.gateway_ip == "198.51.100.1"
+    # Without a public network on the host, nothing changes.
+    assert plan.plan_host(state, PlanSettings(firewall=False)).public is None
+
+
+def test_a_bad_public_gateway_is_refused() -> None:
+    with pytest.raises(ValueError, match="public gateway"):
+        plan.public_plan(PlanSettings(public_gateway="not-an-address"))
