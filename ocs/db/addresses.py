@@ -23,6 +23,14 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
   hold: ``InvalidParameterValue``.
 * DisassociateAddress of an unknown association: ``InvalidAssociationID.NotFound``.
 * ReleaseAddress while associated: ``InvalidIPAddress.InUse``.
+* Public addresses EC2 assigns by itself (``kind`` ``auto``, see
+  :mod:`ocs.db.public_addresses`) are not elastic IPs: none of these functions
+  finds them (DescribeAddresses ``InvalidAddress.NotFound``, the others
+  ``AuthFailure`` as for an address of someone else), none counts against the
+  limit, and allocation skips every address in use of either kind. Associating
+  an elastic IP with the primary private address of an instance releases its auto
+  address; disassociating it (or moving it elsewhere) gives the instance a new one
+  when it should have one.
 """
 
 from __future__ import annotations
@@ -31,19 +39,15 @@ import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
-from ocs.db import compute
+from ocs.db import compute, public_addresses
 from ocs.db import interfaces as db_interfaces
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
-from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
-from ocs.db.owned import get_owned, owned_exists
-from ocs.network import ipam
-
-ALLOCATE_ATTEMPTS = 16
+from ocs.db.models.interfaces import AUTO, ELASTIC, ElasticAddress, InterfaceAddress, NetworkInterface
+from ocs.db.owned import get_owned
 
 
 def address_limit_exceeded() -> errors.OcsError:
@@ -56,17 +60,28 @@ def address_limit_exceeded() -> errors.OcsError:
 
 
 def get_allocation(s: Session, account_id: str, allocation_id: str) -> ElasticAddress:
-    return get_owned(s, ElasticAddress, "allocation", account_id, allocation_id)
+    row = get_owned(s, ElasticAddress, "allocation", account_id, allocation_id)
+    if row.kind != ELASTIC:  # not reachable by ID (auto rows are not ``eipalloc-``): a safeguard
+        raise ids.not_found("allocation", allocation_id)
+    return row
 
 
 def allocation_exists(s: Session, account_id: str, allocation_id: str) -> bool:
-    return owned_exists(s, ElasticAddress, account_id, allocation_id)
+    found = s.scalar(
+        select(ElasticAddress.id).where(
+            ElasticAddress.id == allocation_id,
+            ElasticAddress.account_id == account_id,
+            ElasticAddress.kind == ELASTIC,
+        )
+    )
+    return found is not None
 
 
 def by_public_ip(s: Session, account_id: str, public_ip: str) -> ElasticAddress:
-    """The account's elastic IP ``public_ip``; AuthFailure if it holds no such address."""
+    """The account's elastic IP ``public_ip``; AuthFailure if it holds no such address
+    (an auto-assigned address belongs to the cloud, not the account)."""
     row = s.scalar(select(ElasticAddress).where(ElasticAddress.public_ip == public_ip))
-    if row is None or row.account_id != account_id:
+    if row is None or row.account_id != account_id or row.kind != ELASTIC:
         raise errors.AuthFailure(f"The address '{public_ip}' does not belong to you.")
     return row
 
@@ -84,7 +99,13 @@ def list_addresses(
     s: Session, account_id: str, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
 ) -> list[ElasticAddress]:
     """The account's addresses (those named, each must exist), by allocation ID."""
-    rows = list(s.scalars(select(ElasticAddress).where(ElasticAddress.account_id == account_id)))
+    rows = list(
+        s.scalars(
+            select(ElasticAddress).where(
+                ElasticAddress.account_id == account_id, ElasticAddress.kind == ELASTIC
+            )
+        )
+    )
     by_id = {r.id: r for r in rows}
     by_ip = {r.public_ip: r for r in rows}
     for allocation_id in allocation_ids:
@@ -100,7 +121,7 @@ def list_addresses(
 
 
 def by_interfaces(s: Session, interface_ids: Sequence[str]) -> dict[tuple[str, str], ElasticAddress]:
-    """``{(interface, private address): elastic IP}`` of the associated addresses of the interfaces."""
+    """``{(interface, private address): public address}`` mapped to the interfaces (elastic and auto)."""
     if not interface_ids:
         return {}
     rows = s.scalars(
@@ -115,35 +136,26 @@ def by_interfaces(s: Session, interface_ids: Sequence[str]) -> dict[tuple[str, s
 def allocate(
     s: Session, account_id: str, pool: Sequence[str], limit: int, *, now: dt.datetime | None = None
 ) -> ElasticAddress:
-    """A new elastic IP for the account: the lowest free address of the ``pool`` blocks."""
+    """A new elastic IP for the account: the lowest free address of the ``pool`` blocks
+    (free: neither an elastic IP nor an auto-assigned address)."""
     compute.lock_account(s, account_id)
-    held = s.scalar(select(func.count()).where(ElasticAddress.account_id == account_id))
+    held = s.scalar(
+        select(func.count()).where(ElasticAddress.account_id == account_id, ElasticAddress.kind == ELASTIC)
+    )
     if int(held or 0) >= limit:
         raise address_limit_exceeded()
-    used = set(s.scalars(select(ElasticAddress.public_ip).with_for_update(read=True)))
-    for _ in range(ALLOCATE_ATTEMPTS):
-        address = next((a for a in ipam.public_pool_addresses(pool) if a not in used), None)
-        if address is None:
-            break
-        row = ElasticAddress(
+
+    def make(address: str) -> ElasticAddress:
+        return ElasticAddress(
             id=ids.new_id("allocation"),
             account_id=account_id,
             public_ip=address,
             domain="vpc",
+            kind=ELASTIC,
             created_at=now or utcnow(),
         )
-        try:
-            with s.begin_nested():
-                s.add(row)
-                s.flush()
-        except IntegrityError:  # another allocation took it meanwhile
-            used |= set(s.scalars(select(ElasticAddress.public_ip).with_for_update(read=True))) | {address}
-            continue
-        return row
-    raise errors.OcsError(
-        "There are not enough free addresses in the address pool to satisfy your request.",
-        code="InsufficientAddressCapacity",
-    )
+
+    return public_addresses.take(s, pool, make)
 
 
 def release(s: Session, account_id: str, allocation_id: str | None, public_ip: str | None) -> None:
@@ -200,8 +212,12 @@ def associate(
     interface_id: str | None,
     private_ip: str | None,
     allow_reassociation: bool,
+    pool: Sequence[str] = (),
 ) -> ElasticAddress:
-    """Map the elastic IP to a private address of an interface; the address, associated."""
+    """Map the elastic IP to a private address of an interface; the address, associated.
+
+    An auto-assigned address mapped there is released; the place the elastic IP
+    leaves gets its auto address back (from ``pool``) if it should have one."""
     row = find(s, account_id, allocation_id, public_ip)
     eni = _target(s, account_id, instance_id, interface_id)
     private = private_ip or eni.private_ip_address
@@ -224,14 +240,19 @@ def associate(
             ElasticAddress.network_interface_id == eni.id, ElasticAddress.private_ip_address == private
         )
     )
-    if current is not None and current.id != row.id:
+    if current is not None and current.kind == AUTO:
+        s.delete(current)
+    elif current is not None and current.id != row.id:
         _clear(current)
+    left = (row.network_interface_id, row.private_ip_address)
     _clear(row)
     s.flush()
     row.association_id = ids.new_id("association")
     row.network_interface_id = eni.id
     row.private_ip_address = private
     s.flush()
+    if left != (eni.id, private):
+        public_addresses.restore(s, left[0], left[1], pool)
     return row
 
 
@@ -241,18 +262,24 @@ def _clear(row: ElasticAddress) -> None:
     row.private_ip_address = None
 
 
-def disassociate(s: Session, account_id: str, association_id: str | None, public_ip: str | None) -> None:
+def disassociate(
+    s: Session, account_id: str, association_id: str | None, public_ip: str | None, pool: Sequence[str] = ()
+) -> None:
+    """Unmap the elastic IP; the place it leaves gets its auto address back (from ``pool``)
+    if it should have one."""
     if association_id:
         ids.validate("association", association_id)
         row = s.scalar(select(ElasticAddress).where(ElasticAddress.association_id == association_id))
-        if row is None or row.account_id != account_id:
+        if row is None or row.account_id != account_id or row.kind != ELASTIC:
             raise ids.not_found("association", association_id)
     elif public_ip:
         row = by_public_ip(s, account_id, public_ip)
     else:
         raise errors.MissingParameter("Either public IP or association id must be specified")
+    left = (row.network_interface_id, row.private_ip_address)
     _clear(row)
     s.flush()
+    public_addresses.restore(s, left[0], left[1], pool)
 
 
 def instances_of(s: Session, interface_ids: Sequence[str]) -> dict[str, str]:

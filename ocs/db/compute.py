@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db import instance_events as db_events
-from ocs.db import interface_cleanup, ipam, secgroups, vpcs
+from ocs.db import interface_cleanup, ipam, public_addresses, secgroups, vpcs
 from ocs.db import tags as db_tags
 from ocs.db.models.accounts import Account
 from ocs.db.models.base import utcnow
@@ -364,6 +364,8 @@ class LaunchSpec:
     disable_api_termination: bool = False
     shutdown_behavior: str = "stop"
     private_ip_address: str | None = None
+    associate_public_ip: bool = False
+    public_pool: tuple[str, ...] = ()
 
 
 def new_mac_address() -> str:
@@ -418,7 +420,9 @@ def _new_instance(
     )
 
 
-def primary_interface(instance: Instance, address: str, now: dt.datetime) -> NetworkInterface:
+def primary_interface(
+    instance: Instance, address: str, now: dt.datetime, *, associate_public_ip: bool = False
+) -> NetworkInterface:
     """The primary network interface (device index 0) of a new instance, attached to it."""
     return NetworkInterface(
         id=instance.network_interface_id or ids.new_id("network_interface"),
@@ -440,6 +444,7 @@ def primary_interface(instance: Instance, address: str, now: dt.datetime) -> Net
         attach_status="attached",
         attach_time=now,
         delete_on_termination=True,
+        associate_public_ip=associate_public_ip,
         created_at=now,
     )
 
@@ -453,7 +458,9 @@ def launch(
 ) -> tuple[Reservation, list[Instance]]:
     """A reservation and ``count`` pending instances (task ``scheduling``), each with its
     primary network interface and an address of the subnet (the requested one, else the
-    lowest free one), all in the caller's transaction."""
+    lowest free one), all in the caller's transaction. With ``spec.associate_public_ip``
+    each primary interface also gets a public address of ``spec.public_pool``
+    (``InsufficientAddressCapacity`` when the pool runs out: the caller rolls back)."""
     when = now or utcnow()
     reservation = Reservation(
         id=_fresh_id(s, "reservation", Reservation), account_id=account_id, created_at=when
@@ -462,17 +469,21 @@ def launch(
     s.flush()
     pool = ipam.open_pool(s, spec.subnet_id, spec.subnet_cidr)
     made: list[Instance] = []
+    used: set[str] | None = None
     for index in range(count):
-        latest: list[Instance] = []
+        latest: list[Any] = []
 
-        def rows(address: str, index: int = index, latest: list[Instance] = latest) -> list[object]:
+        def rows(address: str, index: int = index, latest: list[Any] = latest) -> list[object]:
             instance = _new_instance(s, account_id, reservation.id, index, spec, when)
             instance.private_ip_address = address
-            eni = primary_interface(instance, address, when)
-            latest[:] = [instance]
+            eni = primary_interface(instance, address, when, associate_public_ip=spec.associate_public_ip)
+            latest[:] = [instance, eni]
             return [instance, eni, ipam.address_row(pool, eni.id, address, primary=True)]
 
         ipam.insert_with_address(s, pool, rows, requested=spec.private_ip_address)
+        if spec.associate_public_ip:
+            used = public_addresses.used_public_ips(s) if used is None else used
+            public_addresses.assign(s, latest[1], spec.public_pool, now=when, used=used)
         made.append(latest[0])
     LOG.info(
         "Account %s launches %d %s instance(s) in reservation %s",
@@ -534,6 +545,8 @@ def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bo
         .execution_options(synchronize_session=False)
     )
     applied = bool(getattr(result, "rowcount", 0) == 1)
+    if applied:
+        public_addresses.after_state_change(s, instance.id, instance.state, changes)
     if applied and changes.get("state") == "terminated" and instance.state != "terminated":
         interface_cleanup.release_instance_interfaces(s, [instance.id])
     s.refresh(instance)

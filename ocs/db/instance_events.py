@@ -21,7 +21,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from ocs.db import hosts as db_hosts
-from ocs.db import interface_cleanup
+from ocs.db import interface_cleanup, public_addresses
 from ocs.db import tags as db_tags
 from ocs.db.models.compute import Instance, Reservation
 
@@ -115,6 +115,7 @@ def apply(s: Session, inst: Instance, values: dict[str, Any], *, release_claim: 
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         return False
+    public_addresses.after_state_change(s, inst.id, inst.state, values)
     if values.get("state") == TERMINATED and inst.state != TERMINATED:
         interface_cleanup.release_instance_interfaces(s, [inst.id])
     if release_claim and inst.host and inst.state != TERMINATED:

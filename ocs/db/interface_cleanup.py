@@ -4,8 +4,8 @@ When an instance is terminated (or its row deleted before it ever ran), each
 interface attached to it is deleted if its attachment says delete-on-termination
 (the primary interface made at launch does), and otherwise detached and left
 ``available``, as EC2 does. Deleting an interface gives its private addresses
-back to the subnet and disassociates any elastic IP from it (the allocation
-stays with the account). Callers: :mod:`ocs.db.instance_events` (the scheduler's
+back to the subnet, disassociates any elastic IP from it (the allocation
+stays with the account) and releases its auto-assigned public address. Callers: :mod:`ocs.db.instance_events` (the scheduler's
 writes) and :mod:`ocs.db.compute` (the API's), in the transaction that
 terminates the instance.
 
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from ocs.db import public_addresses
 from ocs.db import tags as db_tags
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
 
@@ -40,10 +41,12 @@ def detached_values() -> dict[str, object]:
 
 
 def delete_interfaces(s: Session, interface_ids: Sequence[str]) -> None:
-    """Delete interfaces with their addresses and tags; their elastic IPs are disassociated."""
+    """Delete interfaces with their addresses and tags; their elastic IPs are disassociated,
+    their auto-assigned public addresses released."""
     ids = list(interface_ids)
     if not ids:
         return
+    public_addresses.release_for_interfaces(s, ids)
     s.execute(
         update(ElasticAddress)
         .where(ElasticAddress.network_interface_id.in_(ids))

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
-from ocs.db import compute, ipam
+from ocs.db import compute, ipam, public_addresses
 from ocs.db.interface_cleanup import AVAILABLE, IN_USE, delete_interfaces, detached_values
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance
@@ -362,6 +362,7 @@ def _take_from_other(s: Session, account_id: str, subnet_id: str, address: str) 
 
 
 def _disassociate_private(s: Session, interface_id: str, addresses: Sequence[str]) -> None:
+    public_addresses.release_for_interfaces(s, [interface_id], addresses)
     s.execute(
         update(ElasticAddress)
         .where(

@@ -35,6 +35,7 @@ from ocs.bus import Bus, RpcServer
 from ocs.db import engine as db_engine
 from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
+from ocs.db.models.interfaces import ElasticAddress
 from ocs.db.models.keypairs import KeyPair
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from ocs.db.models.routing import InternetGateway, Route, RouteTableAssociation
@@ -206,6 +207,28 @@ def _hostname(region: str, ip: str) -> str:
     return f"{host}.ec2.internal" if region == "us-east-1" else f"{host}.{region}.compute.internal"
 
 
+def _public_hostname(region: str, ip: str) -> str:
+    host = "ec2-" + ip.replace(".", "-")
+    return (
+        f"{host}.compute-1.amazonaws.com"
+        if region == "us-east-1"
+        else f"{host}.{region}.compute.amazonaws.com"
+    )
+
+
+def _public_ipv4s(s: Session, interface_id: str | None) -> dict[str, str]:
+    """``{public address: private address}`` mapped to the interface (elastic IPs and the
+    public address EC2 assigned at launch or start alike)."""
+    if not interface_id:
+        return {}
+    rows = s.execute(
+        select(ElasticAddress.public_ip, ElasticAddress.private_ip_address)
+        .where(ElasticAddress.network_interface_id == interface_id)
+        .order_by(ElasticAddress.private_ip_address)
+    )
+    return {public: private or "" for public, private in rows}
+
+
 def _user_data(inst: Instance) -> bytes | None:
     if not inst.user_data:
         return None
@@ -225,6 +248,10 @@ def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | 
     names = tuple(g.name for g in groups.values() if isinstance(g, SecurityGroup))
     hostname = _hostname(region, inst.private_ip_address)
     mac = (inst.mac_address or "").lower()
+    publics = _public_ipv4s(s, inst.network_interface_id)
+    public_ipv4 = next((p for p, private in publics.items() if private == inst.private_ip_address), None)
+    show_dns = vpc is None or bool(vpc.enable_dns_hostnames)
+    public_hostname = _public_hostname(region, public_ipv4) if public_ipv4 and show_dns else None
     interface = InterfaceMetadata(
         mac=mac,
         device_number=0,
@@ -238,6 +265,8 @@ def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | 
         local_hostname=hostname,
         security_group_ids=tuple(inst.security_group_ids or ()),
         security_groups=names,
+        ipv4_associations=publics,
+        public_hostname=public_hostname,
     )
     keys = {}
     if inst.key_name:
@@ -257,6 +286,8 @@ def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | 
         local_hostname=hostname,
         pending_time=inst.launch_time,
         mac=mac,
+        public_ipv4=public_ipv4,
+        public_hostname=public_hostname,
         interfaces=(interface,),
         security_groups=names,
         public_keys=keys,

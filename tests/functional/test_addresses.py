@@ -134,8 +134,9 @@ def test_associate_with_an_instance(tenant, image_id):
         ec2.disassociate_address(AssociationId=association_id)
     assert code_of(twice) == "InvalidAssociationID.NotFound"
     inst = tenant.one(instance_id)
-    assert "PublicIpAddress" not in inst and inst["PublicDnsName"] == ""
-    assert "Association" not in inst["NetworkInterfaces"][0]
+    # EC2: a running instance of a MapPublicIpOnLaunch subnet gets a new public address of its own
+    assert inst["PublicIpAddress"] not in ("", alloc["PublicIp"])
+    assert inst["NetworkInterfaces"][0]["Association"]["IpOwnerId"] == "amazon"
     ec2.release_address(AllocationId=alloc["AllocationId"])
 
 
@@ -150,7 +151,10 @@ def test_reassociation_and_secondary_addresses(tenant, image_id):
     moved = ec2.associate_address(AllocationId=alloc, InstanceId=second, AllowReassociation=True)
     assert one_address(ec2, alloc)["InstanceId"] == second
     assert one_address(ec2, alloc)["AssociationId"] == moved["AssociationId"]
-    assert "PublicIpAddress" not in tenant.one(first)
+    eip = one_address(ec2, alloc)["PublicIp"]
+    # the instance the elastic IP left gets a public address of its own again (EC2)
+    first_public = tenant.one(first)["PublicIpAddress"]
+    assert first_public != eip
     # A target that has an elastic IP loses it to the new one (which stays allocated).
     other = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.associate_address(AllocationId=other, InstanceId=second)
@@ -167,7 +171,8 @@ def test_reassociation_and_secondary_addresses(tenant, image_id):
     ec2.associate_address(AllocationId=alloc, NetworkInterfaceId=eni_id, PrivateIpAddress=secondary)
     item = one_address(ec2, alloc)
     assert item["PrivateIpAddress"] == secondary and item["NetworkInterfaceId"] == eni_id
-    assert "PublicIpAddress" not in tenant.one(first)  # the instance's public IP is its primary address's
+    # the instance's public IP is its primary address's: still its own
+    assert tenant.one(first)["PublicIpAddress"] == first_public
     with pytest.raises(ClientError) as wrong_ip:
         ec2.associate_address(AllocationId=other, NetworkInterfaceId=eni_id, PrivateIpAddress="172.31.9.9")
     assert code_of(wrong_ip) == "InvalidParameterValue"

@@ -161,7 +161,10 @@ def test_whole_lifecycle_with_waiters(tenant, image_id):
 def test_describe_shows_the_instance_faithfully(tenant, image_id):
     [instance_id] = tenant.running(image_id, InstanceType="t3.micro")
     item = tenant.one(instance_id)
-    assert item["PublicDnsName"] == "" and item["ProductCodes"] == []
+    assert item["ProductCodes"] == []
+    # a default subnet maps a public address on launch, as EC2's do
+    public = item["PublicIpAddress"]
+    assert item["PublicDnsName"] == "ec2-" + public.replace(".", "-") + ".compute-1.amazonaws.com"
     assert item["Placement"] == {
         "AvailabilityZone": "us-east-1a",
         "AvailabilityZoneId": "use1-az1",

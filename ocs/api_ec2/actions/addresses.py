@@ -7,10 +7,9 @@ The rules and EC2's errors are in :mod:`ocs.db.addresses`. Addresses come from
 EC2 does for accounts without EC2-Classic. BYOIP, customer-owned and carrier
 addresses are ``Unsupported``.
 
-Not yet here: EC2 refuses to associate an address with an interface whose VPC
-has no internet gateway (``Gateway.NotAttached``). Internet gateways belong to
-another family, which registers that check in
-:data:`ocs.db.addresses.INTERNET_GATEWAY_CHECKS`.
+The public addresses EC2 gives instances by itself (MapPublicIpOnLaunch) share
+the pool and the table but are not elastic: these actions never show nor touch
+them (:mod:`ocs.db.public_addresses`).
 """
 
 from __future__ import annotations
@@ -119,6 +118,7 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
         interface_id=params.get("NetworkInterfaceId") or None,
         private_ip=params.get("PrivateIpAddress") or None,
         allow_reassociation=bool(params.get("AllowReassociation")),
+        pool=ctx.settings.public_address_pool,
     )
     routing_changed(ctx, before | _vpcs_mapped(ctx, ElasticAddress.id == row.id))
     return {"AssociationId": row.association_id}
@@ -127,7 +127,11 @@ def associate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, 
 def disassociate_address(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     before = _vpcs_mapped(ctx, _named(params, by_association=True))
     repo.disassociate(
-        ctx.session, ctx.account_id, params.get("AssociationId") or None, params.get("PublicIp") or None
+        ctx.session,
+        ctx.account_id,
+        params.get("AssociationId") or None,
+        params.get("PublicIp") or None,
+        pool=ctx.settings.public_address_pool,
     )
     routing_changed(ctx, before)
     return {}

@@ -20,6 +20,9 @@ several instances changes all of them or, on any error, none.
   configured for hibernation). ``Force=true`` on a ``stopping`` instance forces
   the stop again (what EC2 documents Force for).
 * A stopped instance keeps its host (and its claim there) and starts again on it.
+* Public IPv4: a stopping instance gives its auto-assigned public address back; a
+  start assigns a new one (``InsufficientAddressCapacity`` with the pool out of
+  addresses: nothing starts), see :mod:`ocs.db.public_addresses`.
 * GetConsoleOutput: the agent's base64 text; no output (the member is absent)
   while the instance has no host or its agent does not answer.
 
@@ -52,6 +55,7 @@ from ocs.db import hosts as db_hosts
 from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
 from ocs.db import interfaces as db_interfaces
+from ocs.db import public_addresses
 from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
 
@@ -87,9 +91,15 @@ class Plan:
 
 
 def _apply_plans(
-    ctx: RequestContext, instance_ids: list[str], decide: Any
+    ctx: RequestContext,
+    instance_ids: list[str],
+    decide: Any,
+    after: Callable[[list[Instance]], None] | None = None,
 ) -> list[tuple[Instance, str, Plan]]:
-    """Decide per instance (``decide(rows) -> [Plan]`` may raise), apply, retry on a race, commit."""
+    """Decide per instance (``decide(rows) -> [Plan]`` may raise), apply, retry on a race, commit.
+
+    ``after(changed rows)`` (may raise: nothing is committed) writes what goes with the
+    changes in the same transaction."""
     s = ctx.session
     for _ in range(CHANGE_ATTEMPTS):
         rows = repo.get_instances(s, ctx.account_id, instance_ids)
@@ -100,6 +110,8 @@ def _apply_plans(
         if all(
             repo.update_if_unchanged(s, r, **p.changes) for r, p in zip(rows, plans, strict=True) if p.changes
         ):
+            if after is not None:
+                after([r for r, p in zip(rows, plans, strict=True) if p.changes])
             s.commit()
             return list(zip(rows, before, plans, strict=True))
         s.rollback()  # an agent's report changed an instance meanwhile: decide again
@@ -182,7 +194,12 @@ def start_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
         repo.check_start_quota(ctx.session, ctx.account_id, [r for r in rows if r.state == "stopped"])
         return plans
 
-    done = _apply_plans(ctx, _instance_ids(params), decide)
+    def public_ips(started: list[Instance]) -> None:
+        public_addresses.assign_for_instances(
+            ctx.session, [r.id for r in started], ctx.settings.public_address_pool
+        )
+
+    done = _apply_plans(ctx, _instance_ids(params), decide, after=public_ips)
     _send(ctx, done)
     return {"StartingInstances": _state_changes(done)}
 

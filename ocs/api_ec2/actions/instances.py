@@ -38,6 +38,19 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
   :data:`DEFAULT_INSTANCE_TYPES` the operator offers.
 * Without a subnet or zone, the instance goes to the default subnet of the zone
   whose hosts have the most room (EC2 picks a zone too).
+* Public IPv4: the primary interface gets one from the public pool when the
+  subnet has MapPublicIpOnLaunch (default subnets do), unless
+  ``NetworkInterface.1.AssociatePublicIpAddress`` says otherwise; it is shown as
+  ``PublicIpAddress``/``PublicDnsName`` and an ``Association`` owned by
+  ``amazon``. AssociatePublicIpAddress on another device index:
+  ``InvalidParameterCombination`` "The associatePublicIPAddress parameter can only
+  be specified for the network interface with DeviceIndex 0." [AWS Spot Fleet
+  user guide, event example]; with several interfaces "... cannot be specified
+  when launching with multiple network interfaces." [erlcloud/erlcloud#284,
+  terraform-provider-aws fleet test]; with an existing interface "... cannot be
+  specified for a network interface with an ID."; the pool out of addresses:
+  ``InsufficientAddressCapacity``, nothing launched. Its lifecycle is in
+  :mod:`ocs.db.public_addresses`.
 """
 
 from __future__ import annotations
@@ -60,6 +73,7 @@ from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
 from ocs.db import interfaces as db_interfaces
 from ocs.db import keypairs as db_keypairs
+from ocs.db import public_addresses
 from ocs.db import secgroups as db_secgroups
 from ocs.db import tags as db_tags
 from ocs.db import vpcs as db_vpcs
@@ -541,6 +555,29 @@ class Network:
     subnet: Subnet
     groups: list[SecurityGroup]
     private_ip: str | None
+    associate_public_ip: bool
+
+
+def check_associate_public_ip(interfaces: list[dict[str, Any]]) -> None:
+    """EC2's rules for ``NetworkInterface.N.AssociatePublicIpAddress`` (whatever its value):
+    only on device index 0, only when launching one network interface, only a new one."""
+    flagged = [n for n in interfaces if n.get("AssociatePublicIpAddress") is not None]
+    if not flagged:
+        return
+    if any((n.get("DeviceIndex") or 0) != 0 for n in flagged):
+        raise errors.InvalidParameterCombination(
+            reason="The associatePublicIPAddress parameter can only be specified for the network interface "
+            "with DeviceIndex 0."
+        )
+    if len(interfaces) > 1:
+        raise errors.InvalidParameterCombination(
+            reason="The associatePublicIPAddress parameter cannot be specified when launching with multiple "
+            "network interfaces."
+        )
+    if flagged[0].get("NetworkInterfaceId"):
+        raise errors.InvalidParameterCombination(
+            reason="The associatePublicIPAddress parameter cannot be specified for a network interface with an ID."
+        )
 
 
 def _interface_request(params: dict[str, Any]) -> dict[str, Any]:
@@ -548,6 +585,7 @@ def _interface_request(params: dict[str, Any]) -> dict[str, Any]:
     interfaces = params.get("NetworkInterfaces") or []
     if not interfaces:
         return {}
+    check_associate_public_ip(list(interfaces))
     if len(interfaces) > 1 or (interfaces[0].get("DeviceIndex") or 0) != 0:
         raise _unsupported("More than one network interface")
     nic = interfaces[0]
@@ -616,7 +654,9 @@ def network(ctx: RequestContext, params: dict[str, Any], max_count: int) -> Netw
                 reason="Cannot specify a private IP address when launching more than one instance"
             )
         address = repo.check_requested_address(ctx.session, subnet.id, subnet.cidr_block, address)
-    return Network(subnet=subnet, groups=groups, private_ip=address)
+    wanted = nic.get("AssociatePublicIpAddress")
+    public = subnet.map_public_ip_on_launch if wanted is None else bool(wanted)
+    return Network(subnet=subnet, groups=groups, private_ip=address, associate_public_ip=bool(public))
 
 
 def client_token(params: dict[str, Any]) -> str | None:
@@ -677,16 +717,24 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
         disable_api_termination=bool(params.get("DisableApiTermination")),
         shutdown_behavior=shutdown_behavior(params.get("InstanceInitiatedShutdownBehavior")),
         private_ip_address=net.private_ip,
+        associate_public_ip=net.associate_public_ip,
+        public_pool=tuple(ctx.settings.public_address_pool),
     )
     return spec, image
 
 
 def launch_count(ctx: RequestContext, spec: repo.LaunchSpec, low: int, high: int) -> int:
-    """How many to launch: as many as the quotas and the subnet's free addresses allow."""
+    """How many to launch: as many as the quotas, the subnet's free addresses and (when
+    each gets a public address) the public pool's free addresses allow."""
     allowed = repo.launch_allowance(ctx.session, ctx.account_id, spec.vcpus, low, high)
     free = repo.free_address_count(ctx.session, spec.subnet_id, spec.subnet_cidr)
     if free < low:
         raise repo.InsufficientFreeAddresses(subnet_id=spec.subnet_id)
+    if spec.associate_public_ip:
+        public = public_addresses.free_count(ctx.session, spec.public_pool, high)
+        if public < low:
+            raise public_addresses.insufficient_capacity()
+        free = min(free, public)
     return min(allowed, free)
 
 

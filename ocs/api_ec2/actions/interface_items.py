@@ -19,7 +19,7 @@ from ocs.api_ec2.context import RequestContext
 from ocs.db import addresses as db_addresses
 from ocs.db import interfaces as db_interfaces
 from ocs.db import secgroups as db_secgroups
-from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
+from ocs.db.models.interfaces import AUTO, ElasticAddress, InterfaceAddress, NetworkInterface
 from ocs.db.models.network import SecurityGroup, Vpc
 
 
@@ -99,6 +99,8 @@ def _association(
     if eip is None:
         return None
     public_ip, dns = public_of(ctx, eni, rel, private)
+    if eip.kind == AUTO:  # EC2's own address: owned by "amazon", no allocation nor association
+        return {"IpOwnerId": "amazon", "PublicDnsName": dns, "PublicIp": public_ip}
     item: dict[str, Any] = {"IpOwnerId": eip.account_id, "PublicDnsName": dns, "PublicIp": public_ip}
     if full:
         item.update(AllocationId=eip.id, AssociationId=eip.association_id)

@@ -9,6 +9,9 @@ place that makes two interfaces never hold one address (the IPAM of
 
 An :class:`ElasticAddress` is a public address of the cloud's pool allocated to
 an account; while associated it maps to one private address of one interface.
+Its ``kind`` is ``elastic`` (AllocateAddress) or ``auto``: the public address
+EC2 gives an instance's primary interface while it runs (MapPublicIpOnLaunch,
+AssociatePublicIpAddress), always mapped, never seen by the address API.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
 
 _ID = 32
+ELASTIC = "elastic"
+AUTO = "auto"
 
 
 def _account_fk() -> Any:
@@ -63,6 +68,7 @@ class NetworkInterface(Base):
     attach_status: Mapped[str | None] = mapped_column(String(16))
     attach_time: Mapped[dt.datetime | None] = mapped_column()
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    associate_public_ip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -86,7 +92,10 @@ class ElasticAddress(Base):
     The association columns are set while it maps to a private address of an
     interface; the unique ``public_ip`` makes two allocations never hand out one
     address, and the unique (interface, private address) maps at most one
-    elastic IP to a private address.
+    elastic IP to a private address. An ``auto`` row (see the module) is the
+    same mapping with no association ID: sharing the table, both kinds share the
+    guarantees, and the data plane reads one table for "public IP of (interface,
+    private address)".
     """
 
     __tablename__ = "elastic_addresses"
@@ -96,6 +105,7 @@ class ElasticAddress(Base):
     account_id: Mapped[str] = _account_fk()
     public_ip: Mapped[str] = mapped_column(String(45), unique=True)
     domain: Mapped[str] = mapped_column(String(16), default="vpc")
+    kind: Mapped[str] = mapped_column(String(16), default=ELASTIC, server_default=ELASTIC)
     association_id: Mapped[str | None] = mapped_column(String(_ID), unique=True)
     network_interface_id: Mapped[str | None] = mapped_column(String(_ID), index=True)
     private_ip_address: Mapped[str | None] = mapped_column(String(45))
