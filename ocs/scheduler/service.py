@@ -64,6 +64,9 @@ class SchedulerSettings:
 
     ``reconcile_grace``: a heartbeat does not judge an instance changed less
     than this many seconds ago (the heartbeat may predate the change).
+    ``reschedule_on_host_down``: the periodic tasks move builds, starts and
+    terminations off hosts silent for ``service_down_time``
+    (:func:`ocs.scheduler.lifecycle.host_down`).
     """
 
     host: str = "scheduler"
@@ -76,6 +79,7 @@ class SchedulerSettings:
     terminated_ttl: float = 3600.0
     periodic_interval: float = 10.0
     reconcile_grace: float = 2.0
+    reschedule_on_host_down: bool = True
     filters: tuple[str, ...] | None = None
 
 
