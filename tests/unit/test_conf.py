@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ocs.conf import make_conf
 from ocs.conf.opts import list_opts
 
@@ -53,3 +55,21 @@ def test_committed_sample_is_current(tmp_path):
     )
     committed = (ROOT / "etc/ocs/ocs.conf.sample").read_text()
     assert out.read_text() == committed, "etc/ocs/ocs.conf.sample is stale: run 'tox -e genconfig'"
+
+
+def test_one_network_process_serves_several_hosts_only_with_the_noop_driver():
+    from oslo_config import cfg
+
+    from ocs.cmd.network import served_hosts
+
+    conf = make_conf()
+    conf([])
+    conf.set_override("host", "h0")
+    assert served_hosts(conf) == ["h0"]
+    conf.set_override("hosts", ["h1", " h2", "h1", ""], group="network")
+    assert served_hosts(conf) == ["h1", "h2"]
+    conf.set_override("driver", "linux", group="network")
+    with pytest.raises(cfg.Error, match="only the noop driver"):
+        served_hosts(conf)
+    conf.set_override("hosts", ["h1"], group="network")
+    assert served_hosts(conf) == ["h1"]
