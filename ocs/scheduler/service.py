@@ -478,7 +478,9 @@ class SchedulerEndpoint(StatusEndpoint):
         if not db_hosts.claim(s, host, db_events.amount(inst), limits, alive_since=self._alive_since()):
             raise _Conflict()  # lost the host to another scheduler: roll back, try again
         inst.host, inst.hosts_tried = host, tried
-        LOG.info("%s: build failed, attempt %d on %s", inst.id, len(tried) + 1, host)
+        LOG.info(
+            "%s: building it again on %s (attempt %d; %s did not)", inst.id, host, len(tried) + 1, tried[-1]
+        )
         return _Outbox(spawn=Spawn(host=host, spec=guest_spec(s, inst), attempt=len(tried) + 1))
 
     # --- host_report -------------------------------------------------------------------
