@@ -24,6 +24,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("threads", 8)
         self.cfg.set("accesslog", None)
         self.cfg.set("proc_name", "ocs-api")
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn 25.1+ opens a control socket at one path per user
+            # (~/.gunicorn/gunicorn.ctl): two ocs-api on one machine would take it
+            # from each other. Nothing in OCS uses it.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
         from ocs.api_ec2.service import app_from_conf

@@ -61,24 +61,45 @@ def settings_from_conf(conf: cfg.ConfigOpts, host: str | None = None) -> Network
     )
 
 
+def served_hosts(conf: cfg.ConfigOpts) -> list[str]:
+    """The hosts this process serves: ``[network] hosts``, else ``[DEFAULT] host``."""
+    hosts = list(dict.fromkeys(h.strip() for h in conf.network.hosts if h.strip()))
+    if len(hosts) > 1 and driver_name(conf) != "noop":
+        raise cfg.Error(
+            f"[network] hosts lists {len(hosts)} hosts: only the noop driver serves several "
+            "hosts from one process (run one ocs-network on each host)"
+        )
+    return hosts or [str(conf.host)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     conf = parse_conf(argv, "ocs-network")
+    hosts = served_hosts(conf)
     bus = bus_from_conf(conf)
     engine = db_engine.make_engine(
         database_url(conf), pool_size=conf.database.pool_size, max_overflow=conf.database.max_overflow
     )
-    driver = driver_from_conf(conf)
-    endpoint = NetworkHostEndpoint(
-        db_engine.session_factory(engine, read_only=True), driver, settings_from_conf(conf)
-    )
-    service = NetworkService(bus, endpoint)
+    readers = db_engine.session_factory(engine, read_only=True)
+    services = [
+        NetworkService(
+            bus,
+            NetworkHostEndpoint(readers, driver_from_conf(conf), settings_from_conf(conf, host)),
+            status=index == 0,
+        )
+        for index, host in enumerate(hosts)
+    ]
+
+    def start() -> None:
+        for service in services:
+            service.start()
 
     def stop() -> None:
-        service.stop()
+        for service in reversed(services):
+            service.stop()
         bus.close()
         engine.dispose()
 
-    return run_until_signal(service.start, stop, f"network on {conf.host}")
+    return run_until_signal(start, stop, f"network on {', '.join(hosts)}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,15 @@ OPTS = [
         help="Data-plane driver of ocs-network on this host. Unset: noop when "
         "[compute] driver is fake, linux otherwise (real guests need real packets).",
     ),
+    cfg.ListOpt(
+        "hosts",
+        default=[],
+        help="Compute hosts whose data plane this ocs-network serves (it listens on "
+        "network.<host> for each). Unset: [DEFAULT] host alone, as in production, where "
+        "one ocs-network runs on every compute host. Several hosts make sense only with "
+        "the noop driver, when one process stands in for the network service of many "
+        "simulated hosts (ocs-manage devcluster); the linux driver refuses them.",
+    ),
     cfg.StrOpt(
         "host_namespace",
         help="Network namespace standing for this host (bridges, VXLAN devices, taps and "

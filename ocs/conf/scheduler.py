@@ -69,6 +69,19 @@ OPTS = [
         min=1,
         help="Seconds without a heartbeat after which a host counts as down and receives no new instances.",
     ),
+    cfg.BoolOpt(
+        "reschedule_on_host_down",
+        default=True,
+        help="What the periodic tasks do with operations in flight on a host that "
+        "counts as down (see service_down_time): a build there is rescheduled on "
+        "another host (one of max_attempts; past them the instance ends terminated "
+        "with Server.InternalError), a termination there is finished without the "
+        "host, a start there fails and leaves the instance stopped. Should the host "
+        "come back, the guests it then builds for instances placed elsewhere are "
+        "destroyed. Off: they wait for the host until build_timeout gives them up. "
+        "Instances already running on a down host are left as they are: their "
+        "guests may well be running (only the agent is gone).",
+    ),
 ]
 
 

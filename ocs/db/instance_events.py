@@ -83,6 +83,24 @@ def hosts_of(s: Session, instance_ids: Collection[str]) -> dict[str, tuple[str |
     return out
 
 
+def on_hosts_in(
+    s: Session, hosts: Collection[str], states_tasks: Sequence[tuple[str, str]], limit: int = 500
+) -> list[Instance]:
+    """Instances placed on one of ``hosts`` in one of the (state, task) pairs."""
+    if not hosts:
+        return []
+    found: list[Instance] = []
+    for state, task in states_tasks:
+        found += s.scalars(
+            select(Instance)
+            .where(Instance.host.in_(list(hosts)), Instance.state == state, Instance.task == task)
+            .order_by(Instance.updated_at)
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+    return found
+
+
 def stuck(s: Session, states_tasks: Sequence[tuple[str, str]], before: dt.datetime) -> list[Instance]:
     """Instances in one of the (state, task) pairs, unchanged since before ``before``."""
     found: list[Instance] = []

@@ -37,7 +37,7 @@ def _ratios(conf: cfg.ConfigOpts) -> Ratios:
     return Ratios(s.cpu_allocation_ratio, s.ram_allocation_ratio, s.disk_allocation_ratio)
 
 
-def _host_row(h: Host, conf: cfg.ConfigOpts, now: dt.datetime) -> dict[str, Any]:
+def host_row(h: Host, conf: cfg.ConfigOpts, now: dt.datetime) -> dict[str, Any]:
     limits = HostState(
         name=h.name,
         availability_zone=h.availability_zone,
@@ -68,14 +68,14 @@ def _host_row(h: Host, conf: cfg.ConfigOpts, now: dt.datetime) -> dict[str, Any]
     }
 
 
-def _status(row: dict[str, Any]) -> str:
+def host_status(row: dict[str, Any]) -> str:
     return ("enabled" if row["enabled"] else "disabled") + (" up" if row["up"] else " down")
 
 
 def host_list(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
     now = utcnow()
     with session(conf) as s:
-        rows = [_host_row(h, conf, now) for h in repo.list_hosts(s)]
+        rows = [host_row(h, conf, now) for h in repo.list_hosts(s)]
     if args.json:
         print_json(rows)
         return 0
@@ -85,7 +85,7 @@ def host_list(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
             [
                 r["name"],
                 r["availability_zone"],
-                _status(r),
+                host_status(r),
                 f"{r['vcpus_used']}/{r['vcpus_limit']}",
                 f"{r['memory_mib_used']}/{r['memory_mib_limit']}",
                 f"{r['disk_gib_used']}/{r['disk_gib_limit']}",
@@ -101,7 +101,7 @@ def host_list(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
 def _show(conf: cfg.ConfigOpts, name: str) -> dict[str, Any]:
     now = utcnow()
     with session(conf) as s:
-        row = _host_row(repo.get_host(s, name), conf, now)
+        row = host_row(repo.get_host(s, name), conf, now)
         states = s.execute(
             select(Instance.state, func.count()).where(Instance.host == name).group_by(Instance.state)
         )

@@ -47,6 +47,14 @@ hardware failed — so nothing is lost from the account's view, and the next
 StartInstances builds the guest again on the same host (its resources stay
 claimed while it is stopped). An instance being spawned is never judged by a
 heartbeat: its Spawn message may still be queued; the build timeout covers it.
+
+A host that stopped reporting (:func:`host_down`: no heartbeat for the
+scheduler's ``service_down_time``) is not waited for: a build there is
+rescheduled on another host (it counts as one of ``max_attempts``; past them
+the instance ends terminated with ``Server.InternalError``), a termination
+there is finished without it, a start there fails (the instance stays
+stopped). Should the host come back, the Spawn still queued for it builds a
+guest of an instance placed elsewhere, and the rule above destroys it.
 """
 
 from __future__ import annotations
@@ -396,5 +404,32 @@ def give_up(inst: InstanceView, now: dt.datetime, *, host_alive: bool = True) ->
     if inst.state == PENDING and inst.task == STARTING:
         return Decision(stopped(now, START_ERROR, "Server.InternalError", "nostate"), why="start timed out")
     if inst.state == SHUTTING_DOWN and not host_alive:
+        return Decision(terminated(now), release_claim=True, why="terminated while its host is down")
+    return NOTHING
+
+
+#: (state, task) pairs that :func:`host_down` acts on.
+HOST_DOWN_TASKS = (
+    (PENDING, SPAWNING),
+    (PENDING, STARTING),
+    (SHUTTING_DOWN, TERMINATING),
+)
+
+
+def host_down(inst: InstanceView, now: dt.datetime, *, max_attempts: int) -> Decision:
+    """The instance's host stopped reporting while an operation on it is in flight."""
+    if inst.state == PENDING and inst.task == SPAWNING:
+        if inst.attempt < max_attempts:
+            return Decision(reschedule=True, why=f"host {inst.host} is down, rescheduling the build")
+        decision = failed_launch(now, f"host {inst.host} went down")
+        tried = [*inst.hosts_tried, inst.host or ""]
+        return replace(
+            decision, values={**decision.values, "hosts_tried": tried}, why="host down, no attempt left"
+        )
+    if inst.state == PENDING and inst.task == STARTING:
+        values = stopped(now, START_ERROR, "Server.InternalError", "nostate")
+        values["state_reason_message"] = f"{START_ERROR[1]} (host {inst.host} is down)"[:MAX_REASON]
+        return Decision(values, why="start failed: host down")
+    if inst.state == SHUTTING_DOWN:
         return Decision(terminated(now), release_claim=True, why="terminated while its host is down")
     return NOTHING

@@ -5,6 +5,9 @@ Every ``periodic_interval`` seconds:
 - record the scheduler's own heartbeat in the ``services`` table;
 - give up operations that took longer than ``build_timeout``
   (:func:`ocs.scheduler.lifecycle.give_up`): no instance stays pending forever;
+- move what is in flight on hosts that stopped reporting
+  (:func:`ocs.scheduler.lifecycle.host_down`, unless ``reschedule_on_host_down``
+  is off): builds go to another host, terminations finish, starts fail;
 - purge instances terminated more than ``terminated_ttl`` seconds ago, with
   their tags (and their reservation once it is empty), and NAT gateways deleted
   more than an hour ago (EC2 shows them about that long).
@@ -70,6 +73,8 @@ class Periodic:
 
     def run_once(self) -> None:
         self.heartbeat()
+        if self.endpoint.settings.reschedule_on_host_down:
+            self.rescue_from_down_hosts()
         self.give_up_stuck()
         self.purge()
 
@@ -105,6 +110,28 @@ class Periodic:
 
             if not ep.observe(row.id, decide).noop:
                 count += 1
+        return count
+
+    def rescue_from_down_hosts(self) -> int:
+        """Act on the operations in flight on hosts that are down; returns how many."""
+        ep = self.endpoint
+        max_attempts = ep.settings.max_attempts
+        with ep._tx() as s:
+            down = {h.name for h in ep.host_states(s) if not h.alive}
+            rows = db_events.on_hosts_in(s, down, lifecycle.HOST_DOWN_TASKS)
+        count = 0
+        for row in rows:
+
+            def decide(inst: Instance | None, host: str | None = row.host) -> lifecycle.Decision:
+                if inst is None or inst.host != host:
+                    return lifecycle.NOTHING  # moved meanwhile
+                return lifecycle.host_down(view(inst), ep.now(), max_attempts=max_attempts)
+
+            decision = ep.observe(row.id, decide)
+            if not decision.noop:
+                count += 1
+        if count:
+            LOG.info("moved %d operations off the down hosts %s", count, ", ".join(sorted(down)))
         return count
 
     def purge(self) -> int:

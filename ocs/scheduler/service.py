@@ -64,6 +64,9 @@ class SchedulerSettings:
 
     ``reconcile_grace``: a heartbeat does not judge an instance changed less
     than this many seconds ago (the heartbeat may predate the change).
+    ``reschedule_on_host_down``: the periodic tasks move builds, starts and
+    terminations off hosts silent for ``service_down_time``
+    (:func:`ocs.scheduler.lifecycle.host_down`).
     """
 
     host: str = "scheduler"
@@ -76,6 +79,7 @@ class SchedulerSettings:
     terminated_ttl: float = 3600.0
     periodic_interval: float = 10.0
     reconcile_grace: float = 2.0
+    reschedule_on_host_down: bool = True
     filters: tuple[str, ...] | None = None
 
 
@@ -474,7 +478,9 @@ class SchedulerEndpoint(StatusEndpoint):
         if not db_hosts.claim(s, host, db_events.amount(inst), limits, alive_since=self._alive_since()):
             raise _Conflict()  # lost the host to another scheduler: roll back, try again
         inst.host, inst.hosts_tried = host, tried
-        LOG.info("%s: build failed, attempt %d on %s", inst.id, len(tried) + 1, host)
+        LOG.info(
+            "%s: building it again on %s (attempt %d; %s did not)", inst.id, host, len(tried) + 1, tried[-1]
+        )
         return _Outbox(spawn=Spawn(host=host, spec=guest_spec(s, inst), attempt=len(tried) + 1))
 
     # --- host_report -------------------------------------------------------------------

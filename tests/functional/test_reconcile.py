@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from ocs.compute_agent.driver import GuestSpec, ImageRef, PowerState
-from ocs.db.models.compute import Instance
+from ocs.db import hosts as db_hosts
+from ocs.db.models.compute import Host, Instance
 from ocs.scheduler.periodic import Periodic
 from ocs.scheduler.service import SchedulerEndpoint
 from tests.framework.cloud import Cloud
@@ -208,6 +209,45 @@ def test_a_build_that_takes_too_long_is_given_up(cloud, ec2):
     finally:
         for agent in agents:
             agent.driver.boot_delay = 0.0
+
+
+def test_a_build_on_a_host_that_went_silent_is_rescheduled_and_its_late_guest_destroyed(tmp_path):
+    """The agent of the host building an instance stops reporting (as if killed): after
+    service_down_time the periodic task builds it on the other host; when the silent
+    host finishes its build after all, that guest is destroyed."""
+    cloud = new_cloud(
+        tmp_path,
+        compute={"fake_hosts": 2, "heartbeat_interval": 1},
+        scheduler={"periodic_interval": 1, "service_down_time": 2},
+    )
+    try:
+        ec2 = cloud.client()
+        slow, other = cloud.aio.agents
+        slow.driver.boot_delay = 6.0
+        with cloud.session() as s:
+            db_hosts.set_enabled(s, other.settings.host, False)
+        [iid] = run(ec2)
+        with cloud.session() as s:
+            db_hosts.set_enabled(s, other.settings.host, True)
+        assert hosts_of(cloud, [iid])[iid] == slow.settings.host
+        beat = slow.report
+        slow.report = lambda: True  # type: ignore[method-assign]  # silent from now on
+        try:
+            item = wait_states(ec2, [iid], "running", timeout=10)[iid]
+        finally:
+            slow.report = beat  # type: ignore[method-assign]
+        assert "StateReason" not in item or item["StateReason"]["Code"] != "Server.InternalError"
+        with cloud.session() as s:
+            row = s.get(Instance, iid)
+            assert (row.host, row.hosts_tried) == (other.settings.host, [slow.settings.host])
+            assert s.get(Host, slow.settings.host).instance_count == 0  # its claim was released
+        wait_for(
+            lambda: iid not in {g.instance_id for g in slow.driver.list_guests()}, 15, "late guest destroyed"
+        )
+        assert iid in {g.instance_id for g in other.driver.list_guests()}
+        assert states(ec2, [iid]) == {iid: "running"}
+    finally:
+        cloud.stop()
 
 
 def test_terminated_instances_are_purged_after_the_ttl(tmp_path):

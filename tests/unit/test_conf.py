@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ocs.conf import make_conf
 from ocs.conf.opts import list_opts
 
@@ -77,3 +79,39 @@ def test_network_driver_follows_the_hypervisor_and_noop_cannot_carry_real_guests
     assert (plan.public_gateway, plan.public_bridge, plan.public_gateway_on_host) == (
         "198.51.100.1/24", "ocs-public", True,
     )  # fmt: skip
+
+
+def test_one_network_process_serves_several_hosts_only_with_the_noop_driver():
+    from oslo_config import cfg
+
+    from ocs.cmd.network import served_hosts
+
+    conf = make_conf()
+    conf([])
+    conf.set_override("host", "h0")
+    assert served_hosts(conf) == ["h0"]
+    conf.set_override("hosts", ["h1", " h2", "h1", ""], group="network")
+    assert served_hosts(conf) == ["h1", "h2"]
+    conf.set_override("driver", "linux", group="network")
+    with pytest.raises(cfg.Error, match="only the noop driver"):
+        served_hosts(conf)
+    conf.set_override("hosts", ["h1"], group="network")
+    assert served_hosts(conf) == ["h1"]
+
+
+def test_cluster_sample_and_units_name_only_real_options_and_commands():
+    import configparser
+
+    known = {(group or "DEFAULT", opt.name) for group, opts in list_opts() for opt in opts}
+    sample = configparser.ConfigParser(default_section="__none__")
+    sample.read(ROOT / "etc" / "ocs" / "ocs.conf.cluster")
+    for section in sample.sections():
+        for key in sample[section]:
+            assert (section, key) in known, f"[{section}] {key} is no option"
+    conf = make_conf()
+    conf([], default_config_files=[str(ROOT / "etc" / "ocs" / "ocs.conf.cluster")])
+    assert conf.scheduler.reschedule_on_host_down is True
+    units = sorted((ROOT / "etc" / "systemd").glob("*.service"))
+    assert [u.stem for u in units] == ["ocs-api", "ocs-compute-agent", "ocs-network", "ocs-scheduler"]
+    for unit in units:
+        assert f"ExecStart=/usr/local/bin/{unit.stem} --config-file" in unit.read_text()

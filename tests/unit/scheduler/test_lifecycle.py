@@ -194,3 +194,51 @@ def test_give_up_builds_starts_and_terminations_of_dead_hosts():
         == "terminated"
     )
     assert lc.give_up(inst("running"), NOW).noop
+
+
+# --- hosts that went down -----------------------------------------------------------
+
+
+def test_a_build_on_a_down_host_is_rescheduled_while_attempts_remain():
+    d = lc.host_down(inst("pending", "spawning"), NOW, max_attempts=3)
+    assert d.reschedule and not d.values
+    d = lc.host_down(inst("pending", "spawning", tried=("h0",)), NOW, max_attempts=3)
+    assert d.reschedule
+
+
+def test_a_build_on_a_down_host_with_no_attempt_left_ends_terminated_with_a_reason():
+    d = lc.host_down(inst("pending", "spawning", tried=("h0", "h2")), NOW, max_attempts=3)
+    assert not d.reschedule and d.release_claim
+    assert d.values["state"] == "terminated"
+    assert d.values["state_reason_code"] == "Server.InternalError"
+    assert "host h1 went down" in d.values["state_reason_message"]
+    assert d.values["hosts_tried"] == ["h0", "h2", "h1"]
+    assert not lc.host_down(inst("pending", "spawning"), NOW, max_attempts=1).reschedule
+
+
+def test_a_start_on_a_down_host_fails_and_a_termination_there_finishes():
+    d = lc.host_down(inst("pending", "starting"), NOW, max_attempts=3)
+    assert d.values["state"] == "stopped" and not d.release_claim  # it keeps its place
+    assert "host h1 is down" in d.values["state_reason_message"]
+    d = lc.host_down(inst("shutting-down", "terminating"), NOW, max_attempts=3)
+    assert d.values["state"] == "terminated" and d.release_claim
+
+
+@pytest.mark.parametrize(
+    ("state", "task"),
+    [
+        ("running", None),
+        ("stopped", None),
+        ("stopping", "stopping"),
+        ("running", "rebooting"),
+        ("pending", "scheduling"),
+        ("terminated", None),
+    ],
+)
+def test_a_down_host_leaves_everything_else_alone(state, task):
+    assert lc.host_down(inst(state, task), NOW, max_attempts=3).noop
+
+
+def test_host_down_acts_on_exactly_the_pairs_the_periodic_task_selects():
+    for state, task in lc.HOST_DOWN_TASKS:
+        assert not lc.host_down(inst(state, task), NOW, max_attempts=3).noop
