@@ -17,6 +17,7 @@ from ocs.bus import Bus
 from ocs.compute_agent.rpcapi import ComputeApi
 from ocs.crypto import load_secret_box
 from ocs.db import engine as db_engine
+from ocs.network import ipam
 from ocs.network.rpcapi import NetworkHostApi
 from ocs.scheduler.rpcapi import SchedulerApi
 
@@ -36,20 +37,32 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         max_clock_skew=conf.auth.max_clock_skew,
         default_vpc_cidr=conf.ec2.default_vpc_cidr,
         strict_credential_scope=conf.ec2.strict_credential_scope,
-        public_address_pool=_public_pool(conf.network.public_address_pool),
+        public_address_pool=_public_pool(conf.network.public_address_pool, conf.network.public_gateway),
         elastic_ips_per_account=conf.network.elastic_ips_per_account,
     )
 
 
-def _public_pool(blocks: list[str]) -> tuple[str, ...]:
-    """``[network] public_address_pool`` as IPv4 CIDR blocks; ConfigError for anything else."""
+def _public_pool(blocks: list[str], gateway: str = "") -> tuple[str, ...]:
+    """``[network] public_address_pool`` as IPv4 CIDR blocks; ConfigError for anything else,
+    and for a pool that could hand out ``[network] public_gateway``'s own address."""
     out = []
     for block in blocks:
         try:
             out.append(str(ipaddress.IPv4Network(block, strict=False)))
         except ValueError as exc:
             raise errors.ConfigError(reason=f"[network] public_address_pool: {exc}") from None
+    if gateway:
+        try:
+            router = ipaddress.IPv4Interface(gateway).ip
+        except ValueError as exc:
+            raise errors.ConfigError(reason=f"[network] public_gateway: {exc}") from None
+        if any(low <= int(router) <= high for low, high in map(ipam.pool_range, out)):
+            raise errors.ConfigError(
+                reason=f"[network] public_gateway {router} is an address of public_address_pool, "
+                "which would hand it out as an instance's public address: leave it out of the pool"
+            )
     return tuple(out)
+
 
 
 def _limit(text: str, option: str) -> Limit:

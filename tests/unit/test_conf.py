@@ -115,3 +115,21 @@ def test_cluster_sample_and_units_name_only_real_options_and_commands():
     assert [u.stem for u in units] == ["ocs-api", "ocs-compute-agent", "ocs-network", "ocs-scheduler"]
     for unit in units:
         assert f"ExecStart=/usr/local/bin/{unit.stem} --config-file" in unit.read_text()
+
+
+def test_the_public_gateway_can_never_be_handed_out(tmp_path):
+    import pytest
+
+    from ocs import errors
+    from ocs.api_ec2.service import settings_from_conf
+
+    path = tmp_path / "pub.conf"
+    path.write_text("[network]\npublic_gateway = 198.51.100.1/24\n")
+    conf = make_conf()
+    conf([], default_config_files=[str(path)])
+    with pytest.raises(errors.ConfigError, match="public_gateway 198.51.100.1 is an address of"):
+        settings_from_conf(conf)
+    path.write_text("[network]\npublic_gateway = 198.51.100.1/24\npublic_address_pool = 198.51.100.128/25\n")
+    conf = make_conf()
+    conf([], default_config_files=[str(path)])
+    assert settings_from_conf(conf).public_address_pool == ("198.51.100.128/25",)
