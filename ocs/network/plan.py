@@ -93,12 +93,14 @@ class PlanSettings:
 @dataclass(frozen=True)
 class SubnetState:
     """A subnet; ``internet_routes`` are the destinations its route table sends to an
-    internet gateway attached to its VPC (empty: no way to the public network)."""
+    internet gateway attached to its VPC (empty: no way to the public network);
+    ``vpc_cidr_block`` its VPC's block (the "local" route: never sent to the gateway)."""
 
     id: str
     vpc_id: str
     cidr_block: str
     internet_routes: tuple[str, ...] = ()
+    vpc_cidr_block: str = ""
 
 
 @dataclass(frozen=True)
@@ -419,7 +421,8 @@ def _subnet(
                 mapped += [(pub, priv) for pub, priv in p.public_ips if priv in owned]
     mapped.sort(key=lambda m: ipaddress.ip_address(m[0]))
     uplink_ns = device_name("v", subnet.id) if uplink else ""
-    nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port)
+    local = tuple(b for b in (subnet.vpc_cidr_block or subnet.cidr_block,) if b)
+    nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port, local)
     return SubnetPlan(
         subnet_id=subnet.id,
         vpc_id=subnet.vpc_id,
@@ -443,10 +446,14 @@ def _subnet(
     )
 
 
-def nat_script(ns_dev: str, uplink: str, mapped: list[tuple[str, str]], metadata_port: int) -> str:
+def nat_script(
+    ns_dev: str, uplink: str, mapped: list[tuple[str, str]], metadata_port: int, local: tuple[str, ...] = ()
+) -> str:
     """The subnet namespace's table: the metadata redirect and, with an ``uplink``, the
     one-to-one NAT of ``mapped`` (public, private) pairs and a forward filter that lets
-    only those through (see the module)."""
+    only those through, and never to link-local or ``local`` (the VPC's own) addresses:
+    the VPC's local route beats any route to the gateway (see the module)."""
+    never = ", ".join(["169.254.0.0/16", *local])
     lines = [
         f"add table ip {META_TABLE}",
         f"delete table ip {META_TABLE}",
@@ -473,7 +480,7 @@ def nat_script(ns_dev: str, uplink: str, mapped: list[tuple[str, str]], metadata
             "\t}",
             "\tchain forward {",
             "\t\ttype filter hook forward priority filter; policy drop;",
-            f'\t\tiifname "{ns_dev}" oifname "{uplink}" ip saddr @exposed ip daddr != 169.254.0.0/16 accept',
+            f'\t\tiifname "{ns_dev}" oifname "{uplink}" ip saddr @exposed ip daddr != {{ {never} }} accept',
             f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct status dnat accept',
             "\t}",
             "\tchain input {",

@@ -149,9 +149,17 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         for vpc, hosts in carriers.items()
     }
     internet = internet_routes(s, subnets)
+    vpc_blocks = (
+        dict(s.execute(select(Vpc.id, Vpc.cidr_block).where(Vpc.id.in_({x.vpc_id for x in subnets}))).all())
+        if subnets
+        else {}
+    )
     return DesiredState(
         host=settings.host,
-        subnets=tuple(SubnetState(x.id, x.vpc_id, x.cidr_block, internet.get(x.id, ())) for x in subnets),
+        subnets=tuple(
+            SubnetState(x.id, x.vpc_id, x.cidr_block, internet.get(x.id, ()), vpc_blocks.get(x.vpc_id, ""))
+            for x in subnets
+        ),
         ports=tuple(hp.port for hp in local),
         rules=tuple(rules),
         group_members={g: tuple(sorted(set(ips))) for g, ips in members.items()},

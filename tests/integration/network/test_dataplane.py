@@ -279,8 +279,12 @@ def test_an_elastic_ip_reaches_the_instance_and_is_its_way_out(lab: DataPlaneLab
     b.ns.agent("udp", PUBLIC_ROUTER, "9000", "from-b")  # no public address: goes nowhere
     assert wait_until(lambda: log.exists() and "from-a" in log.read_text(), 5) is not None
     assert log.read_text().splitlines()[0] == "198.51.100.20 from-a"
+    # The VPC's own addresses never go out to the gateway (the local route wins), even
+    # where the public network has such an address.
+    world.ip("addr", "add", "10.64.2.5/32", "dev", "eth0")
+    a.ns.agent("udp", "10.64.2.5", "9000", "leaked")
     time.sleep(0.3)
-    assert "from-b" not in log.read_text()
+    assert "from-b" not in log.read_text() and "leaked" not in log.read_text()
 
     # The address moves to b, and the API tells the hosts carrying the VPC (routing_changed):
     # b is reachable within two seconds, a is not any more.
