@@ -64,7 +64,6 @@ def _public_pool(blocks: list[str], gateway: str = "") -> tuple[str, ...]:
     return tuple(out)
 
 
-
 def _limit(text: str, option: str) -> Limit:
     try:
         return parse_limit(text)

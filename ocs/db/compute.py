@@ -365,6 +365,7 @@ class LaunchSpec:
     shutdown_behavior: str = "stop"
     private_ip_address: str | None = None
     associate_public_ip: bool = False
+    public_ip_required: bool = False
     public_pool: tuple[str, ...] = ()
 
 
@@ -470,6 +471,7 @@ def launch(
     pool = ipam.open_pool(s, spec.subnet_id, spec.subnet_cidr)
     made: list[Instance] = []
     used: set[str] | None = None
+    exhausted = False  # the pool ran out: the rest launch without public addresses (best effort)
     for index in range(count):
         latest: list[Any] = []
 
@@ -481,9 +483,17 @@ def launch(
             return [instance, eni, ipam.address_row(pool, eni.id, address, primary=True)]
 
         ipam.insert_with_address(s, pool, rows, requested=spec.private_ip_address)
-        if spec.associate_public_ip:
+        if spec.associate_public_ip and (spec.public_ip_required or not exhausted):
             used = public_addresses.used_public_ips(s) if used is None else used
-            public_addresses.assign(s, latest[1], spec.public_pool, now=when, used=used)
+            try:
+                public_addresses.assign(s, latest[1], spec.public_pool, now=when, used=used)
+            except errors.OcsError as exc:
+                if spec.public_ip_required or exc.code != "InsufficientAddressCapacity":
+                    raise
+                exhausted = True
+                LOG.warning(
+                    "public address pool exhausted: %s launches without a public address", latest[0].id
+                )
         made.append(latest[0])
     LOG.info(
         "Account %s launches %d %s instance(s) in reservation %s",

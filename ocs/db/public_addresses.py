@@ -10,8 +10,9 @@ mapping. The interface remembers the launch's choice (``associate_public_ip``).
 
 Lifecycle, as the EC2 User Guide ("Public IPv4 addresses") describes it:
 
-* assigned at launch (an exhausted pool: ``InsufficientAddressCapacity``, nothing
-  launched) and again at each start;
+* assigned at launch and again at each start (an exhausted pool: the launch is
+  refused, nothing launched, only when AssociatePublicIpAddress asked for the
+  address; otherwise, and at a start, the instance goes on without one, logged);
 * released when the instance stops (any of :data:`WITHOUT_PUBLIC_IP`), at
   termination, and when an elastic IP is associated with that primary private
   address (the unique (interface, private address) holds one mapping);
@@ -186,7 +187,8 @@ def _entitled(s: Session, eni: NetworkInterface) -> bool:
 
 def assign_for_instances(s: Session, instance_ids: Sequence[str], pool: Sequence[str]) -> None:
     """The instances start: each primary interface entitled to one gets an auto address
-    (unless an elastic IP is mapped there). ``InsufficientAddressCapacity`` if the pool is out."""
+    (unless an elastic IP is mapped there). Best effort, as at launch: past the pool's
+    end the instances start without one (logged); a start is never refused for it."""
     if not instance_ids:
         return
     enis = s.scalars(
@@ -198,7 +200,15 @@ def assign_for_instances(s: Session, instance_ids: Sequence[str], pool: Sequence
     for eni in list(enis):
         if _entitled(s, eni) and not _mapped(s, eni.id, eni.private_ip_address):
             used = used_public_ips(s) if used is None else used
-            assign(s, eni, pool, used=used)
+            try:
+                assign(s, eni, pool, used=used)
+            except errors.OcsError as exc:
+                if exc.code != "InsufficientAddressCapacity":
+                    raise
+                LOG.warning(
+                    "public address pool exhausted: %s starts without a public address", eni.instance_id
+                )
+                return
 
 
 def restore(s: Session, interface_id: str | None, private: str | None, pool: Sequence[str]) -> None:

@@ -48,8 +48,11 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
   user guide, event example]; with several interfaces "... cannot be specified
   when launching with multiple network interfaces." [erlcloud/erlcloud#284,
   terraform-provider-aws fleet test]; with an existing interface "... cannot be
-  specified for a network interface with an ID."; the pool out of addresses:
-  ``InsufficientAddressCapacity``, nothing launched. Its lifecycle is in
+  specified for a network interface with an ID."; the pool out of addresses when
+  AssociatePublicIpAddress asked for one: ``InsufficientAddressCapacity``, nothing
+  launched; when only the subnet's MapPublicIpOnLaunch would give one, the launch
+  goes on without (a private cloud's public pool is finite, EC2's is not: running
+  out must not stop instances from launching). Its lifecycle is in
   :mod:`ocs.db.public_addresses`.
 """
 
@@ -556,6 +559,7 @@ class Network:
     groups: list[SecurityGroup]
     private_ip: str | None
     associate_public_ip: bool
+    public_ip_required: bool = False
 
 
 def check_associate_public_ip(interfaces: list[dict[str, Any]]) -> None:
@@ -656,7 +660,13 @@ def network(ctx: RequestContext, params: dict[str, Any], max_count: int) -> Netw
         address = repo.check_requested_address(ctx.session, subnet.id, subnet.cidr_block, address)
     wanted = nic.get("AssociatePublicIpAddress")
     public = subnet.map_public_ip_on_launch if wanted is None else bool(wanted)
-    return Network(subnet=subnet, groups=groups, private_ip=address, associate_public_ip=bool(public))
+    return Network(
+        subnet=subnet,
+        groups=groups,
+        private_ip=address,
+        associate_public_ip=bool(public),
+        public_ip_required=bool(wanted),  # asked for in the request, not the subnet's default
+    )
 
 
 def client_token(params: dict[str, Any]) -> str | None:
@@ -718,6 +728,7 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
         shutdown_behavior=shutdown_behavior(params.get("InstanceInitiatedShutdownBehavior")),
         private_ip_address=net.private_ip,
         associate_public_ip=net.associate_public_ip,
+        public_ip_required=net.public_ip_required,
         public_pool=tuple(ctx.settings.public_address_pool),
     )
     return spec, image
@@ -725,12 +736,14 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
 
 def launch_count(ctx: RequestContext, spec: repo.LaunchSpec, low: int, high: int) -> int:
     """How many to launch: as many as the quotas, the subnet's free addresses and (when
-    each gets a public address) the public pool's free addresses allow."""
+    each must get a public address: AssociatePublicIpAddress asked for it) the public
+    pool's free addresses allow. A subnet's MapPublicIpOnLaunch alone never refuses a
+    launch: past the pool's end, instances launch without a public address."""
     allowed = repo.launch_allowance(ctx.session, ctx.account_id, spec.vcpus, low, high)
     free = repo.free_address_count(ctx.session, spec.subnet_id, spec.subnet_cidr)
     if free < low:
         raise repo.InsufficientFreeAddresses(subnet_id=spec.subnet_id)
-    if spec.associate_public_ip:
+    if spec.public_ip_required:
         public = public_addresses.free_count(ctx.session, spec.public_pool, high)
         if public < low:
             raise public_addresses.insufficient_capacity()
