@@ -12,29 +12,32 @@ a host that misses it converges at its next periodic sync.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ocs.api_ec2.context import RequestContext
 from ocs.network.rpcapi import RoutingChanged, SecurityGroupsChanged
 
 
-def security_groups_changed(ctx: RequestContext, group_ids: Iterable[str]) -> None:
-    """Fan ``security_groups_changed`` out for these groups once ``ctx`` has committed."""
+def _fan_out(
+    ctx: RequestContext, operation: str, ids: Iterable[str | None], message: Callable[[list[str]], object]
+) -> None:
+    """Send ``operation`` (a fanout of the network host API) with ``message(ids)`` once
+    ``ctx`` has committed; nothing without a network service or ids."""
     network = ctx.services.get("network")
-    wanted = sorted({g for g in group_ids if g})
+    wanted = sorted({i for i in ids if i})
     if network is None or not wanted:
         return
-    message = SecurityGroupsChanged(wanted)
-    ctx.on_commit(lambda: network.security_groups_changed(message))
+    send, sent = getattr(network, operation), message(wanted)
+    ctx.on_commit(lambda: send(sent))
+
+
+def security_groups_changed(ctx: RequestContext, group_ids: Iterable[str]) -> None:
+    """Fan ``security_groups_changed`` out for these groups once ``ctx`` has committed."""
+    _fan_out(ctx, "security_groups_changed", group_ids, SecurityGroupsChanged)
 
 
 def routing_changed(ctx: RequestContext, vpc_ids: Iterable[str | None]) -> None:
     """Fan ``routing_changed`` out for these VPCs once ``ctx`` has committed: a public
     address was (dis)associated, or a route, a route table's subnets or an internet
     gateway changed; the hosts carrying the VPCs converge their uplinks."""
-    network = ctx.services.get("network")
-    wanted = sorted({v for v in vpc_ids if v})
-    if network is None or not wanted:
-        return
-    message = RoutingChanged(wanted)
-    ctx.on_commit(lambda: network.routing_changed(message))
+    _fan_out(ctx, "routing_changed", vpc_ids, RoutingChanged)

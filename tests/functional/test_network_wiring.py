@@ -64,3 +64,56 @@ def test_guests_are_plugged_in_and_groups_changes_reach_the_hosts(cloud: Cloud, 
     wait(lambda: [other] in heard)
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.2})
     wait(lambda: driver.plan is not None and driver.plan.ports == ())  # torn down
+
+
+def test_public_address_and_route_changes_reach_the_hosts_carrying_the_vpc(cloud: Cloud, ec2: Any) -> None:
+    """AssociateAddress, DisassociateAddress (the VPC the address leaves too), routes,
+    route-table associations and internet gateways: the API fans ``routing_changed``
+    out with the VPCs concerned, once the change has committed."""
+    network = cloud.aio.networks[0]
+    heard: list[list[str]] = []
+    lock = threading.Lock()
+    original = network.endpoint.routing_changed
+
+    def recording(req: Any) -> None:
+        with lock:
+            heard.append(sorted(req.vpc_ids))
+        original(req)
+
+    network.endpoint.routing_changed = recording  # type: ignore[method-assign]
+
+    def heard_now(expected: list[str]) -> None:
+        wait(lambda: sorted(expected) in heard)
+        with lock:
+            heard.clear()
+
+    image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0]["ImageId"]
+    default = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24")["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    heard_now([vpc])
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    heard_now([vpc])
+    assoc = ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
+    heard_now([vpc])
+    a = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    b = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0][
+        "InstanceId"
+    ]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[a, b], WaiterConfig={"Delay": 0.2})
+    eip = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=a)
+    heard_now([default])
+    moved = ec2.associate_address(AllocationId=eip["AllocationId"], InstanceId=b, AllowReassociation=True)
+    heard_now([default, vpc])  # the VPC it left and the one it went to
+    ec2.disassociate_address(AssociationId=moved["AssociationId"])
+    heard_now([vpc])
+    ec2.disassociate_route_table(AssociationId=assoc)
+    heard_now([vpc])
+    ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
+    heard_now([vpc])
+    ec2.terminate_instances(InstanceIds=[a, b])
+    ec2.release_address(AllocationId=eip["AllocationId"])
