@@ -5,7 +5,7 @@ namespace) → libvirt → QEMU.
 AttachNetworkInterface gives the running domain a second ``<interface>`` with the
 ENI's MAC, whose tap the network service moves onto the VPC's bridge in the test's
 host namespace, and the guest sees a second NIC; DetachNetworkInterface takes it
-away again. The domain is read through libvirt-python (``virsh domiflist``).
+away again; in between, a stop and a start keep it. The domain is read through libvirt-python (``virsh domiflist``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,17 @@ def test_a_secondary_interface_is_hot_plugged_into_a_real_guest(
         wait(lambda: master_of(ns, tap) == bridge, 15, f"{tap} on {bridge} in {ns}")
         print(f"AttachNetworkInterface to the tap on the VPC bridge: {time.monotonic() - plugged:.2f} s")
         wait(lambda: "eth1" in last_nics(ec2, iid), 20, "the guest seeing eth1")
+
+        # A stop and a start: the guest's taps are made again, both plugged in.
+        ec2.stop_instances(InstanceIds=[iid])
+        ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+        ec2.start_instances(InstanceIds=[iid])
+        ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+        assert [m for m, _ in domain_interfaces(uri, iid)] == [primary["MacAddress"], mac]
+        for link in (tap_name(primary["NetworkInterfaceId"]), tap):
+            wait(lambda link=link: master_of(ns, link) == bridge, 15, f"{link} on {bridge} after the start")
+        console(ec2, iid, "OCS-NICS: watching", count=2, timeout=60)
+        wait(lambda: "eth1" in last_nics(ec2, iid), 20, "the guest seeing eth1 after the start")
 
         ec2.detach_network_interface(AttachmentId=attach["AttachmentId"])
         unplugged = time.monotonic()
