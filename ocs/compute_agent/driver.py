@@ -396,9 +396,11 @@ class Driver(abc.ABC):
     def attach_interface(self, instance_id: str, nic: NicSpec) -> None:
         """Plug a network interface into a guest in any power state.
 
-        Plugging the same MAC again is a no-op. Raises :class:`GuestNotFound`,
-        :class:`InvalidGuestState` while spawning, and :class:`DriverError`
-        if the bridge is missing or the hypervisor refuses.
+        Plugging the same MAC again is a no-op. A NIC with a ``tap`` and no
+        ``bridge`` gets an unattached tap of that name (see :class:`NicSpec`).
+        Raises :class:`GuestNotFound`, :class:`InvalidGuestState` while spawning,
+        and :class:`DriverError` if the NIC has neither bridge nor tap, the bridge
+        is missing or the hypervisor refuses.
         """
 
     @abc.abstractmethod

@@ -35,6 +35,20 @@ class GuestAction:
 
 
 @dataclass(frozen=True)
+class InterfaceAction:
+    """Plug network interface ``interface_id`` (MAC ``mac``) into one guest of ``host`` at
+    ``device_index``, or unplug it. ``force`` (a detach): EC2's Force, the interface
+    was released whatever the guest does."""
+
+    host: str
+    instance_id: str
+    interface_id: str
+    mac: str
+    device_index: int = 0
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class ConsoleRequest:
     host: str
     instance_id: str
@@ -56,4 +70,6 @@ class ComputeApi(ServiceApi):
     start = cast(GuestAction)
     reboot = cast(GuestAction)
     destroy = cast(GuestAction)
+    attach_interface = cast(InterfaceAction)
+    detach_interface = cast(InterfaceAction)
     console_output = call(ConsoleRequest, ConsoleOutput, timeout=10.0)

@@ -14,14 +14,23 @@ stop         ``stopped``
 start        ``started``
 reboot       ``rebooted``
 destroy      ``destroyed`` (idempotent: a missing guest is destroyed already)
+attach_/     none: the interface's attachment is the API's record; a failure is
+detach_      logged and leaves the guest as it was (plugging the same MAC twice
+interface    or unplugging one not plugged is a no-op)
 ===========  ===================================================================
 
 Guests are plugged into the host's network through the host's network service
 (:class:`~ocs.network.rpcapi.NetworkHostApi` on ``network.<host>``), when the
 agent has one: before a spawn, ``setup_port`` for each NIC, whose binding (bridge,
-tap, MAC, MTU) the NIC spec takes; before a start (a stopped guest's tap is
-gone) and, in the background, for running guests when the agent starts (the
-host's data plane may have been rebuilt); ``teardown_port`` after a destroy.
+tap, MAC, MTU) the NIC spec takes; ``setup_ports`` (every interface of the guest)
+before a start (a stopped guest's taps are gone; its NICs are made those the service
+has ports for: interfaces attached or detached while it was stopped) and, in the
+background, for running guests when the agent starts (the host's data plane may
+have been rebuilt); ``teardown_port`` after a destroy. A hot-plug
+(``attach_interface``) is ``setup_port`` for that interface, then the driver's
+plug; an unplug (``detach_interface``) is the driver's, then ``teardown_port`` for
+that interface. A hot-plug that arrives while the guest is still being spawned
+waits for the spawn (up to :data:`SPAWN_WAIT` seconds).
 When the binding says the bridge is in another namespace (tests, demos), the tap
 is made unattached and a second ``setup_port`` has the service plug it in. A
 network service that fails or does not answer fails the spawn (retryable): a
@@ -48,6 +57,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,11 +74,20 @@ from ocs.compute_agent.driver import (
     GuestExists,
     GuestNotFound,
     GuestSpec,
+    InvalidGuestState,
+    NicSpec,
     PowerState,
     SpawnFailed,
 )
-from ocs.compute_agent.rpcapi import ComputeApi, ConsoleOutput, ConsoleRequest, GuestAction, Spawn
-from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, TeardownPort
+from ocs.compute_agent.rpcapi import (
+    ComputeApi,
+    ConsoleOutput,
+    ConsoleRequest,
+    GuestAction,
+    InterfaceAction,
+    Spawn,
+)
+from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, SetupPorts, TeardownPort
 from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi
 from ocs.service import StatusEndpoint
 
@@ -76,6 +95,10 @@ LOG = logging.getLogger(__name__)
 
 _OFF = (PowerState.SHUTDOWN, PowerState.CRASHED)
 _NO_PORT = "InvalidNetworkInterfaceID.NotFound"
+#: Seconds a hot-plug or unplug waits for a guest still being spawned.
+SPAWN_WAIT = 120.0
+#: Seconds a hot-plug waits for a guest the host does not have yet (its spawn is queued).
+ARRIVAL_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -206,18 +229,54 @@ class ComputeEndpoint(StatusEndpoint):
             plug_later = plug_later or bool(binding.netns)
         return replace(spec, nics=tuple(nics)), plug_later
 
-    def ports_up(self, instance_id: str, *, plug: bool = False) -> PortBinding | None:
-        """``setup_port`` for the guest's primary interface, failures logged (a start,
-        an agent restart: the guest has its NICs already). ``plug``: and once more if
-        its tap must be moved onto a bridge in another namespace."""
+    def ports_up(self, instance_id: str, *, plug: bool = False) -> list[PortBinding] | None:
+        """``setup_ports`` for every interface of the guest, failures logged (a start,
+        an agent restart: the guest has its NICs already); None if there is no answer
+        (or no network service). ``plug``: and once more if their taps must be moved
+        onto a bridge in another namespace."""
+        if self.network is None:
+            return None
+        request = SetupPorts(self.settings.host, instance_id)
         try:
-            binding = self.setup_port(instance_id)
-            if plug and binding is not None and binding.netns:
-                binding = self.setup_port(instance_id)
-            return binding
+            bindings = self.network.setup_ports(request).ports
+            if plug and any(b.netns for b in bindings):
+                bindings = self.network.setup_ports(request).ports
+            return bindings
         except Exception as exc:  # noqa: BLE001 - the periodic convergence repairs it
             LOG.warning("%s: network setup failed: %s", instance_id, exc)
             return None
+
+    @staticmethod
+    def nic_of(binding: PortBinding) -> NicSpec:
+        """The NIC the driver plugs for a binding (no bridge: the service moves the tap)."""
+        return NicSpec(
+            mac=binding.mac,
+            bridge="" if binding.netns else binding.bridge,
+            ip=binding.ip,
+            interface_id=binding.interface_id,
+            device_index=binding.device_index,
+            mtu=binding.mtu,
+            tap=binding.tap,
+        )
+
+    def sync_nics(self, instance_id: str, bindings: list[PortBinding] | None) -> None:
+        """Give an off guest exactly the NICs the network service has ports for
+        (interfaces attached or detached while it was stopped); nothing without an
+        answer naming at least one port. Failures are logged: the guest starts anyway."""
+        if not bindings:
+            return
+        wanted = {b.mac.lower(): b for b in bindings}
+        try:
+            plugged = {m.lower() for m in self.driver.guest_info(instance_id).interfaces}
+            for mac in sorted(plugged - set(wanted)):
+                LOG.info("%s: unplugging %s, detached while it was stopped", instance_id, mac)
+                self.driver.detach_interface(instance_id, mac)
+            for mac, binding in wanted.items():
+                if mac not in plugged:
+                    LOG.info("%s: plugging %s, attached while it was stopped", instance_id, mac)
+                    self.driver.attach_interface(instance_id, self.nic_of(binding))
+        except DriverError as exc:
+            LOG.warning("%s: could not update its interfaces: %s", instance_id, exc)
 
     def teardown_ports(self, instance_id: str) -> None:
         if self.network is None:
@@ -266,13 +325,14 @@ class ComputeEndpoint(StatusEndpoint):
         if power is None or power is PowerState.NOSTATE:
             return  # still being spawned by another handler, which reports
         if power in _OFF:
-            binding = self.ports_up(iid)
+            bindings = self.ports_up(iid)
+            self.sync_nics(iid, bindings)
             try:
                 self.driver.power_on(iid)
             except DriverError as exc:
                 self._failed(iid, "power on", exc)
                 return
-            if binding is not None and binding.netns:
+            if bindings and any(b.netns for b in bindings):
                 self.ports_up(iid)
             power = PowerState.RUNNING
         self.tell(iid, "spawned", power, attempt=attempt)
@@ -293,7 +353,8 @@ class ComputeEndpoint(StatusEndpoint):
     def start(self, req: GuestAction) -> None:
         iid = req.instance_id
         with self.busy(iid):
-            binding = self.ports_up(iid)  # a stopped guest's tap is gone: its port may be too
+            bindings = self.ports_up(iid)  # a stopped guest's taps are gone: its ports may be too
+            self.sync_nics(iid, bindings)
             try:
                 self.driver.power_on(iid)
             except GuestNotFound:
@@ -302,7 +363,7 @@ class ComputeEndpoint(StatusEndpoint):
             except DriverError as exc:
                 self._failed(iid, "start", exc)
                 return
-            if binding is not None and binding.netns:
+            if bindings and any(b.netns for b in bindings):
                 self.ports_up(iid)
         self.tell(iid, "started", PowerState.RUNNING)
 
@@ -332,6 +393,74 @@ class ComputeEndpoint(StatusEndpoint):
                 return
         self.teardown_ports(iid)
         self.tell(iid, "destroyed")
+
+    def attach_interface(self, req: InterfaceAction) -> None:
+        """Hot-plug an interface: its port first (a guest never gets a NIC unfiltered),
+        then the driver's plug, then the tap onto a bridge in another namespace."""
+        iid = req.instance_id
+        try:
+            binding = self.setup_port(iid, req.interface_id)
+        except Exception as exc:  # noqa: BLE001 - never a NIC without its port
+            LOG.warning("%s: network setup of %s failed: %s", iid, req.interface_id, exc)
+            return
+        if binding is None and self.network is not None:
+            LOG.warning("%s: the network service has no port for %s", iid, req.interface_id)
+            return  # detached again meanwhile: its detach follows
+        nic = (
+            self.nic_of(binding)
+            if binding is not None
+            else NicSpec(mac=req.mac, bridge="", interface_id=req.interface_id, device_index=req.device_index)
+        )
+        plugged = self._when_spawned(
+            iid, lambda: self.driver.attach_interface(iid, nic), f"attach {req.interface_id}", ARRIVAL_WAIT
+        )
+        if plugged and binding is not None and binding.netns:
+            try:
+                self.setup_port(iid, req.interface_id)
+            except Exception as exc:  # noqa: BLE001 - the periodic convergence repairs it
+                LOG.warning("%s: plugging the tap of %s in failed: %s", iid, req.interface_id, exc)
+        if plugged:
+            LOG.info("%s: interface %s (%s) plugged in", iid, req.interface_id, nic.mac)
+
+    def detach_interface(self, req: InterfaceAction) -> None:
+        """Unplug an interface, then tell the network service its port is gone (also
+        when the guest could not let go: the interface is detached on the API's record)."""
+        iid = req.instance_id
+        if self._when_spawned(
+            iid, lambda: self.driver.detach_interface(iid, req.mac), f"detach {req.interface_id}", 0.0
+        ):
+            LOG.info("%s: interface %s (%s) unplugged", iid, req.interface_id, req.mac)
+        if self.network is not None:
+            try:
+                self.network.teardown_port(TeardownPort(self.settings.host, iid, req.interface_id))
+            except Exception as exc:  # noqa: BLE001 - the periodic convergence repairs it
+                LOG.warning(
+                    "%s: could not tell the network service %s is gone: %s", iid, req.interface_id, exc
+                )
+
+    def _when_spawned(self, iid: str, act: Callable[[], None], what: str, missing_wait: float) -> bool:
+        """``act()`` on the guest once it is no longer being spawned (waiting up to
+        :data:`SPAWN_WAIT` s, and ``missing_wait`` s for a guest not there yet);
+        whether it was done. Failures are logged."""
+        started = time.monotonic()
+        while True:
+            waited = time.monotonic() - started
+            try:
+                act()
+                return True
+            except InvalidGuestState:
+                if waited > SPAWN_WAIT:
+                    LOG.warning("%s: %s: the guest is still being spawned", iid, what)
+                    return False
+            except GuestNotFound:
+                if waited >= missing_wait:
+                    LOG.info("%s: %s: no such guest", iid, what)
+                    return False
+            except DriverError as exc:
+                LOG.warning("%s: %s failed: %s", iid, what, exc)
+                self.on_doubt()
+                return False
+            time.sleep(0.25)
 
     def console_output(self, req: ConsoleRequest) -> ConsoleOutput:
         stamp = datetime.now(UTC).isoformat()

@@ -8,6 +8,9 @@ carry from the database, so the messages only say *what* changed:
 - ``setup_port`` (call, from the compute agent before it spawns a guest or plugs an
   interface): converge the host and answer where the hypervisor plugs the
   interface in (a tap named ``tap`` on bridge ``bridge``). Idempotent.
+- ``setup_ports`` (call, from the compute agent before it starts a stopped guest and
+  when it restarts): ``setup_port`` for every interface of the instance at once;
+  answers their bindings, by device index (none: the host carries no port of it).
 - ``teardown_port`` (cast, after the guest is destroyed or the interface detached):
   converge the host without that port. Idempotent.
 - ``sync_host`` (cast): converge the host now (operators, after a host restart).
@@ -50,7 +53,7 @@ class PortBinding:
     and the hypervisor share, as in production). When it is set (tests, demos), the
     hypervisor cannot reach the bridge: it makes the tap unattached, and a second
     ``setup_port`` once the tap exists has the service move it into ``netns`` and
-    onto the bridge."""
+    onto the bridge. ``device_index``: the interface's attachment's."""
 
     instance_id: str
     interface_id: str
@@ -60,6 +63,23 @@ class PortBinding:
     ip: str
     mtu: int
     netns: str = ""
+    device_index: int = 0
+
+
+@dataclass(frozen=True)
+class SetupPorts:
+    """Prepare ``host`` for every interface of an instance."""
+
+    host: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class PortBindings:
+    """The bindings of an instance's interfaces on the host, by device index."""
+
+    instance_id: str
+    ports: list[PortBinding] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,7 @@ class NetworkHostApi(ServiceApi):
     topic = "network.{host}"
 
     setup_port = call(SetupPort, PortBinding, timeout=30.0)
+    setup_ports = call(SetupPorts, PortBindings, timeout=30.0)
     teardown_port = cast(TeardownPort)
     sync_host = cast(SyncHost)
     security_groups_changed = fanout(SecurityGroupsChanged)

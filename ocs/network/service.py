@@ -65,9 +65,11 @@ from ocs.network.rpcapi import (
     NetworkApi,
     NetworkHostApi,
     PortBinding,
+    PortBindings,
     RoutingChanged,
     SecurityGroupsChanged,
     SetupPort,
+    SetupPorts,
     SyncHost,
     TeardownPort,
     VpcHostsChanged,
@@ -411,61 +413,71 @@ class NetworkHostEndpoint(StatusEndpoint):
             return self.converge()
 
     def setup_port(self, req: SetupPort) -> PortBinding:
-        with self._released_lock:
-            for interface_id, instance_id in list(self._released.items()):
-                if instance_id == req.instance_id and req.interface_id in ("", interface_id):
-                    del self._released[interface_id]
-        if not self.driver.enforcing:
-            binding = self._binding_from_database(req)
-            if binding is not None:
-                self.converge_soon()
-                return binding
-        plan = self._converge_after(self._full.ask())
-        port = min(
-            (
-                p
-                for p in plan.ports
-                if p.instance_id == req.instance_id
-                and (not req.interface_id or p.interface_id == req.interface_id)
-            ),
-            key=lambda p: p.device_index,  # "": the primary interface
-            default=None,
-        )
-        if port is None:
+        found = self._bindings(req.instance_id, req.interface_id)
+        if not found:
             raise PortNotFound(instance_id=req.instance_id, host=req.host)
-        return PortBinding(
-            instance_id=port.instance_id,
-            interface_id=port.interface_id,
-            bridge=port.bridge,
-            tap=port.tap,
-            mac=port.mac,
-            ip=port.ip,
-            mtu=port.mtu,
-            netns=self.driver.netns or "",
-        )
+        return found[0]  # "": the primary interface
 
-    def _binding_from_database(self, req: SetupPort) -> PortBinding | None:
-        """The binding the next plan will have, read from the port alone (None: no such
+    def setup_ports(self, req: SetupPorts) -> PortBindings:
+        return PortBindings(req.instance_id, self._bindings(req.instance_id, ""))
+
+    def _bindings(self, instance_id: str, interface_id: str) -> list[PortBinding]:
+        """The bindings of the instance's ports on this host ("": every one), by device
+        index, once the host carries them."""
+        with self._released_lock:
+            for released, holder in list(self._released.items()):
+                if holder == instance_id and interface_id in ("", released):
+                    del self._released[released]
+        if not self.driver.enforcing:
+            found = self._bindings_from_database(instance_id, interface_id)
+            if found:
+                self.converge_soon()
+                return found
+        plan = self._converge_after(self._full.ask())
+        mine = sorted(
+            (p for p in plan.ports if p.instance_id == instance_id and interface_id in ("", p.interface_id)),
+            key=lambda p: p.device_index,
+        )
+        netns = self.driver.netns or ""
+        return [
+            PortBinding(
+                instance_id=p.instance_id,
+                interface_id=p.interface_id,
+                bridge=p.bridge,
+                tap=p.tap,
+                mac=p.mac,
+                ip=p.ip,
+                mtu=p.mtu,
+                netns=netns,
+                device_index=p.device_index,
+            )
+            for p in mine
+        ]
+
+    def _bindings_from_database(self, instance_id: str, interface_id: str) -> list[PortBinding]:
+        """The bindings the next plan will have, read from the ports alone (none: no such
         port on this host); what a driver that plugs nothing answers at once."""
         with self._tx() as s:
             found = [
                 hp
-                for hp in ports.ports_of_instance(s, req.instance_id)
-                if hp.host == self.settings.host and req.interface_id in ("", hp.port.interface_id)
+                for hp in ports.ports_of_instance(s, instance_id)
+                if hp.host == self.settings.host and interface_id in ("", hp.port.interface_id)
             ]
-        if not found:
-            return None
-        hp = found[0]
-        return PortBinding(
-            instance_id=hp.port.instance_id,
-            interface_id=hp.port.interface_id,
-            bridge=bridge_name(hp.vpc_id),
-            tap=tap_name(hp.port.interface_id),
-            mac=hp.port.mac,
-            ip=hp.port.ip,
-            mtu=port_mtu(self.settings.plan, self.settings.tunnel_ip),
-            netns=self.driver.netns or "",
-        )
+        mtu = port_mtu(self.settings.plan, self.settings.tunnel_ip)
+        return [
+            PortBinding(
+                instance_id=hp.port.instance_id,
+                interface_id=hp.port.interface_id,
+                bridge=bridge_name(hp.vpc_id),
+                tap=tap_name(hp.port.interface_id),
+                mac=hp.port.mac,
+                ip=hp.port.ip,
+                mtu=mtu,
+                netns=self.driver.netns or "",
+                device_index=hp.port.device_index,
+            )
+            for hp in found
+        ]
 
     def teardown_port(self, req: TeardownPort) -> None:
         known = [

@@ -41,6 +41,7 @@ from ocs.compute_agent.rpcapi import ComputeApi, GuestAction, Spawn
 from ocs.db import engine as db_engine
 from ocs.db import hosts as db_hosts
 from ocs.db import instance_events as db_events
+from ocs.db import interfaces as db_interfaces
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance
 from ocs.db.models.images import Image
@@ -178,18 +179,43 @@ def public_key(s: Session, inst: Instance, known: dict[tuple[str, str], str] | N
     return found
 
 
+def nic_specs(s: Session, inst: Instance) -> tuple[NicSpec, ...]:
+    """One NIC per interface attached to ``inst``, by device index (the primary first);
+    an instance without interface rows gets its primary from its own columns."""
+    rows = [
+        eni
+        for eni in db_interfaces.interfaces_of_instances(s, [inst.id])[inst.id]
+        if eni.attach_status == "attached"
+    ]
+    if not rows:
+        return (
+            NicSpec(
+                mac=inst.mac_address or fallback_mac(inst.id),
+                bridge="",
+                ip=inst.private_ip_address or "",
+                interface_id=inst.network_interface_id or "",
+                network_id=inst.subnet_id or "",
+            ),
+        )
+    return tuple(
+        NicSpec(
+            mac=eni.mac_address,
+            bridge="",
+            ip=eni.private_ip_address,
+            interface_id=eni.id,
+            network_id=eni.subnet_id,
+            device_index=eni.device_index or 0,
+        )
+        for eni in rows
+    )
+
+
 def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | None = None) -> GuestSpec:
     """Everything the agent needs to build ``inst``, from the instance and its image
     (``keys`` caches public keys across the instances of one launch)."""
     kernel = s.get(Image, inst.kernel_id) if inst.kernel_id else None
     ramdisk = s.get(Image, inst.ramdisk_id) if inst.ramdisk_id else None
-    nic = NicSpec(
-        mac=inst.mac_address or fallback_mac(inst.id),
-        bridge="",
-        ip=inst.private_ip_address or "",
-        interface_id=inst.network_interface_id or "",
-        network_id=inst.subnet_id or "",
-    )
+    nics = nic_specs(s, inst)
     return GuestSpec(
         instance_id=inst.id,
         vcpus=inst.vcpus,
@@ -203,7 +229,7 @@ def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | No
         user_data=inst.user_data or "",
         key_name=inst.key_name or "",
         public_key=public_key(s, inst, keys),
-        nics=(nic,),
+        nics=nics,
         metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
     )
 

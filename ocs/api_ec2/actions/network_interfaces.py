@@ -15,6 +15,13 @@ it:
   ``MaxResults``/``NextToken`` (not together with ``NetworkInterfaceIds``).
 * ModifyNetworkInterfaceAttribute changes exactly one of Description,
   SourceDestCheck, Groups, Attachment.DeleteOnTermination.
+* AttachNetworkInterface / DetachNetworkInterface change the record at once (the
+  attachment is ``attached`` when the answer goes out; EC2 shows ``attaching`` for a
+  moment) and, once committed, have the instance's host plug the interface into the
+  guest or unplug it (``ComputeApi.attach_interface`` / ``detach_interface``) when
+  the instance is on a host and not stopped; a stopped instance gets its interfaces
+  as recorded when it starts. ``Force`` (EC2: for a failed instance) changes
+  nothing: the detachment is recorded whatever the guest does.
 * DescribeNetworkInterfaceAttribute takes description, groupSet, sourceDestCheck
   or attachment; ResetNetworkInterfaceAttribute resets sourceDestCheck to true.
 """
@@ -27,6 +34,8 @@ from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.actions import interface_items, regions
 from ocs.api_ec2.context import RequestContext
+from ocs.compute_agent.rpcapi import InterfaceAction
+from ocs.db import compute as db_compute
 from ocs.db import interfaces as repo
 from ocs.db import ipam
 from ocs.db import secgroups as db_secgroups
@@ -144,6 +153,28 @@ def describe_network_interfaces(ctx: RequestContext, params: dict[str, Any]) -> 
 # --- Attach / Detach ------------------------------------------------------------------------
 
 
+#: Instance states whose guest is plugged or unplugged at once (a stopped one at its start).
+_HOT = ("pending", "running", "stopping")
+
+
+def _tell_host(
+    ctx: RequestContext, operation: str, instance_id: str, eni: NetworkInterface, index: int
+) -> None:
+    """Cast ``operation`` about ``eni`` to the instance's host once ``ctx`` has committed."""
+    instance = db_compute.get_instance(ctx.session, ctx.account_id, instance_id)
+    compute = ctx.services.get("compute")
+    if compute is None or not instance.host or instance.state not in _HOT:
+        return
+    message = InterfaceAction(
+        host=instance.host,
+        instance_id=instance.id,
+        interface_id=eni.id,
+        mac=eni.mac_address,
+        device_index=index,
+    )
+    ctx.on_commit(lambda: getattr(compute, operation)(message))
+
+
 def attach_network_interface(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     if params.get("NetworkCardIndex") not in (None, 0):
         raise errors.InvalidParameterValue(
@@ -157,12 +188,17 @@ def attach_network_interface(ctx: RequestContext, params: dict[str, Any]) -> dic
     eni = repo.attach(
         ctx.session, ctx.account_id, params.get("NetworkInterfaceId"), instance_id, params.get("DeviceIndex")
     )
+    _tell_host(ctx, "attach_interface", instance_id, eni, eni.device_index or 0)
     return {"AttachmentId": eni.attachment_id, "NetworkCardIndex": 0}
 
 
 def detach_network_interface(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    # Force changes nothing here: the attachment is bookkeeping, released at once.
+    # Force changes nothing: the detachment is recorded at once, whatever the guest does.
+    eni = repo.by_attachment(ctx.session, ctx.account_id, params.get("AttachmentId"))
+    instance_id, index = eni.instance_id, eni.device_index or 0
     repo.detach(ctx.session, ctx.account_id, params.get("AttachmentId"))
+    if instance_id:
+        _tell_host(ctx, "detach_interface", instance_id, eni, index)
     return {}
 
 

@@ -536,8 +536,8 @@ class LibvirtDriver(Driver):
         dom, facts = self._domain(instance_id, "attach an interface to")
         if nic.mac.lower() in facts.interfaces:
             return
-        if not nic.bridge:
-            raise DriverError(f"interface {nic.mac} of {instance_id} has no bridge to plug into")
+        if not nic.bridge and not nic.tap:
+            raise DriverError(f"interface {nic.mac} of {instance_id} has no bridge or tap to plug into")
         with self._errors(instance_id, f"attach interface {nic.mac}"):
             dom.attachDeviceFlags(domain_xml.interface_xml(nic), self._device_flags(dom))
 

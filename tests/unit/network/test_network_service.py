@@ -17,7 +17,14 @@ from ocs.network import plan as net_plan
 from ocs.network.driver import REGISTRY, make_driver
 from ocs.network.drivers.noop import NoopDriver
 from ocs.network.metadata import CallerKey
-from ocs.network.rpcapi import NetworkHostApi, RoutingChanged, SecurityGroupsChanged, SetupPort, TeardownPort
+from ocs.network.rpcapi import (
+    NetworkHostApi,
+    RoutingChanged,
+    SecurityGroupsChanged,
+    SetupPort,
+    SetupPorts,
+    TeardownPort,
+)
 from ocs.network.service import (
     NetworkHostEndpoint,
     NetworkService,
@@ -88,6 +95,8 @@ def test_setup_teardown_and_group_changes(cloud: NetCloud) -> None:
     assert driver.plan is not None and [p.instance_id for p in driver.plan.ports] == [a.instance_id]
     with pytest.raises(errors.NotFound):
         endpoint.setup_port(SetupPort("h1", "i-00000000000000000"))
+    assert endpoint.setup_ports(SetupPorts("h1", a.instance_id)).ports == [binding]
+    assert endpoint.setup_ports(SetupPorts("h1", "i-00000000000000000")).ports == []
 
     before = driver.firewall_applies
     endpoint.security_groups_changed(SecurityGroupsChanged([sg]))
@@ -118,6 +127,8 @@ def test_a_bookkeeping_driver_answers_at_once_and_converges_soon(cloud: NetCloud
     assert (binding.tap, binding.bridge) == (net_plan.tap_name(a.interface_id), net_plan.bridge_name(vpc))
     assert (binding.mac, binding.ip, binding.mtu, binding.netns) == (a.mac, a.ip, 1450, "")
     assert driver.plan is None and asked == [1]
+    assert endpoint.setup_ports(SetupPorts("h1", a.instance_id)).ports == [binding] and asked == [1, 1]
+    asked.pop()
     endpoint.security_groups_changed(SecurityGroupsChanged([sg]))
     endpoint.teardown_port(TeardownPort("h1", a.instance_id))
     assert asked == [1, 1, 1] and driver.plan is None
