@@ -91,6 +91,13 @@ class Ec2Resource:
             resp.data = payload
         except errors.OcsError as exc:
             render_error(resp, exc, request_id)
+        except DBAPIError as exc:
+            if not db_engine.is_unavailable(exc):
+                LOG.exception("unexpected error in %s (request %s)", action, request_id)
+                render_error(resp, errors.InternalError(), request_id)
+            else:  # the server's fault, which clients retry: no traceback per request
+                LOG.warning("%s (request %s): the database is unavailable: %s", action, request_id, exc.orig)
+                render_error(resp, errors.ServiceUnavailable(), request_id)
         except Exception:
             LOG.exception("unexpected error in %s (request %s)", action, request_id)
             render_error(resp, errors.InternalError(), request_id)
@@ -281,7 +288,9 @@ def read_params(query_string: str, body: bytes, content_type: str | None) -> dic
 def render_error(resp: falcon.Response, exc: errors.OcsError, request_id: str) -> None:
     resp.status = falcon.code_to_http_status(exc.status)
     resp.data = protocol.serialize_error(exc.code, str(exc), request_id)
-    if exc.status >= 500 and not isinstance(exc, errors.RequestLimitExceeded):
+    if isinstance(exc, errors.ServiceUnavailable):  # a dependency is down: logged where it is seen
+        LOG.warning("request %s failed: %s %s", request_id, exc.code, exc)
+    elif exc.status >= 500 and not isinstance(exc, errors.RequestLimitExceeded):
         LOG.error("request %s failed: %s %s", request_id, exc.code, exc)
 
 

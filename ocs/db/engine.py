@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 LOG = logging.getLogger(__name__)
@@ -37,6 +37,15 @@ SQLITE_BUSY_TIMEOUT = 30.0
 """Seconds a SQLite connection waits for a lock before it gives up."""
 
 DB_FILE_NAME = "ocs.sqlite"
+
+
+CONNECT_TIMEOUT = 5
+"""Seconds a new connection to a database server may take (PostgreSQL, MySQL)."""
+
+POOL_TIMEOUT = 10.0
+"""Seconds a session waits for a free pooled connection before it fails."""
+
+_CONNECT_TIMEOUT_ARG = frozenset({"postgresql", "mysql", "mariadb"})
 
 
 def default_url(state_dir: str) -> str:
@@ -72,6 +81,7 @@ def make_engine(
     max_overflow: int = 10,
     echo: bool = False,
     sqlite_foreign_keys: bool = True,
+    connect_timeout: int = CONNECT_TIMEOUT,
 ) -> Engine:
     """An engine for ``url``, tuned for its backend.
 
@@ -79,6 +89,7 @@ def make_engine(
     pool SQLAlchemy picks for it. ``sqlite_foreign_keys=False`` is for migrations
     only (Alembic's batch mode recreates tables, which must not cascade).
     The directory of a SQLite file is created (mode 0700) when missing.
+    ``connect_timeout`` bounds a new connection to a server (unless the URL sets it).
     """
     u = with_installed_driver(make_url(url))
     if u.get_backend_name() == "sqlite":
@@ -87,8 +98,13 @@ def make_engine(
         "pool_size": pool_size,
         "max_overflow": max_overflow,
         "pool_pre_ping": True,
+        "pool_timeout": POOL_TIMEOUT,
         "echo": echo,
     }
+    if u.get_backend_name() in _CONNECT_TIMEOUT_ARG and "connect_timeout" not in u.query:
+        # Without it a server that does not answer (host down, packets dropped) holds a
+        # request for the kernel's TCP timeout, minutes, instead of failing it.
+        kwargs["connect_args"] = {"connect_timeout": connect_timeout}
     if u.get_backend_name() in ("mysql", "mariadb"):
         if "charset" not in u.query:
             u = u.update_query_dict({"charset": "utf8mb4"})
@@ -176,3 +192,18 @@ def is_retryable(exc: DBAPIError) -> bool:
     if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_ERRNOS:
         return True
     return "database is locked" in str(orig or "")
+
+
+def is_unavailable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the database could not be reached or the connection was lost
+    (server down or restarting, network cut), rather than that the statement was wrong.
+
+    Such an error is the server's fault, not the request's: the API answers it as EC2
+    does a server fault (``Unavailable``, 503), which clients retry. A deadlock or
+    serialization failure (:func:`is_retryable`) is not counted here.
+    """
+    if exc.connection_invalidated:
+        return True
+    if type(exc.orig).__module__.split(".", 1)[0] == "sqlite3":
+        return False  # a file, not a server: its OperationalError means a bad statement too
+    return isinstance(exc, (OperationalError, InterfaceError)) and not is_retryable(exc)

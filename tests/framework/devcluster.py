@@ -104,12 +104,23 @@ class DevCluster:
 
 @contextmanager
 def dev_cluster(
-    state_dir: Path, *args: str, config_text: str = "", wait: float = 60.0
+    state_dir: Path,
+    *args: str,
+    config_text: str = "",
+    wait: float = 60.0,
+    postgres_url: str | None = None,
+    transport_url: str | None = None,
 ) -> Iterator[DevCluster]:
-    """``devcluster up ARGS`` in ``state_dir`` on a new database; torn down afterwards."""
-    services.require_postgres()
-    amqp = services.require_rabbitmq()
-    url = make_url(services.POSTGRES_URL).set(database=f"ocs_test_dc_{secrets.token_hex(5)}")
+    """``devcluster up ARGS`` in ``state_dir`` on a new database; torn down afterwards.
+
+    By default on the machine's PostgreSQL and RabbitMQ (skipped without them);
+    ``postgres_url`` (a server's admin URL) and ``transport_url`` put the cluster on
+    other servers, e.g. the private ones of :mod:`tests.framework.outages`.
+    """
+    if postgres_url is None:
+        postgres_url = services.require_postgres()
+    amqp = transport_url if transport_url is not None else services.require_rabbitmq()
+    url = make_url(postgres_url).set(database=f"ocs_test_dc_{secrets.token_hex(5)}")
     database_url = url.render_as_string(hide_password=False)
     extra = state_dir / "test.conf"
     state_dir.mkdir(parents=True, exist_ok=True)

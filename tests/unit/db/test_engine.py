@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from ocs.db import accounts
-from ocs.db.engine import default_url, make_engine, session_factory, transaction
+from ocs.db.engine import (
+    CONNECT_TIMEOUT,
+    POOL_TIMEOUT,
+    default_url,
+    is_unavailable,
+    make_engine,
+    session_factory,
+    transaction,
+)
 from ocs.db.models import UtcDateTime
 
 
@@ -106,3 +117,45 @@ def test_a_url_without_a_driver_gets_the_installed_one(url: str, driver: str) ->
         assert engine.url.drivername == driver
     finally:
         engine.dispose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens there once closed
+
+
+def test_a_server_that_never_answers_fails_the_connection_in_time() -> None:
+    # A listening socket nobody accepts on: the kernel completes the TCP handshake and
+    # the client then waits for the server's first message, which never comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        engine = make_engine(f"postgresql+psycopg2://u@127.0.0.1:{port}/db", connect_timeout=2)
+        assert engine.pool.timeout() == POOL_TIMEOUT
+        began = time.monotonic()
+        try:
+            with pytest.raises(DBAPIError) as hung, engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    assert time.monotonic() - began < 2 + CONNECT_TIMEOUT
+    assert is_unavailable(hung.value)
+
+
+def test_an_unreachable_server_is_unavailable_not_a_bug(tmp_path: Path) -> None:
+    engine = make_engine(f"postgresql+psycopg2://u@127.0.0.1:{_closed_port()}/db")
+    try:
+        with pytest.raises(DBAPIError) as down, engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    assert is_unavailable(down.value)
+    sqlite = make_engine(f"sqlite:///{tmp_path}/x.sqlite")
+    try:
+        with pytest.raises(DBAPIError) as wrong, sqlite.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+    finally:
+        sqlite.dispose()
+    assert not is_unavailable(wrong.value)  # a bug of ours, not an outage
