@@ -148,7 +148,16 @@ class FileBackend(VolumeBackend):
                 os.replace(link, base)
                 # A relative backing name: the directory can move as a whole.
                 self._run(
-                    "create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", str(tmp), f"{int(size_gib)}G"
+                    "create",
+                    "-q",
+                    "-f",
+                    "qcow2",
+                    "-b",
+                    base.name,
+                    "-F",
+                    "qcow2",
+                    str(tmp),
+                    f"{int(size_gib)}G",
                 )
             else:
                 self._run("convert", "-q", "-O", "raw", str(source), str(tmp))
@@ -193,7 +202,9 @@ class FileBackend(VolumeBackend):
         if size_gib < current:
             raise BackendError(f"volume {volume_id} is {current} GiB: it cannot shrink to {size_gib} GiB")
         if size_gib > current:
-            self._run("resize", "-q", "-f", self.format, str(self.volume_path(volume_id)), f"{int(size_gib)}G")
+            self._run(
+                "resize", "-q", "-f", self.format, str(self.volume_path(volume_id)), f"{int(size_gib)}G"
+            )
 
     def size_gib(self, volume_id: str) -> int:
         path = self.volume_path(volume_id)
@@ -216,7 +227,11 @@ class FileBackend(VolumeBackend):
         }
 
     def snapshots(self) -> set[str]:
-        return {p.stem for p in self.snapshot_dir.iterdir() if p.suffix == ".qcow2" and not p.name.startswith(_TMP)}
+        return {
+            p.stem
+            for p in self.snapshot_dir.iterdir()
+            if p.suffix == ".qcow2" and not p.name.startswith(_TMP)
+        }
 
     def cleanup(self) -> None:
         for d in (self.volume_dir, self.snapshot_dir):

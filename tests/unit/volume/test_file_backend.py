@@ -23,7 +23,9 @@ def qemu_io(path: str, command: str, fmt: str) -> subprocess.CompletedProcess[st
 
 
 def write(backend: FileBackend, volume_id: str, pattern: int, offset: int, length: int) -> None:
-    out = qemu_io(str(backend.volume_path(volume_id)), f"write -P {pattern} {offset} {length}", backend.format)
+    out = qemu_io(
+        str(backend.volume_path(volume_id)), f"write -P {pattern} {offset} {length}", backend.format
+    )
     assert out.returncode == 0 and "wrote" in out.stdout, out.stderr
 
 
