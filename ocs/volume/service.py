@@ -154,7 +154,7 @@ class VolumeEndpoint(StatusEndpoint):
         """Finish what the database says is unfinished; remove what no row knows."""
         self.backend.cleanup()
         with self._tx() as s:
-            states = dict(s.execute(select(Volume.id, Volume.state)).tuples().all())
+            states = {row.id: row.state for row in s.execute(select(Volume.id, Volume.state))}
             pending = [p.id for p in repo.pending_snapshots(s)]
         for volume_id in sorted(v for v, st in states.items() if st == "creating"):
             self.create_volume(CreateVolume(volume_id))
