@@ -5,7 +5,8 @@ told otherwise. On first start it creates the ``admin`` account; once the API
 answers, it writes ``<state_dir>/ocsrc`` with the credentials to source.
 Restarting on the same directory keeps every resource.
 
-Services, in start order: the scheduler (with its periodic tasks), then the
+Services, in start order: the scheduler (with its periodic tasks), the volume
+service (``[volume] backend``, by default files under ``<state_dir>/volumes``), then the
 network service of every compute host (``ocs-network``'s host endpoint on
 ``network.<host>``, in-process: the ``noop`` driver with the fake hypervisor,
 ``linux`` with real ones, or ``[network] driver``), then the compute agents (``[compute] fake_hosts`` simulated hosts named ``fake-1`` …
@@ -44,6 +45,8 @@ from ocs.cmd.compute_agent import agent_settings, availability_zone, driver_from
 from ocs.cmd.network import driver_from_conf as network_driver_from_conf
 from ocs.cmd.network import settings_from_conf as network_settings
 from ocs.cmd.scheduler import settings_from_conf
+from ocs.cmd.volume import backend_from_conf
+from ocs.cmd.volume import settings_from_conf as volume_settings
 from ocs.compute_agent.service import ComputeAgent
 from ocs.conf.images import store_path
 from ocs.crypto import load_secret_box
@@ -57,6 +60,7 @@ from ocs.images.importer import ensure_default_image
 from ocs.images.store import ImageStore
 from ocs.network.service import NetworkHostEndpoint, NetworkService
 from ocs.scheduler.service import SchedulerService
+from ocs.volume.service import VolumeEndpoint, VolumeService
 from ocs.wsgi_server import ThreadedWSGIServer, parse_listen
 
 LOG = logging.getLogger(__name__)
@@ -206,6 +210,7 @@ class AllInOne:
         self.server: ThreadedWSGIServer | None = None
         self.bus: Bus | None = None
         self.scheduler: SchedulerService | None = None
+        self.volume: VolumeService | None = None
         self.agents: list[ComputeAgent] = []
         self.networks: list[NetworkService] = []
         self._engine: Any = None
@@ -271,6 +276,10 @@ class AllInOne:
         sessions = db_engine.session_factory(self._engine)
         self.scheduler = SchedulerService(self.bus, sessions, settings_from_conf(conf))
         self.scheduler.start()
+        self.volume = VolumeService(
+            self.bus, VolumeEndpoint(sessions, backend_from_conf(conf), volume_settings(conf))
+        )
+        self.volume.start()
         since = utcnow()
         names = host_names(conf)
         readers = db_engine.session_factory(self._engine, read_only=True)  # it only reads
@@ -315,6 +324,9 @@ class AllInOne:
         for network in reversed(self.networks):
             network.stop()
         self.networks = []
+        if self.volume is not None:
+            self.volume.stop()
+            self.volume = None
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None

@@ -28,6 +28,8 @@ class Settings:
     strict_credential_scope: bool = False
     public_address_pool: tuple[str, ...] = ("198.51.100.0/24",)
     elastic_ips_per_account: int = 5
+    volume_gib_per_account: int = 51200
+    snapshots_per_account: int = 100000
 
 
 @dataclass

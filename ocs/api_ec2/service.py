@@ -20,6 +20,7 @@ from ocs.db import engine as db_engine
 from ocs.network import ipam
 from ocs.network.rpcapi import NetworkHostApi
 from ocs.scheduler.rpcapi import SchedulerApi
+from ocs.volume.rpcapi import VolumeApi
 
 
 def endpoint_url(conf: cfg.ConfigOpts) -> str:
@@ -39,6 +40,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         strict_credential_scope=conf.ec2.strict_credential_scope,
         public_address_pool=_public_pool(conf.network.public_address_pool, conf.network.public_gateway),
         elastic_ips_per_account=conf.network.elastic_ips_per_account,
+        volume_gib_per_account=conf.volume.gib_per_account,
+        snapshots_per_account=conf.volume.snapshots_per_account,
     )
 
 
@@ -110,7 +113,12 @@ def deps_from_conf(conf: cfg.ConfigOpts, services: dict[str, Any] | None = None)
 
 def bus_clients(bus: Bus) -> dict[str, Any]:
     """The bus clients of the services the EC2 handlers call."""
-    return {"scheduler": SchedulerApi(bus), "compute": ComputeApi(bus), "network": NetworkHostApi(bus)}
+    return {
+        "scheduler": SchedulerApi(bus),
+        "compute": ComputeApi(bus),
+        "network": NetworkHostApi(bus),
+        "volume": VolumeApi(bus),
+    }
 
 
 def app_from_conf(conf: cfg.ConfigOpts) -> falcon.App:

@@ -9,9 +9,22 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from ocs.conf import api, auth, bus, compute, database, default, ec2, images, libvirt, network, scheduler
+from ocs.conf import (
+    api,
+    auth,
+    bus,
+    compute,
+    database,
+    default,
+    ec2,
+    images,
+    libvirt,
+    network,
+    scheduler,
+    volume,
+)
 
-_MODULES = (default, database, bus, api, auth, ec2, scheduler, compute, libvirt, images, network)
+_MODULES = (default, database, bus, api, auth, ec2, scheduler, compute, libvirt, images, network, volume)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

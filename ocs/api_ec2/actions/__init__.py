@@ -24,7 +24,9 @@ from ocs.api_ec2.actions import (
     regions,
     route_tables,
     security_groups,
+    snapshots,
     tags,
+    volumes,
     vpcs,
 )
 from ocs.api_ec2.context import RequestContext
@@ -46,6 +48,8 @@ _MODULES = (
     instance_attributes,
     network_interfaces,
     addresses,
+    volumes,
+    snapshots,
 )
 
 

@@ -30,6 +30,7 @@ from ocs.db.models.routing import (  # noqa: F401
     RouteTableAssociation,
 )
 from ocs.db.models.tags import ClientToken, Tag
+from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment  # noqa: F401
 
 __all__ = [
     "ACCESS_KEY_ACTIVE",

@@ -1,0 +1,79 @@
+"""Options of the [volume] group: the block-storage service and its backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oslo_config import cfg
+
+GROUP = "volume"
+
+OPTS = [
+    cfg.StrOpt(
+        "backend",
+        default="file",
+        choices=[("file", "volumes and snapshots as image files in state_dir, made with qemu-img")],
+        help="Where ocs-volume keeps the bytes of EBS volumes and snapshots. 'file' keeps "
+        "them on this machine's disk, so only instances on this machine can attach them.",
+    ),
+    cfg.StrOpt(
+        "state_dir",
+        sample_default="<state_dir>/volumes",
+        help="Directory of the 'file' backend: 'volumes/' holds one image file per volume, "
+        "'snapshots/' one read-only qcow2 file per snapshot. Defaults to the 'volumes' "
+        "directory inside [DEFAULT] state_dir. Run one ocs-volume per directory.",
+    ),
+    cfg.StrOpt(
+        "volume_format",
+        default="qcow2",
+        choices=[
+            ("qcow2", "sparse qcow2 files; a volume made from a snapshot is an overlay on it (instant)"),
+            ("raw", "plain raw files; a volume made from a snapshot is a full copy of it"),
+        ],
+        help="Disk format of the 'file' backend's volumes. Snapshots are qcow2 either way.",
+    ),
+    cfg.StrOpt(
+        "qemu_img",
+        default="qemu-img",
+        help="The qemu-img program the 'file' backend runs (from the qemu-utils package).",
+    ),
+    cfg.FloatOpt(
+        "operation_timeout",
+        default=3600.0,
+        min=1.0,
+        help="Seconds one backend step (creating, copying or growing an image) may take "
+        "before it is abandoned and the volume or snapshot ends in the 'error' state.",
+    ),
+    cfg.IntOpt(
+        "workers",
+        default=4,
+        min=1,
+        help="Volume operations ocs-volume runs at once (each copy of a snapshot is one).",
+    ),
+    cfg.IntOpt(
+        "gib_per_account",
+        default=51200,
+        min=0,
+        help="Total size in GiB of the volumes one account may hold (EC2's default storage "
+        "quota is 50 TiB per volume type and region). CreateVolume past it answers "
+        "VolumeLimitExceeded.",
+    ),
+    cfg.IntOpt(
+        "snapshots_per_account",
+        default=100000,
+        min=0,
+        help="Snapshots one account may hold (EC2's default is 100,000 per region). "
+        "CreateSnapshot past it answers SnapshotLimitExceeded.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def state_path(conf: cfg.ConfigOpts) -> Path:
+    """The 'file' backend's directory configured in ``conf`` (read at the process edge)."""
+    if conf.volume.state_dir:
+        return Path(conf.volume.state_dir).expanduser()
+    return Path(conf.state_dir).expanduser() / "volumes"

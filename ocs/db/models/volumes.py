@@ -1,0 +1,77 @@
+"""EBS volumes, their attachments to instances, and snapshots.
+
+A volume's ``state`` is EC2's: ``creating`` (the API made the row and asked the
+volume service for the bytes), ``available``, ``in-use`` (attached), ``deleting``
+(the service removes the bytes, then the row) or ``error``. A snapshot's is
+``pending`` until the service has copied the bytes, then ``completed`` (or
+``error``); ``progress`` is the percentage EC2 shows as ``Progress``.
+
+A snapshot outlives its volume and a volume its snapshot, so neither refers to
+the other by a foreign key. An attachment belongs to its volume; the primary key
+(volume, instance) leaves room for Multi-Attach, the unique (instance, device)
+keeps two volumes off one device name of an instance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ocs.db.models.base import Base, utcnow
+
+_ID = 32
+
+
+class Volume(Base):
+    __tablename__ = "volumes"
+
+    id: Mapped[str] = mapped_column(String(_ID), primary_key=True)  # vol-...
+    account_id: Mapped[str] = mapped_column(
+        String(12), ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    availability_zone: Mapped[str] = mapped_column(String(64))
+    size_gib: Mapped[int] = mapped_column(Integer)
+    volume_type: Mapped[str] = mapped_column(String(16))
+    iops: Mapped[int | None] = mapped_column(Integer)
+    throughput: Mapped[int | None] = mapped_column(Integer)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot_id: Mapped[str | None] = mapped_column(String(_ID))
+    multi_attach_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="creating")
+    status_reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VolumeAttachment(Base):
+    __tablename__ = "volume_attachments"
+    __table_args__ = (UniqueConstraint("instance_id", "device"),)
+
+    volume_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    instance_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    device: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="attaching")
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    attach_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+
+    id: Mapped[str] = mapped_column(String(_ID), primary_key=True)  # snap-...
+    account_id: Mapped[str] = mapped_column(
+        String(12), ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    volume_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    volume_size: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    status_message: Mapped[str] = mapped_column(String(255), default="")
+    data_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column()

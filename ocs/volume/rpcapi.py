@@ -1,0 +1,54 @@
+"""The volume service's operations on the bus (topic ``volume``).
+
+The API makes the database rows and the state a request starts (a volume
+``creating`` or ``deleting``, a snapshot ``pending``), commits, and then casts
+one of these; ``ocs-volume`` does the work on its backend and commits the state
+that follows. Every cast is persistent and acknowledged after it is handled;
+the handlers are idempotent (at-least-once delivery), and a service that starts
+re-drives whatever its database says is unfinished, so a lost message delays an
+operation until the next start, never loses it.
+
+- ``create_volume``: make the bytes (blank, or from the volume's snapshot), then
+  ``creating`` → ``available`` (``error`` if the backend fails).
+- ``delete_volume``: finish the volume's pending snapshots, remove the bytes,
+  then the ``deleting`` row.
+- ``create_snapshot``: copy the volume's bytes, then ``pending`` → ``completed``.
+- ``delete_snapshot``: the row is gone already; remove the bytes (after the
+  volumes being made from it are made).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ocs.bus import cast
+from ocs.service import ServiceApi
+
+
+@dataclass(frozen=True)
+class CreateVolume:
+    volume_id: str
+
+
+@dataclass(frozen=True)
+class DeleteVolume:
+    volume_id: str
+
+
+@dataclass(frozen=True)
+class CreateSnapshot:
+    snapshot_id: str
+
+
+@dataclass(frozen=True)
+class DeleteSnapshot:
+    snapshot_id: str
+
+
+class VolumeApi(ServiceApi):
+    service = "volume"
+
+    create_volume = cast(CreateVolume)
+    delete_volume = cast(DeleteVolume)
+    create_snapshot = cast(CreateSnapshot)
+    delete_snapshot = cast(DeleteSnapshot)
