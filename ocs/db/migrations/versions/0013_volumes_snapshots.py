@@ -6,8 +6,8 @@ Three new tables, nothing else touched: ``volumes`` (state ``creating`` →
 ``snapshots`` (``pending`` → ``completed``, or ``error``). Snapshots and volumes
 do not refer to each other by foreign key: either outlives the other.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
