@@ -194,6 +194,17 @@ def test_desired_state_has_internet_routes_public_addresses_and_secondary_ips(
     assert ports[pa.instance_id].secondary_ips == ("10.5.1.50",)
     assert ports[pa.instance_id].public_ips == (("198.51.100.7", "10.5.1.10"),)
     assert ports[pb.instance_id].public_ips == ()
+    assert ports[pa.instance_id].source_dest_check is True
+    with transaction(sessions) as s:  # ModifyNetworkInterfaceAttribute SourceDestCheck=false reaches the plan
+        db_interfaces.set_source_dest_check(
+            s, db_interfaces.get_interface(s, cloud.account_id, pa.interface_id), False
+        )
+    with transaction(sessions) as s:
+        state = desired_state(s, NetworkSettings(host="h1"))
+    assert {p.instance_id: p.source_dest_check for p in state.ports} == {
+        pa.instance_id: False,
+        pb.instance_id: True,
+    }
 
 
 def test_routing_changed_converges_only_hosts_carrying_the_vpc(
