@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from ocs.compute_agent.domain_xml import DEFAULT_KERNEL_CMDLINE
+
 GROUP = "libvirt"
 
 OPTS = [
@@ -37,9 +39,11 @@ OPTS = [
     ),
     cfg.StrOpt(
         "kernel_cmdline",
-        default="root=/dev/vda console=ttyS0",
+        default=DEFAULT_KERNEL_CMDLINE,
         help="Kernel command line for guests booted directly from a kernel image "
-        "(AKI/ARI). Keep console=ttyS0: GetConsoleOutput reads the serial console.",
+        "(AKI/ARI). Keep console=ttyS0: GetConsoleOutput reads the serial console. "
+        "cryptomgr.notests skips the kernel's crypto self-tests, a tenth of a "
+        "kernel's boot under software emulation.",
     ),
     cfg.StrOpt("machine", default="", help="QEMU machine type (e.g. q35); empty for libvirt's default."),
     cfg.StrOpt(

@@ -115,7 +115,7 @@ class LibvirtDriver(Driver):
         image_cache_path: str = "/var/lib/ocs/image-cache",
         image_store_path: str | None = None,
         virt_type: str = "auto",
-        kernel_cmdline: str = "root=/dev/vda console=ttyS0",
+        kernel_cmdline: str = domain_xml.DEFAULT_KERNEL_CMDLINE,
         machine: str = "",
         cpu_mode: str = "",
         force_config_drive: bool = True,
