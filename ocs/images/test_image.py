@@ -130,7 +130,7 @@ done
 ip link set lo up
 if [ -n "$nic" ]; then
     ip link set "$nic" up
-    if udhcpc -i "$nic" -n -q -t 4 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1; then
+    if udhcpc -i "$nic" -n -q -t 4 -T 1 -O staticroutes -s /etc/udhcpc.script >/dev/null 2>&1; then
         say "dhcp ok $(ip -4 -o addr show dev $nic | sed -n 's/.* inet \([0-9.]*\).*/\1/p')"
         token=$(http PUT /latest/api/token "X-aws-ec2-metadata-token-ttl-seconds: 300")
         hdr=""
@@ -164,7 +164,16 @@ UDHCPC_SCRIPT = r"""#!/bin/sh
 case "$1" in
     bound|renew)
         ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}"
-        for r in $router; do ip route add default via "$r" dev "$interface" 2>/dev/null; break; done
+        if [ -n "$staticroutes" ]; then  # option 121 replaces option 3 (RFC 3442)
+            set -- $staticroutes
+            while [ $# -ge 2 ]; do
+                if [ "$2" = 0.0.0.0 ]; then ip route add "$1" dev "$interface" 2>/dev/null
+                else ip route add "$1" via "$2" dev "$interface" 2>/dev/null; fi
+                shift 2
+            done
+        else
+            for r in $router; do ip route add default via "$r" dev "$interface" 2>/dev/null; break; done
+        fi
         : > /etc/resolv.conf
         for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
         ;;

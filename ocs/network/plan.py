@@ -409,6 +409,7 @@ def _subnet(
             f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
             f"dhcp-option=tag:subnet,option:domain-name,{settings.dns_domain}",
             f"dhcp-option=tag:subnet,option:mtu,{mtu}",
+            *_vpc_route(subnet, net, gateway),
             "",
         ]
     )
@@ -444,6 +445,21 @@ def _subnet(
         public_ips=tuple(pub for pub, _ in mapped),
         public_routes=tuple(sorted(subnet.internet_routes, key=ipaddress.ip_network)) if uplink else (),
     )
+
+
+def _vpc_route(subnet: SubnetState, net: IPv4Network, gateway: str) -> list[str]:
+    """The VPC's "local" route, as DHCP's classless static routes (option 121): the
+    whole VPC block on-link (next hop 0.0.0.0), then the default route via the
+    gateway (a client taking option 121 ignores option 3, RFC 3442). Every subnet of a
+    VPC shares its bridge and VXLAN segment, so an instance reaches an instance of
+    another subnet directly, on any host, with its groups applied as for its own
+    subnet. Nothing when the subnet is the whole VPC."""
+    if not subnet.vpc_cidr_block:
+        return []
+    vpc = IPv4Network(subnet.vpc_cidr_block)
+    if vpc == net or not net.subnet_of(vpc):
+        return []
+    return [f"dhcp-option=tag:subnet,option:classless-static-route,{vpc},0.0.0.0,0.0.0.0/0,{gateway}"]
 
 
 def nat_script(

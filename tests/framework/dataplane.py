@@ -35,7 +35,14 @@ case "$1" in
 bound|renew)
   ip addr flush dev "$interface" scope global
   ip addr add "$ip/$subnet" dev "$interface"
-  [ -n "$router" ] && ip route replace default via "$router" dev "$interface"
+  if [ -n "$staticroutes" ]; then  # option 121 replaces option 3 (RFC 3442)
+    set -- $staticroutes
+    while [ $# -ge 2 ]; do
+      if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$interface"
+      else ip route replace "$1" via "$2" dev "$interface"; fi
+      shift 2
+    done
+  elif [ -n "$router" ]; then ip route replace default via "$router" dev "$interface"; fi
   printf '{"ip":"%s","subnet":"%s","router":"%s","dns":"%s","lease":"%s","mtu":"%s","domain":"%s"}' \\
     "$ip" "$subnet" "$router" "$dns" "$lease" "$mtu" "$domain" > "$UDHCPC_OUT"
   ;;
@@ -168,7 +175,8 @@ class DataPlaneLab:
         out = self.root / f"lease-{guest.ns.name}.json"
         run(
             ["ip", "netns", "exec", guest.ns.name, "env", f"UDHCPC_OUT={out}", "busybox", "udhcpc",
-             "-i", "eth0", "-n", "-q", "-t", "6", "-T", "1", "-O", "mtu", "-s", str(self.script)],
+             "-i", "eth0", "-n", "-q", "-t", "6", "-T", "1", "-O", "mtu", "-O", "staticroutes",
+             "-s", str(self.script)],
             timeout=20,
         )  # fmt: skip
         guest.lease = json.loads(out.read_text())

@@ -71,8 +71,10 @@ def marker_script(marker: str, probe: str = "") -> str:
     )
 
 
-def launch(ec2: Any, ami: str, user_data: str, groups: list[str] | None = None) -> str:
-    extra = {"SecurityGroupIds": groups} if groups else {}
+def launch(ec2: Any, ami: str, user_data: str, groups: list[str] | None = None, subnet: str = "") -> str:
+    extra: dict[str, Any] = {"SecurityGroupIds": groups} if groups else {}
+    if subnet:
+        extra["SubnetId"] = subnet
     reply = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData=user_data, **extra)
     return str(reply["Instances"][0]["InstanceId"])
 
@@ -148,7 +150,8 @@ def wait_probe(ec2: Any, iid: str, ok: bool, after: int, timeout: float) -> tupl
 
 def test_security_groups_between_two_real_guests(netcloud: Cloud, test_image: GuestImage) -> None:
     """Guest A reaches guest B's port while B's group allows A's group, and no longer
-    once the rule is revoked; authorizing it again lets A back in."""
+    once the rule is revoked; authorizing it again lets A back in. A and B are in two
+    subnets of the VPC (its local route, from DHCP's classless static routes)."""
     ami = register(netcloud, test_image)
     ec2 = netcloud.client()
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
@@ -162,8 +165,12 @@ def test_security_groups_between_two_real_guests(netcloud: Cloud, test_image: Gu
     b = launch(ec2, ami, LISTENER, [group_b])
     ec2.get_waiter("instance_running").wait(InstanceIds=[b], WaiterConfig=WAIT)
     console(ec2, b, "OCS-WIRE: listening", timeout=90)
-    ip_b = ec2.describe_instances(InstanceIds=[b])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
-    a = launch(ec2, ami, PROBE.format(ip=ip_b), [group_a])
+    item_b = ec2.describe_instances(InstanceIds=[b])["Reservations"][0]["Instances"][0]
+    ip_b, zone = item_b["PrivateIpAddress"], item_b["Placement"]["AvailabilityZone"]
+    subnet_a = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.240.0/24", AvailabilityZone=zone)["Subnet"][
+        "SubnetId"
+    ]
+    a = launch(ec2, ami, PROBE.format(ip=ip_b), [group_a], subnet_a)
     ec2.get_waiter("instance_running").wait(InstanceIds=[a], WaiterConfig=WAIT)
 
     n, _ = wait_probe(ec2, a, True, 0, 90)  # allowed: A's group is in B's rule

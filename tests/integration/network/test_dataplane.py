@@ -306,3 +306,40 @@ def test_an_elastic_ip_reaches_the_instance_and_is_its_way_out(lab: DataPlaneLab
     plan = host.endpoint.converge()
     assert not plan.subnets[0].uplink_ns
     assert not reach("198.51.100.21", ALLOWED)
+
+
+def test_subnets_of_a_vpc_reach_each_other_on_one_host_and_across_hosts(
+    lab: DataPlaneLab, cloud: NetCloud
+) -> None:
+    """The VPC's local route: instances of different subnets reach each other directly
+    (DHCP's classless static routes put the VPC's block on-link), on one host and over
+    VXLAN, with their groups enforced; the default route still goes to the gateway."""
+    vpc = cloud.vpc("10.66.0.0/16")
+    one, two = cloud.subnet(vpc, "10.66.1.0/24"), cloud.subnet(vpc, "10.66.2.0/24")
+    web, client = cloud.group(vpc, "web"), cloud.group(vpc, "client")
+    cloud.allow(web, "tcp", ALLOWED, source_group=client)
+    pa = cloud.instance("h1", one, "10.66.1.10", [web])
+    pb = cloud.instance("h1", two, "10.66.2.10", [client])
+    pc = cloud.instance("h2", two, "10.66.2.20", [client])
+    h1, h2 = lab.add_host("h1", "192.0.2.1"), lab.add_host("h2", "192.0.2.2")
+    lab.underlay(h1, h2)
+    bus = Bus("memory://", "ocs-dataplane-local-route")
+    services = [NetworkService(bus, h.endpoint) for h in (h1, h2)]
+    for service in services:
+        service.start()
+    try:
+        a, b = lab.plug(h1, pa.instance_id, "a"), lab.plug(h1, pb.instance_id, "b")
+        c = lab.plug(h2, pc.instance_id, "c")
+        for guest in (a, b, c):
+            lab.dhcp(guest)
+        routes = b.ns.exec("ip", "route").stdout
+        assert "10.66.0.0/16 dev eth0" in routes and "default via 10.66.2.1" in routes, routes
+        serve(a, ALLOWED, DENIED)
+        assert b.connect(pa.ip, ALLOWED)  # another subnet, same host
+        assert wait_until(lambda: c.connect(pa.ip, ALLOWED), 3.0) is not None  # another subnet, another host
+        assert not c.connect(pa.ip, DENIED)
+        assert not a.connect(pb.ip, ALLOWED)  # b's group lets nothing in
+    finally:
+        for service in services:
+            service.stop()
+        bus.close()

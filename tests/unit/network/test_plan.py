@@ -123,7 +123,10 @@ def test_internet_routed_subnet_gets_an_uplink_with_one_to_one_nat() -> None:
     holding the public addresses of its ports here (only those of its own addresses), the
     gateway's destinations routed via the public router, NAT both ways; a subnet with no
     such route gets none even with public addresses mapped."""
-    routed = SubnetState(SUB_A1.id, VPC_A, SUB_A1.cidr_block, internet_routes=("0.0.0.0/0", "203.0.113.0/24"))
+    routed = SubnetState(
+        SUB_A1.id, VPC_A, SUB_A1.cidr_block, internet_routes=("0.0.0.0/0", "203.0.113.0/24"),
+        vpc_cidr_block="10.0.0.0/16",
+    )  # fmt: skip
     a = PortState(
         interface_id="eni-00000000000000001", instance_id="i-00000000000000001", mac="02:00:00:00:00:01",
         ip="10.0.1.10", subnet_id=routed.id, group_ids=("sg-a",), secondary_ips=("10.0.1.50",),
@@ -152,3 +155,13 @@ def test_internet_routed_subnet_gets_an_uplink_with_one_to_one_nat() -> None:
 def test_a_bad_public_gateway_is_refused() -> None:
     with pytest.raises(ValueError, match="public gateway"):
         plan.public_plan(PlanSettings(public_gateway="not-an-address"))
+
+
+def test_dhcp_puts_the_vpc_block_on_link_unless_the_subnet_is_the_whole_vpc() -> None:
+    line = "dhcp-option=tag:subnet,option:classless-static-route,10.0.0.0/16,0.0.0.0,0.0.0.0/0,10.0.1.1"
+    part = SubnetState(SUB_A1.id, VPC_A, "10.0.1.0/24", vpc_cidr_block="10.0.0.0/16")
+    whole = SubnetState(SUB_A1.id, VPC_A, "10.0.0.0/16", vpc_cidr_block="10.0.0.0/16")
+    for subnet, ip, expected in ((part, "10.0.1.10", True), (whole, "10.0.1.10", False)):
+        state = DesiredState(host="h1", subnets=(subnet,), ports=(port(1, subnet, ip),))
+        conf = plan.plan_host(state, PlanSettings(firewall=False)).subnets[0].dnsmasq_conf
+        assert (line in conf) is expected, conf
