@@ -114,8 +114,18 @@ def world(cloud, ec2) -> World:
     table_association = a.associate_route_table(RouteTableId=table, SubnetId=subnet)["AssociationId"]
     a.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
     nat = a.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+    zone = a.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailabilityZone"]
+    volume = a.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    a.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig=FAST)
+    snapshot = a.create_snapshot(VolumeId=volume)["SnapshotId"]
+    a.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot], WaiterConfig=FAST)
     owned.update(
-        internet_gateway=igw, route_table=table, route_table_association=table_association, nat_gateway=nat
+        internet_gateway=igw,
+        route_table=table,
+        route_table_association=table_association,
+        nat_gateway=nat,
+        volume=volume,
+        snapshot=snapshot,
     )
     a.create_tags(
         Resources=[v for k, v in owned.items() if k not in UNTAGGABLE],
@@ -145,6 +155,7 @@ def world(cloud, ec2) -> World:
             "route_table_association": b_main["Associations"][0]["RouteTableAssociationId"],
             "network_interface": b_eni,
             "allocation": b_allocation,
+            "zone": zone,
         },
     )
 
@@ -373,6 +384,13 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("DescribeNatGateways", "nat_gateway", lambda i: {"NatGatewayId.1": i}),
         ("DeleteNatGateway", "nat_gateway", lambda i: {"NatGatewayId": i}),
         ("CreateNatGateway", "subnet", lambda i: {"SubnetId": i, "ConnectivityType": "private"}),
+        # volumes and snapshots
+        ("DescribeVolumes", "volume", lambda i: {"VolumeId.1": i}),
+        ("DeleteVolume", "volume", lambda i: {"VolumeId": i}),
+        ("CreateSnapshot", "volume", lambda i: {"VolumeId": i}),
+        ("DescribeSnapshots", "snapshot", lambda i: {"SnapshotId.1": i}),
+        ("DeleteSnapshot", "snapshot", lambda i: {"SnapshotId": i}),
+        ("CreateVolume", "snapshot", lambda i: {"SnapshotId": i, "AvailabilityZone": w.b["zone"]}),
     ]
     for kind in (
         "instance",
@@ -386,6 +404,8 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         "nat_gateway",
         "network_interface",
         "allocation",
+        "volume",
+        "snapshot",
     ):
         out.append(("CreateTags", kind, lambda i: {"ResourceId.1": i, **tag}))
         out.append(("DeleteTags", kind, lambda i: {"ResourceId.1": i, "Tag.1.Key": "owner"}))
@@ -513,6 +533,10 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeTags", {}),
         ("DescribeNetworkInterfaces", {}),
         ("DescribeAddresses", {}),
+        ("DescribeVolumes", {}),
+        ("DescribeSnapshots", {}),
+        ("DescribeSnapshots", {"Owner.1": world.owner.account_id}),
+        ("DescribeVolumes", {"Filter.1.Name": "snapshot-id", "Filter.1.Value.1": world.ids["snapshot"]}),
         (
             "DescribeNetworkInterfaces",
             {"Filter.1.Name": "attachment.instance-id", "Filter.1.Value.1": world.ids["instance"]},
