@@ -15,7 +15,11 @@
 - ``instance_event`` and ``host_report`` (casts from the agents): the rules of
   :mod:`ocs.scheduler.lifecycle`, applied with conditional updates and retried
   on conflict, so that every handler is idempotent (at-least-once delivery)
-  and safe with several schedulers consuming one queue.
+  and safe with several schedulers consuming one queue. A handler the database
+  picks as a deadlock victim runs again (:func:`ocs.db.engine.retry_on_deadlock`,
+  as the API's requests do); one that fails because the database is unreachable
+  is run again by the server until the database is back, its message held
+  unacknowledged (never dropped: an instance event lost leaves an instance stale).
 
 The periodic tasks (build timeouts, purging, the scheduler's own heartbeat)
 live in :mod:`ocs.scheduler.periodic`.
@@ -68,6 +72,8 @@ class SchedulerSettings:
     ``reschedule_on_host_down``: the periodic tasks move builds, starts and
     terminations off hosts silent for ``service_down_time``
     (:func:`ocs.scheduler.lifecycle.host_down`).
+    ``orphan_timeout``: the periodic tasks place instances left pending without a
+    host this many seconds after their launch (:meth:`SchedulerEndpoint.place_orphans`).
     """
 
     host: str = "scheduler"
@@ -81,6 +87,7 @@ class SchedulerSettings:
     periodic_interval: float = 10.0
     reconcile_grace: float = 2.0
     reschedule_on_host_down: bool = True
+    orphan_timeout: float = 60.0
     filters: tuple[str, ...] | None = None
 
 
@@ -429,6 +436,53 @@ class SchedulerEndpoint(StatusEndpoint):
         for spawn in spawns:
             self._cast(self.compute.spawn, spawn)
 
+    # --- orphans (periodic) -------------------------------------------------------
+
+    def place_orphans(self, before: dt.datetime) -> int:
+        """Place the instances pending without a host since before ``before``: their
+        RunInstances was answered without a placement (no reply from a scheduler in
+        time, its worker killed after it committed the launch). Each launch's
+        instances are placed as far as they fit; the rest end terminated with
+        ``Server.InsufficientInstanceCapacity`` (never deleted: the client saw them).
+        Returns how many were placed."""
+        with self._tx() as s:
+            rows = [
+                i
+                for i in db_events.stuck(s, [(lifecycle.PENDING, lifecycle.SCHEDULING)], before)
+                if not i.host
+            ]
+        launches: dict[str, list[Instance]] = {}
+        for inst in rows:
+            launches.setdefault(inst.reservation_id, []).append(inst)
+        placed = 0
+        for group in launches.values():
+            batch = _Batch(request_for(group[0], count=len(group), min_count=1), group)
+            try:
+                self._place(batch)
+            except NoValidHost as exc:
+                detail = exc.report.message
+            else:
+                detail = "no host has room for the rest of the launch"
+            done = {iid for ids in batch.placed.values() for iid in ids}
+            LOG.info("placed %d of %d instances left unscheduled: %s", len(done), len(group), sorted(done))
+            for inst in group:
+                if inst.id not in done:
+                    self.observe(inst.id, self._orphan_failer(before, detail))
+            self._spawn_all(batch)
+            placed += len(done)
+        return placed
+
+    def _orphan_failer(
+        self, before: dt.datetime, detail: str
+    ) -> Callable[[Instance | None], lifecycle.Decision]:
+        def decide(inst: Instance | None) -> lifecycle.Decision:
+            unplaced = inst is not None and inst.host is None and inst.task == lifecycle.SCHEDULING
+            if not unplaced or inst is None or inst.state != lifecycle.PENDING or inst.updated_at >= before:
+                return lifecycle.NOTHING
+            return lifecycle.no_capacity(self.now(), detail)
+
+        return decide
+
     # --- instance_event ------------------------------------------------------------
 
     def instance_event(self, ev: InstanceEvent) -> None:
@@ -445,7 +499,9 @@ class SchedulerEndpoint(StatusEndpoint):
         def decide(inst: Instance | None) -> lifecycle.Decision:
             return lifecycle.on_event(view(inst) if inst else None, ob, self.now(), max_attempts=max_attempts)
 
-        self.observe(ev.instance_id, decide)
+        db_engine.retry_on_deadlock(
+            lambda: self.observe(ev.instance_id, decide), what=f"{ev.event} of {ev.instance_id}"
+        )
 
     def observe(
         self, instance_id: str, decide: Callable[[Instance | None], lifecycle.Decision]
@@ -512,6 +568,12 @@ class SchedulerEndpoint(StatusEndpoint):
     # --- host_report -------------------------------------------------------------------
 
     def host_report(self, report: HostReport) -> None:
+        """Record the host and its heartbeat, then reconcile its guests; run again
+        whole when the database picks it as a deadlock victim (every step is a
+        conditional update, so what a first run committed is not done twice)."""
+        db_engine.retry_on_deadlock(lambda: self._host_report(report), what=f"report of {report.host}")
+
+    def _host_report(self, report: HostReport) -> None:
         facts = db_hosts.HostFacts(
             name=report.host,
             availability_zone=report.availability_zone,
@@ -580,7 +642,11 @@ class SchedulerService:
         from ocs.scheduler.periodic import Periodic  # it builds on this module
 
         self.endpoint = SchedulerEndpoint(sessions, ComputeApi(bus), settings)
-        self.server = RpcServer(bus, SchedulerApi, self.endpoint, workers=workers)
+        # A database outage fails a handler for no fault of the message: it is run again
+        # once the database is back rather than dropped (see RpcServer).
+        self.server = RpcServer(
+            bus, SchedulerApi, self.endpoint, workers=workers, transient=db_engine.is_outage
+        )
         self.periodic = Periodic(self.endpoint)
 
     def start(self, wait: float | None = 10.0) -> None:
