@@ -159,7 +159,9 @@ class Ec2Resource:
         deps = self.deps
         with deps.sessions() as session:
             committed: list[bool] = []
-            event.listen(session, "after_commit", lambda _s: committed.append(True))
+            # SQLAlchemy also calls after_commit when a savepoint is released (begin_nested,
+            # as IPAM uses): that is no commit, and such a request may still be retried.
+            event.listen(session, "after_commit", lambda s: committed.append(not s.in_nested_transaction()))
             digest = params_digest(call.params) if token else ""
             ctx = RequestContext(
                 account_id=call.account_id,
@@ -187,7 +189,7 @@ class Ec2Resource:
                 session.commit()
             except BaseException as exc:
                 session.rollback()
-                if committed and isinstance(exc, DBAPIError):
+                if any(committed) and isinstance(exc, DBAPIError):
                     _COMMITTED.add(exc)
                 raise
         for action in ctx.after_commit:

@@ -34,7 +34,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,6 +56,7 @@ from ocs.scheduler.rpcapi import HostReport, InstanceEvent, ScheduleInstances, S
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Rounds of "schedule, claim" after lost claims before giving up on the rest.
 MAX_ROUNDS = 5
@@ -286,6 +287,16 @@ class SchedulerEndpoint(StatusEndpoint):
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
 
+    def _in_tx(self, work: Callable[[Session], _T], what: str) -> _T:
+        """``work(session)`` in a transaction of its own, run again whole when the
+        database picks it as a deadlock victim (it rolled back: nothing was done)."""
+
+        def once() -> _T:
+            with self._tx() as s:
+                return work(s)
+
+        return db_engine.retry_on_deadlock(once, what=what)
+
     # --- hosts -----------------------------------------------------------------
 
     def host_states(self, s: Session) -> list[HostState]:
@@ -338,8 +349,7 @@ class SchedulerEndpoint(StatusEndpoint):
         placed = {iid for ids in batch.placed.values() for iid in ids}
         leftover = [i.id for i in todo if i.id not in placed]
         if leftover:
-            with self._tx() as s:
-                db_events.delete_unplaced(s, leftover)
+            self._in_tx(lambda s: db_events.delete_unplaced(s, leftover), "deleting the unplaced")
         self._spawn_all(batch)
         return ScheduleResult(placed=[i.id for i in insts if i.id in placed or i.id in already])
 
@@ -385,8 +395,14 @@ class SchedulerEndpoint(StatusEndpoint):
         lost: list[Instance] = []
         each = db_events.amount(batch.todo[0])
         for host, group in groups.items():
-            with self._tx() as s:
-                got = self._claim_group(s, host, group, each, self._limits(states[host]))
+            limits = self._limits(states[host])
+
+            def claim(
+                s: Session, host: str = host, group: list[Instance] = group, limits: db_hosts.Amount = limits
+            ) -> list[str]:
+                return self._claim_group(s, host, group, each, limits)
+
+            got = self._in_tx(claim, f"claims on {host}")
             batch.placed.setdefault(host, []).extend(got)
             taken = set(got)
             lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
@@ -414,13 +430,16 @@ class SchedulerEndpoint(StatusEndpoint):
         """Fewer than min_count fit: undo the claims, delete the instances and
         their reservation (nothing was sent to any agent yet)."""
         each = db_events.amount(batch.todo[0])
-        with self._tx() as s:
+
+        def undo(s: Session) -> None:
             for host, ids in batch.placed.items():
                 removed = db_events.unassign(s, ids, host, lifecycle.SPAWNING)
                 db_hosts.release(s, host, each, count=removed)
             db_events.delete_unplaced(
                 s, [i.id for i in batch.todo], reservation_id=batch.todo[0].reservation_id
             )
+
+        self._in_tx(undo, "abandoning a launch")
         batch.placed.clear()
 
     def _spawn_all(self, batch: _Batch) -> None:
