@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import re
 import time
 import uuid
@@ -29,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import errors
 from ocs.api_ec2 import auth, protocol
-from ocs.api_ec2.actions import HANDLERS, Handler
+from ocs.api_ec2.actions import HANDLERS, REPLAYS, Handler
 from ocs.api_ec2.context import RequestContext, Settings
 from ocs.api_ec2.throttle import Throttle
 from ocs.crypto import SecretBox
@@ -41,7 +40,6 @@ from ocs.db import vpcs as db_vpcs
 LOG = logging.getLogger(__name__)
 
 XML = "text/xml;charset=UTF-8"
-DEADLOCK_RETRIES = 5
 # Database errors of requests that had already committed part of their work
 # (never retried); weak, so that the set never grows.
 _COMMITTED: weakref.WeakSet[BaseException] = weakref.WeakSet()
@@ -151,21 +149,20 @@ class Ec2Resource:
         A request is retried only while it had committed nothing, so that
         retrying can never do anything twice.
         """
-        for attempt in range(1, DEADLOCK_RETRIES + 1):
-            try:
-                return self._run(call, token)
-            except DBAPIError as exc:
-                if attempt == DEADLOCK_RETRIES or not db_engine.is_retryable(exc) or exc in _COMMITTED:
-                    raise
-                LOG.info("request %s: database deadlock, retrying (%d)", call.request_id, attempt)
-                time.sleep(random.uniform(0.01, 0.05) * attempt)
-        raise AssertionError("unreachable")
+        return db_engine.retry_on_deadlock(
+            lambda: self._run(call, token),
+            what=f"request {call.request_id}",
+            may_retry=lambda exc: exc not in _COMMITTED,
+        )
 
     def _run(self, call: _Call, token: str | None) -> bytes:
         deps = self.deps
         with deps.sessions() as session:
             committed: list[bool] = []
-            event.listen(session, "after_commit", lambda _s: committed.append(True))
+            # SQLAlchemy also calls after_commit when a savepoint is released (begin_nested,
+            # as IPAM uses): that is no commit, and such a request may still be retried.
+            event.listen(session, "after_commit", lambda s: committed.append(not s.in_nested_transaction()))
+            digest = params_digest(call.params) if token else ""
             ctx = RequestContext(
                 account_id=call.account_id,
                 access_key_id=call.access_key_id,
@@ -175,11 +172,12 @@ class Ec2Resource:
                 session=session,
                 now=deps.now,
                 services=deps.services,
+                client_token=token,
+                params_digest=digest,
             )
             try:
-                digest = params_digest(call.params) if token else ""
                 if token:
-                    replay = _replay(session, call, token, digest)
+                    replay = _replay(ctx, call, token, digest)
                     if replay is not None:
                         return replay
                 result = call.handler(ctx, call.params)
@@ -191,7 +189,7 @@ class Ec2Resource:
                 session.commit()
             except BaseException as exc:
                 session.rollback()
-                if committed and isinstance(exc, DBAPIError):
+                if any(committed) and isinstance(exc, DBAPIError):
                     _COMMITTED.add(exc)
                 raise
         for action in ctx.after_commit:
@@ -243,13 +241,25 @@ def params_digest(params: dict[str, Any]) -> str:
 _REQUEST_ID = re.compile(r"<requestId>[^<]*</requestId>")
 
 
-def _replay(session: Session, call: _Call, token: str, digest: str) -> bytes | None:
-    """The stored answer to an earlier request with ``token``, under a new request id."""
+def _replay(ctx: RequestContext, call: _Call, token: str, digest: str) -> bytes | None:
+    """The answer to an earlier request with ``token``, under a new request id: the one
+    stored, or one rebuilt from the resource the token was held for when the earlier
+    request never stored its answer (:func:`ocs.db.tags.hold_client_token`)."""
+    session = ctx.session
     record = db_tags.find_client_token(session, call.account_id, call.action, token)
     if record is None:
         return None
     if record.params_hash != digest:
         raise errors.IdempotentParameterMismatch(token=token)
+    reference = db_tags.reference_of(record)
+    if reference is not None:
+        replay = REPLAYS.get(call.action)
+        result = replay(ctx, reference) if replay is not None else None
+        if result is None:  # nothing of it is left: the earlier request made nothing
+            db_tags.forget_client_token(session, call.account_id, call.action, token)
+            session.flush()
+            return None
+        return protocol.serialize_response(call.operation, result, call.request_id)
     text = _REQUEST_ID.sub(f"<requestId>{call.request_id}</requestId>", record.response, count=1)
     return text.encode("utf-8")
 

@@ -45,6 +45,8 @@ class RequestContext:
     now: Callable[[], datetime]
     services: dict[str, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    client_token: str | None = None  # the request's ClientToken, if it takes one
+    params_digest: str = ""  # of its parameters, for the ClientToken record
 
     def on_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` once the request's transaction has committed (a message to a

@@ -19,6 +19,10 @@ acknowledged only after its handler returned:
   an :class:`~ocs.errors.OcsError` travels as itself, anything else as a bare
   ``InternalError`` (the traceback is logged here);
 - a cast whose handler raises an ``OcsError`` is acked (retrying cannot help);
+  an exception that ``transient`` recognises (the service's database is
+  unreachable) is not the message's fault: the handler is run again, with a
+  backoff, until it succeeds, and the message stays unacknowledged meanwhile
+  (nothing is lost however long the outage; at stop it is requeued);
   any other exception requeues it once, and drops it (logged) if it fails again;
 - a message whose handler never finished (crash, kill, lost connection) stays
   unacked and the broker delivers it again.
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from queue import Empty, SimpleQueue
 from time import monotonic
@@ -56,6 +60,9 @@ ACK_INTERVAL = 0.002
 #: Seconds a reply may take to publish.
 REPLY_TIMEOUT = 5.0
 
+#: Backoff between runs of a cast's handler that failed for a transient reason.
+TRANSIENT_BACKOFF = (0.5, 5.0)  # first, longest
+
 
 class RpcServer(ConsumerThread):
     """Serves ``api``'s operations on ``topic`` with ``endpoint``'s methods.
@@ -65,6 +72,11 @@ class RpcServer(ConsumerThread):
     declares fanout operations the server also subscribes to its broadcasts.
     ``prefetch`` bounds the unacknowledged messages held (default: workers + 1,
     so that the next message is at hand while an acknowledgement is on its way).
+    ``transient`` says whether an exception a cast's handler raised will pass by
+    itself (a database outage): the handler is then run again until it succeeds,
+    the message held unacknowledged, ``transient_backoff`` (first, longest) seconds
+    apart. While every worker waits so, the server
+    takes no more than ``prefetch`` messages: the rest wait in the broker, in order.
     """
 
     def __init__(
@@ -77,8 +89,12 @@ class RpcServer(ConsumerThread):
         workers: int = 1,
         prefetch: int | None = None,
         name: str | None = None,
+        transient: Callable[[BaseException], bool] | None = None,
+        transient_backoff: tuple[float, float] = TRANSIENT_BACKOFF,
     ) -> None:
         self.api = api
+        self.transient = transient or (lambda _exc: False)
+        self.transient_backoff = transient_backoff
         self.endpoint = endpoint
         self.topic = topic or api.default_topic()
         if "{" in self.topic:
@@ -231,26 +247,52 @@ class RpcServer(ConsumerThread):
         return self._dispatch(op, body.get("payload"), message, reply_to)
 
     def _dispatch(self, op: Operation[Any, Any], payload: Any, message: Any, reply_to: str | None) -> str:
-        try:
-            request = from_wire(op.request, payload)
-            value = getattr(self.endpoint, op.name)(request)
-            result = to_wire(value) if reply_to else None
-        except errors.OcsError as exc:
-            level = logging.INFO if reply_to else logging.WARNING  # else nobody hears of it
-            LOG.log(level, "%s.%s raised %s: %s", self.api.service, op.name, exc.code, exc)
-            self._reply(message, reply_to, {"error": error_to_wire(exc)})
-            return ACK
-        except Exception as exc:
-            LOG.exception("%s.%s failed", self.api.service, op.name)
-            if reply_to:
+        backoff, longest = self.transient_backoff
+        failures = 0
+        while True:
+            try:
+                request = from_wire(op.request, payload)
+                value = getattr(self.endpoint, op.name)(request)
+                result = to_wire(value) if reply_to else None
+            except errors.OcsError as exc:
+                level = logging.INFO if reply_to else logging.WARNING  # else nobody hears of it
+                LOG.log(level, "%s.%s raised %s: %s", self.api.service, op.name, exc.code, exc)
                 self._reply(message, reply_to, {"error": error_to_wire(exc)})
                 return ACK
-            if message.delivery_info.get("redelivered"):
-                LOG.error("%s.%s failed again on redelivery; dropping the message", self.api.service, op.name)
-                return REJECT
-            return REQUEUE
-        self._reply(message, reply_to, {"result": result})
-        return ACK
+            except Exception as exc:  # noqa: BLE001 - logged in _failed, or transient
+                if not reply_to and self.transient(exc):
+                    failures += 1
+                    if self.should_stop:
+                        LOG.warning(
+                            "%s.%s: stopping; the message goes back to the queue", self.api.service, op.name
+                        )
+                        return REQUEUE
+                    LOG.warning(
+                        "%s.%s failed (%d) for a transient reason, again in %.1f s: %s",
+                        self.api.service,
+                        op.name,
+                        failures,
+                        backoff,
+                        exc,
+                    )
+                    self._wakeup.wait(backoff)
+                    backoff = min(backoff * 2, longest)
+                    continue
+                return self._failed(op, message, reply_to, exc)
+            if failures:
+                LOG.info("%s.%s succeeded after %d transient failures", self.api.service, op.name, failures)
+            self._reply(message, reply_to, {"result": result})
+            return ACK
+
+    def _failed(self, op: Operation[Any, Any], message: Any, reply_to: str | None, exc: Exception) -> str:
+        LOG.error("%s.%s failed", self.api.service, op.name, exc_info=exc)
+        if reply_to:
+            self._reply(message, reply_to, {"error": error_to_wire(exc)})
+            return ACK
+        if message.delivery_info.get("redelivered"):
+            LOG.error("%s.%s failed again on redelivery; dropping the message", self.api.service, op.name)
+            return REJECT
+        return REQUEUE
 
     def _reply(self, message: Any, reply_to: str | None, body: dict[str, Any]) -> None:
         if not reply_to:

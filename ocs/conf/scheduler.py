@@ -57,6 +57,17 @@ OPTS = [
         "before it is given up and ends terminated with a StateReason.",
     ),
     cfg.IntOpt(
+        "orphan_timeout",
+        default=60,
+        min=1,
+        help="Seconds after which the periodic tasks place an instance still pending "
+        "without a host: its RunInstances was answered without a placement (no reply "
+        "from a scheduler in time, or the API worker died after committing the launch). "
+        "It is placed where it fits, else it ends terminated with "
+        "Server.InsufficientInstanceCapacity. Keep it above the scheduler call's timeout "
+        "(30 s), so that a slow scheduler and the periodic tasks seldom both try.",
+    ),
+    cfg.IntOpt(
         "periodic_interval",
         default=10,
         min=1,

@@ -22,9 +22,11 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -207,3 +209,42 @@ def is_unavailable(exc: DBAPIError) -> bool:
     if type(exc.orig).__module__.split(".", 1)[0] == "sqlite3":
         return False  # a file, not a server: its OperationalError means a bad statement too
     return isinstance(exc, (OperationalError, InterfaceError)) and not is_retryable(exc)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database error of :func:`is_unavailable` kind (any exception)."""
+    return isinstance(exc, DBAPIError) and is_unavailable(exc)
+
+
+T = TypeVar("T")
+
+#: Runs of a unit of work chosen as a deadlock victim, the first included.
+DEADLOCK_RETRIES = 5
+
+
+def retry_on_deadlock(
+    work: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = DEADLOCK_RETRIES,
+    may_retry: Callable[[DBAPIError], bool] = lambda _exc: True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``work()``, run again (up to ``attempts`` runs in all, after a short random
+    pause growing with each run) when the database aborts it to break a deadlock or a
+    serialization conflict (:func:`is_retryable`).
+
+    ``work`` must be safe to run again after such an error: its transactions roll back
+    whole, and whatever it had committed before (``may_retry`` says False when it did)
+    is idempotent. ``what`` names it in the log. Any other error, and the last
+    deadlock, is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc) or not may_retry(exc):
+                raise
+            LOG.info("%s: database deadlock or serialization conflict, retrying (%d)", what, attempt)
+            sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")

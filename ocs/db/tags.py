@@ -83,16 +83,52 @@ def count_tags(s: Session, account_id: str, resource_id: str) -> int:
     )
 
 
+#: Prefix of a ClientToken record's ``response`` that names the resource the request
+#: made instead of holding its answer (see :func:`hold_client_token`).
+REFERENCE_PREFIX = "ref:"
+
+
 def find_client_token(s: Session, account_id: str, action: str, token: str) -> ClientToken | None:
-    return s.get(ClientToken, (account_id, action, token))
+    return s.get(ClientToken, (account_id, action, token), populate_existing=True)
 
 
 def save_client_token(
     s: Session, account_id: str, action: str, token: str, params_hash: str, response: str
 ) -> None:
-    s.add(
-        ClientToken(
-            account_id=account_id, action=action, token=token, params_hash=params_hash, response=response
+    """Record the answer to a request with ``token`` (replacing a reference held for it)."""
+    record = find_client_token(s, account_id, action, token)
+    if record is None:
+        s.add(
+            ClientToken(
+                account_id=account_id, action=action, token=token, params_hash=params_hash, response=response
+            )
+        )
+    else:
+        record.params_hash, record.response = params_hash, response
+    s.flush()
+
+
+def hold_client_token(
+    s: Session, account_id: str, action: str, token: str, params_hash: str, resource_id: str
+) -> None:
+    """Record that the request with ``token`` made ``resource_id``, in the transaction that
+    makes it, before the request has its answer: a retry with the token then finds the
+    resource whatever became of the first request (answered, timed out, worker killed).
+    The answer replaces the reference once it is known (:func:`save_client_token`)."""
+    save_client_token(s, account_id, action, token, params_hash, REFERENCE_PREFIX + resource_id)
+
+
+def reference_of(record: ClientToken) -> str | None:
+    """The resource a held token names (:func:`hold_client_token`); None once answered."""
+    if record.response.startswith(REFERENCE_PREFIX):
+        return record.response[len(REFERENCE_PREFIX) :]
+    return None
+
+
+def forget_client_token(s: Session, account_id: str, action: str, token: str) -> None:
+    """Drop the record of ``token``: its request failed and made nothing, so a retry runs anew."""
+    s.execute(
+        delete(ClientToken).where(
+            ClientToken.account_id == account_id, ClientToken.action == action, ClientToken.token == token
         )
     )
-    s.flush()

@@ -90,6 +90,10 @@ USER_SHUTDOWN = ("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: 
 CRASHED = ("Server.InternalError", "Server.InternalError: The instance's operating system crashed")
 VANISHED = ("Server.InternalError", "Server.InternalError: The instance's host lost its guest")
 START_ERROR = ("Server.InternalError", "Server.InternalError: Internal error on start")
+NO_CAPACITY = (
+    "Server.InsufficientInstanceCapacity",
+    "Server.InsufficientInstanceCapacity: Insufficient capacity to satisfy the launch request",
+)
 
 MAX_REASON = 255
 
@@ -201,6 +205,11 @@ def terminated(now: dt.datetime, reason: tuple[str, str] | None = None, detail: 
 
 def failed_launch(now: dt.datetime, detail: str = "") -> Decision:
     return Decision(terminated(now, LAUNCH_ERROR, detail), release_claim=True, why="launch failed")
+
+
+def no_capacity(now: dt.datetime, detail: str = "") -> Decision:
+    """A launch already answered that no host has room for any more."""
+    return Decision(terminated(now, NO_CAPACITY, detail), release_claim=True, why="no host has room")
 
 
 def _shutting_down(inst: InstanceView, now: dt.datetime) -> Decision:

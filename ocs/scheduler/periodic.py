@@ -3,6 +3,9 @@
 Every ``periodic_interval`` seconds:
 
 - record the scheduler's own heartbeat in the ``services`` table;
+- place the instances whose RunInstances was answered without a placement
+  (no reply from a scheduler in time, an API worker killed midway), once
+  ``orphan_timeout`` has passed, or end them terminated with a StateReason;
 - give up operations that took longer than ``build_timeout``
   (:func:`ocs.scheduler.lifecycle.give_up`): no instance stays pending forever;
 - move what is in flight on hosts that stopped reporting
@@ -75,6 +78,7 @@ class Periodic:
         self.heartbeat()
         if self.endpoint.settings.reschedule_on_host_down:
             self.rescue_from_down_hosts()
+        self.place_orphans()
         self.give_up_stuck()
         self.purge()
 
@@ -90,6 +94,12 @@ class Periodic:
                 started_at=self.started_at,
                 now=ep.now(),
             )
+
+    def place_orphans(self) -> int:
+        """Place the launches answered without a placement (see
+        :meth:`SchedulerEndpoint.place_orphans`); returns how many instances."""
+        ep = self.endpoint
+        return ep.place_orphans(ep.now() - dt.timedelta(seconds=ep.settings.orphan_timeout))
 
     def give_up_stuck(self) -> int:
         """Fail what took longer than the build timeout; returns how many."""

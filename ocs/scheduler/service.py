@@ -15,7 +15,11 @@
 - ``instance_event`` and ``host_report`` (casts from the agents): the rules of
   :mod:`ocs.scheduler.lifecycle`, applied with conditional updates and retried
   on conflict, so that every handler is idempotent (at-least-once delivery)
-  and safe with several schedulers consuming one queue.
+  and safe with several schedulers consuming one queue. A handler the database
+  picks as a deadlock victim runs again (:func:`ocs.db.engine.retry_on_deadlock`,
+  as the API's requests do); one that fails because the database is unreachable
+  is run again by the server until the database is back, its message held
+  unacknowledged (never dropped: an instance event lost leaves an instance stale).
 
 The periodic tasks (build timeouts, purging, the scheduler's own heartbeat)
 live in :mod:`ocs.scheduler.periodic`.
@@ -30,7 +34,7 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +56,7 @@ from ocs.scheduler.rpcapi import HostReport, InstanceEvent, ScheduleInstances, S
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: Rounds of "schedule, claim" after lost claims before giving up on the rest.
 MAX_ROUNDS = 5
@@ -68,6 +73,8 @@ class SchedulerSettings:
     ``reschedule_on_host_down``: the periodic tasks move builds, starts and
     terminations off hosts silent for ``service_down_time``
     (:func:`ocs.scheduler.lifecycle.host_down`).
+    ``orphan_timeout``: the periodic tasks place instances left pending without a
+    host this many seconds after their launch (:meth:`SchedulerEndpoint.place_orphans`).
     """
 
     host: str = "scheduler"
@@ -81,6 +88,7 @@ class SchedulerSettings:
     periodic_interval: float = 10.0
     reconcile_grace: float = 2.0
     reschedule_on_host_down: bool = True
+    orphan_timeout: float = 60.0
     filters: tuple[str, ...] | None = None
 
 
@@ -279,6 +287,16 @@ class SchedulerEndpoint(StatusEndpoint):
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
 
+    def _in_tx(self, work: Callable[[Session], _T], what: str) -> _T:
+        """``work(session)`` in a transaction of its own, run again whole when the
+        database picks it as a deadlock victim (it rolled back: nothing was done)."""
+
+        def once() -> _T:
+            with self._tx() as s:
+                return work(s)
+
+        return db_engine.retry_on_deadlock(once, what=what)
+
     # --- hosts -----------------------------------------------------------------
 
     def host_states(self, s: Session) -> list[HostState]:
@@ -331,8 +349,7 @@ class SchedulerEndpoint(StatusEndpoint):
         placed = {iid for ids in batch.placed.values() for iid in ids}
         leftover = [i.id for i in todo if i.id not in placed]
         if leftover:
-            with self._tx() as s:
-                db_events.delete_unplaced(s, leftover)
+            self._in_tx(lambda s: db_events.delete_unplaced(s, leftover), "deleting the unplaced")
         self._spawn_all(batch)
         return ScheduleResult(placed=[i.id for i in insts if i.id in placed or i.id in already])
 
@@ -378,8 +395,14 @@ class SchedulerEndpoint(StatusEndpoint):
         lost: list[Instance] = []
         each = db_events.amount(batch.todo[0])
         for host, group in groups.items():
-            with self._tx() as s:
-                got = self._claim_group(s, host, group, each, self._limits(states[host]))
+            limits = self._limits(states[host])
+
+            def claim(
+                s: Session, host: str = host, group: list[Instance] = group, limits: db_hosts.Amount = limits
+            ) -> list[str]:
+                return self._claim_group(s, host, group, each, limits)
+
+            got = self._in_tx(claim, f"claims on {host}")
             batch.placed.setdefault(host, []).extend(got)
             taken = set(got)
             lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
@@ -407,13 +430,16 @@ class SchedulerEndpoint(StatusEndpoint):
         """Fewer than min_count fit: undo the claims, delete the instances and
         their reservation (nothing was sent to any agent yet)."""
         each = db_events.amount(batch.todo[0])
-        with self._tx() as s:
+
+        def undo(s: Session) -> None:
             for host, ids in batch.placed.items():
                 removed = db_events.unassign(s, ids, host, lifecycle.SPAWNING)
                 db_hosts.release(s, host, each, count=removed)
             db_events.delete_unplaced(
                 s, [i.id for i in batch.todo], reservation_id=batch.todo[0].reservation_id
             )
+
+        self._in_tx(undo, "abandoning a launch")
         batch.placed.clear()
 
     def _spawn_all(self, batch: _Batch) -> None:
@@ -428,6 +454,53 @@ class SchedulerEndpoint(StatusEndpoint):
                     )
         for spawn in spawns:
             self._cast(self.compute.spawn, spawn)
+
+    # --- orphans (periodic) -------------------------------------------------------
+
+    def place_orphans(self, before: dt.datetime) -> int:
+        """Place the instances pending without a host since before ``before``: their
+        RunInstances was answered without a placement (no reply from a scheduler in
+        time, its worker killed after it committed the launch). Each launch's
+        instances are placed as far as they fit; the rest end terminated with
+        ``Server.InsufficientInstanceCapacity`` (never deleted: the client saw them).
+        Returns how many were placed."""
+        with self._tx() as s:
+            rows = [
+                i
+                for i in db_events.stuck(s, [(lifecycle.PENDING, lifecycle.SCHEDULING)], before)
+                if not i.host
+            ]
+        launches: dict[str, list[Instance]] = {}
+        for inst in rows:
+            launches.setdefault(inst.reservation_id, []).append(inst)
+        placed = 0
+        for group in launches.values():
+            batch = _Batch(request_for(group[0], count=len(group), min_count=1), group)
+            try:
+                self._place(batch)
+            except NoValidHost as exc:
+                detail = exc.report.message
+            else:
+                detail = "no host has room for the rest of the launch"
+            done = {iid for ids in batch.placed.values() for iid in ids}
+            LOG.info("placed %d of %d instances left unscheduled: %s", len(done), len(group), sorted(done))
+            for inst in group:
+                if inst.id not in done:
+                    self.observe(inst.id, self._orphan_failer(before, detail))
+            self._spawn_all(batch)
+            placed += len(done)
+        return placed
+
+    def _orphan_failer(
+        self, before: dt.datetime, detail: str
+    ) -> Callable[[Instance | None], lifecycle.Decision]:
+        def decide(inst: Instance | None) -> lifecycle.Decision:
+            unplaced = inst is not None and inst.host is None and inst.task == lifecycle.SCHEDULING
+            if not unplaced or inst is None or inst.state != lifecycle.PENDING or inst.updated_at >= before:
+                return lifecycle.NOTHING
+            return lifecycle.no_capacity(self.now(), detail)
+
+        return decide
 
     # --- instance_event ------------------------------------------------------------
 
@@ -445,7 +518,9 @@ class SchedulerEndpoint(StatusEndpoint):
         def decide(inst: Instance | None) -> lifecycle.Decision:
             return lifecycle.on_event(view(inst) if inst else None, ob, self.now(), max_attempts=max_attempts)
 
-        self.observe(ev.instance_id, decide)
+        db_engine.retry_on_deadlock(
+            lambda: self.observe(ev.instance_id, decide), what=f"{ev.event} of {ev.instance_id}"
+        )
 
     def observe(
         self, instance_id: str, decide: Callable[[Instance | None], lifecycle.Decision]
@@ -512,6 +587,12 @@ class SchedulerEndpoint(StatusEndpoint):
     # --- host_report -------------------------------------------------------------------
 
     def host_report(self, report: HostReport) -> None:
+        """Record the host and its heartbeat, then reconcile its guests; run again
+        whole when the database picks it as a deadlock victim (every step is a
+        conditional update, so what a first run committed is not done twice)."""
+        db_engine.retry_on_deadlock(lambda: self._host_report(report), what=f"report of {report.host}")
+
+    def _host_report(self, report: HostReport) -> None:
         facts = db_hosts.HostFacts(
             name=report.host,
             availability_zone=report.availability_zone,
@@ -580,7 +661,11 @@ class SchedulerService:
         from ocs.scheduler.periodic import Periodic  # it builds on this module
 
         self.endpoint = SchedulerEndpoint(sessions, ComputeApi(bus), settings)
-        self.server = RpcServer(bus, SchedulerApi, self.endpoint, workers=workers)
+        # A database outage fails a handler for no fault of the message: it is run again
+        # once the database is back rather than dropped (see RpcServer).
+        self.server = RpcServer(
+            bus, SchedulerApi, self.endpoint, workers=workers, transient=db_engine.is_outage
+        )
         self.periodic = Periodic(self.endpoint)
 
     def start(self, wait: float | None = 10.0) -> None:

@@ -195,9 +195,26 @@ class PrivatePostgres(_Server):
              "-c", "full_page_writes=off"],
         )  # fmt: skip
         wait_port(self.port, timeout, self.server)
+        self._wait_accepting(began + timeout)
         took = time.monotonic() - began
         self.starts.append(took)
         return took
+
+    def _wait_accepting(self, deadline: float) -> None:
+        """Until the server takes connections: its port opens while it still recovers
+        ("the database system is starting up")."""
+        import psycopg2  # the PostgreSQL extra's driver
+
+        while True:
+            try:
+                psycopg2.connect(
+                    host="127.0.0.1", port=self.port, user=self.user, dbname="postgres", connect_timeout=2
+                ).close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def stop(self, *, crash: bool = False, timeout: float = 30.0) -> float:
         """Fast shutdown (SIGINT to the postmaster), or SIGKILL of every server process."""

@@ -435,18 +435,37 @@ def test_run_launches_as_many_as_fit_and_undoes_the_rest(env: Env) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [
-        errors.BusTimeout(target="scheduler", method="schedule_instances", timeout=30),
-        errors.ServiceUnavailable(),
-    ],
+    [errors.ServiceUnavailable(), errors.InsufficientInstanceCapacity()],
 )
-def test_run_leaves_nothing_when_the_scheduler_fails(env: Env, failure: errors.OcsError) -> None:
+def test_run_leaves_nothing_when_the_scheduler_surely_placed_nothing(
+    env: Env, failure: errors.OcsError
+) -> None:
     env.scheduler.fail = failure
     with pytest.raises(type(failure)):
         env.run(
             MaxCount=3, TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]
         )
     assert (env.count(Instance), env.count(Reservation), env.count(Tag)) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        errors.BusTimeout(target="scheduler", method="schedule_instances", timeout=30),
+        errors.InternalError(),
+    ],
+)
+def test_run_leaves_the_launch_pending_when_the_scheduling_outcome_is_unknown(
+    env: Env, failure: errors.OcsError
+) -> None:
+    """The scheduler may have placed some: nothing is deleted, all are answered pending
+    (the scheduler's periodic tasks place or fail those it did not place)."""
+    env.scheduler.fail = failure
+    out = env.run(
+        MaxCount=3, TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "a", "Value": "b"}]}]
+    )
+    assert [i["State"]["Name"] for i in out["Instances"]] == ["pending"] * 3
+    assert (env.count(Instance), env.count(Reservation), env.count(Tag)) == (3, 1, 3)
 
 
 def test_run_validation_errors_create_nothing(env: Env) -> None:

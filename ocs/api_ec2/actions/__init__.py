@@ -65,6 +65,14 @@ def _build() -> dict[str, Handler]:
 
 HANDLERS: dict[str, Handler] = _build()
 
+#: A handler that holds its ClientToken before it has its answer
+#: (:func:`ocs.db.tags.hold_client_token`) rebuilds the answer of a retry from the
+#: resource the token names: ``(ctx, resource_id) -> result``, None when it is gone.
+Replay = Callable[[RequestContext, str], dict[str, Any] | None]
+REPLAYS: dict[str, Replay] = {
+    name: replay for module in _MODULES for name, replay in getattr(module, "REPLAYS", {}).items()
+}
+
 # Actions that change nothing: DryRun still answers DryRunOperation for them,
 # as EC2 does, but they need no idempotency bookkeeping.
 READ_ONLY_PREFIXES = ("Describe", "Get", "List")

@@ -762,10 +762,22 @@ def _tag_new(ctx: RequestContext, rows: list[Instance], tags: dict[str, list[dic
 
 
 def schedule(ctx: RequestContext, reservation_id: str, instance_ids: list[str], min_count: int) -> list[str]:
-    """Have the scheduler place the committed instances; undo whatever it did not place.
+    """Have the scheduler place the committed instances; the IDs to answer.
 
-    On any failure (no capacity, scheduler down or silent) the instances still
-    without a host are deleted with their reservation, and the error is raised.
+    - Fewer than ``min_count`` fit (InsufficientInstanceCapacity), no scheduler is
+      configured, or the bus could not take the request (Unavailable): the instances
+      still without a host are deleted. If none is left (the usual case: nothing was
+      placed) the reservation and the held ClientToken go too and the error is raised,
+      so a retry with the token runs anew; instances placed all the same (a request
+      that reached the scheduler although its publisher never heard back) are answered.
+    - Any other failure (no reply in time, the scheduler failing midway): whether and
+      where it placed them is unknown, and it may be placing them still, so nothing is
+      deleted. Every instance stays as it is, placed or pending without a host (the
+      scheduler's periodic tasks place those or end them terminated with a StateReason:
+      ``[scheduler] orphan_timeout``), and all are answered ``pending``, as EC2 answers
+      a launch it accepted. Nothing runs unknown to the client, and a retry with the
+      ClientToken finds the same reservation.
+    - Instances the scheduler did not place (past what fits) are deleted.
     """
     s = ctx.session
     scheduler = ctx.services.get("scheduler")
@@ -775,16 +787,42 @@ def schedule(ctx: RequestContext, reservation_id: str, instance_ids: list[str], 
         result = scheduler.schedule_instances(
             ScheduleInstances(instance_ids=instance_ids, min_count=min_count)
         )
-    except errors.OcsError:
+    except errors.OcsError as exc:
+        definite = (errors.InsufficientInstanceCapacity, errors.ServiceUnavailable)
+        if scheduler is not None and not isinstance(exc, definite):
+            return _left_pending(ctx, instance_ids, exc)
         s.rollback()
-        repo.delete_unplaced(s, ctx.account_id, reservation_id, instance_ids)
+        gone = set(repo.delete_unplaced(s, ctx.account_id, reservation_id, instance_ids))
+        kept = [i for i in instance_ids if i not in gone]
+        if not kept and ctx.client_token:
+            db_tags.forget_client_token(s, ctx.account_id, ctx.action, ctx.client_token)
         s.commit()
-        raise
+        if not kept:
+            raise
+        LOG.warning(
+            "request %s: %s: answering the %d instances placed all the same",
+            ctx.request_id,
+            exc.code,
+            len(kept),
+        )
+        return kept
     placed = [i for i in result.placed if i in instance_ids]
     extra = [i for i in instance_ids if i not in placed]
     if extra:
         repo.delete_unplaced(s, ctx.account_id, reservation_id, extra)
     return placed
+
+
+def _left_pending(ctx: RequestContext, instance_ids: list[str], exc: errors.OcsError) -> list[str]:
+    LOG.warning(
+        "request %s: scheduling %s failed (%s: %s); they stay pending for the scheduler's periodic tasks",
+        ctx.request_id,
+        ", ".join(instance_ids),
+        exc.code,
+        exc,
+    )
+    ctx.session.rollback()
+    return instance_ids
 
 
 def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -799,18 +837,39 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     db_images.mark_launched(s, image.id, now)
     ids_ = [r.id for r in made]
     reservation_id = reservation.id
+    if ctx.client_token:  # a retry finds this reservation whatever happens from here on
+        db_tags.hold_client_token(
+            s, ctx.account_id, ctx.action, ctx.client_token, ctx.params_digest, reservation_id
+        )
     s.commit()  # the scheduler reads the instances from the database
     placed = set(schedule(ctx, reservation_id, ids_, low))
     s.expire_all()
     rows = [r for r in repo.placed_instances(s, reservation_id) if r.id in placed]
+    return _reservation_answer(ctx, reservation_id, rows, pending=True)
+
+
+def _reservation_answer(
+    ctx: RequestContext, reservation_id: str, rows: list[Instance], *, pending: bool
+) -> dict[str, Any]:
     rel = related(ctx, rows)
     items = []
     for row in rows:
         item = instance_item(ctx, row, rel)
-        item["State"] = state_of("pending")  # what RunInstances answers, however fast the build went
-        item.pop("StateReason", None)
+        if pending:
+            item["State"] = state_of("pending")  # what RunInstances answers, however fast the build went
+            item.pop("StateReason", None)
         items.append(item)
     return reservation_item(reservation_id, ctx.account_id, items)
+
+
+def replay_run_instances(ctx: RequestContext, reservation_id: str) -> dict[str, Any] | None:
+    """The answer to a RunInstances retried with the ClientToken of a launch whose first
+    request never stored its answer (it timed out, its worker died): the launch's
+    reservation with its instances as they are now; None if nothing of it is left."""
+    rows = [r for r in repo.placed_instances(ctx.session, reservation_id) if r.account_id == ctx.account_id]
+    if not rows:
+        return None
+    return _reservation_answer(ctx, reservation_id, rows, pending=False)
 
 
 ACTIONS = {
@@ -818,3 +877,6 @@ ACTIONS = {
     "DescribeInstances": describe_instances,
     "DescribeInstanceStatus": describe_instance_status,
 }
+
+#: Answers rebuilt from a held ClientToken's resource (see :func:`ocs.db.tags.hold_client_token`).
+REPLAYS = {"RunInstances": replay_run_instances}

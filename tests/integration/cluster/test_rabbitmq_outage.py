@@ -57,6 +57,8 @@ fake_vcpus = 512
 service_down_time = 30
 periodic_interval = 1
 build_timeout = {BUILD_TIMEOUT}
+# launches answered without a placement (a reply lost with the broker) are placed by then
+orphan_timeout = 35
 
 [bus]
 reconnect_interval = 0.5

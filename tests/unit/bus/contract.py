@@ -48,6 +48,10 @@ class NoValidHost(errors.InsufficientInstanceCapacity):
     message = "No valid host: {reason}"
 
 
+class Outage(Exception):
+    """What a handler raises while its database is unreachable: it will pass."""
+
+
 class EchoClient(RpcClient):
     service = "echo"
     ping = call(Ping, Pong, timeout=5.0)
@@ -111,6 +115,9 @@ class EchoEndpoint:
             raise RuntimeError("crash while handling")
         if request.fail == "ocs":
             raise errors.IncorrectState(reason="not now")
+        if request.fail == "outage" and self.crashes < 3:  # more runs than one redelivery
+            self.crashes += 1
+            raise Outage("the database is unreachable")
         self.notes.append(request.n)
 
     def shout(self, request: Ping) -> None:
@@ -201,6 +208,29 @@ class BusContract:
         assert wait_for(lambda: endpoint.notes == [5])
         time.sleep(0.1)
         assert endpoint.crashes == 2
+
+    def test_cast_failing_for_a_transient_reason_is_held_until_it_succeeds(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        endpoint = EchoEndpoint()
+        serve(endpoint, transient=lambda exc: isinstance(exc, Outage), transient_backoff=(0.01, 0.02))
+        client = EchoClient(bus)
+        client.note(Ping(1, fail="outage"))
+        client.note(Ping(2))
+        assert wait_for(lambda: sorted(endpoint.notes) == [1, 2])
+        assert endpoint.crashes == 3  # three failures, then applied: never dropped
+
+    def test_cast_held_for_a_transient_reason_goes_back_at_stop(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        endpoint = EchoEndpoint()
+        server = serve(endpoint, transient=lambda exc: isinstance(exc, Outage))
+        EchoClient(bus).note(Ping(1, fail="outage"))
+        assert wait_for(lambda: endpoint.crashes == 1)
+        server.stop(timeout=2.0)  # in its backoff: stops at once, the message requeued
+        again = EchoEndpoint(crashes=3)  # the outage is over
+        serve(again)
+        assert wait_for(lambda: again.notes == [1])
 
     def test_cast_with_an_ocs_error_is_not_retried(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
         endpoint = EchoEndpoint()
