@@ -122,10 +122,15 @@ def _apply_plans(
 
 def _send(ctx: RequestContext, done: list[tuple[Instance, str, Plan]]) -> None:
     compute = ctx.services.get("compute")
+    starting = [row.id for row, _, plan in done if plan.cast == "start" and row.host]
+    volumes = {iid: _guest_volumes(ctx, iid) for iid in starting}
+    if starting:
+        ctx.session.commit()  # hold no transaction while casting
     for row, _, plan in done:
         if plan.cast and row.host:
-            volumes = _guest_volumes(ctx, row.id) if plan.cast == "start" else None
-            action = GuestAction(host=row.host, instance_id=row.id, force=plan.force, volumes=volumes)
+            action = GuestAction(
+                host=row.host, instance_id=row.id, force=plan.force, volumes=volumes.get(row.id)
+            )
             getattr(compute, plan.cast)(action)
 
 
