@@ -33,7 +33,11 @@ def backend_from_conf(conf: cfg.ConfigOpts) -> VolumeBackend:
 
 
 def settings_from_conf(conf: cfg.ConfigOpts) -> VolumeSettings:
-    return VolumeSettings(host=str(conf.host), workers=int(conf.volume.workers))
+    return VolumeSettings(
+        host=str(conf.host),
+        workers=int(conf.volume.workers),
+        sweep_interval=float(conf.volume.sweep_interval),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

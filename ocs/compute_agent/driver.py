@@ -29,8 +29,9 @@ import abc
 import base64
 import binascii
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 #: EC2 returns at most the last 64 KiB of a console (GetConsoleOutput).
 CONSOLE_MAX_BYTES = 64 * 1024
@@ -95,6 +96,19 @@ class VolumeAttachment:
     target: str
     options: dict[str, str] = field(default_factory=dict)
     read_only: bool = False
+
+    @classmethod
+    def of_export(cls, volume_id: str, device: str, export: Mapping[str, Any] | None) -> VolumeAttachment:
+        """The attachment of a volume whose backend export (``{"backend", "target",
+        "options"}``, as the volume service records it) is ``export``; empty if unknown."""
+        export = export or {}
+        return cls(
+            volume_id=volume_id,
+            device=device,
+            backend=str(export.get("backend", "")),
+            target=str(export.get("target", "")),
+            options={str(k): str(v) for k, v in (export.get("options") or {}).items()},
+        )
 
 
 @dataclass(frozen=True)

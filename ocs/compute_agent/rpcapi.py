@@ -1,7 +1,8 @@
 """The compute agent's operations on the bus; each host listens on ``compute.<host>``.
 
 Everything the agent needs arrives in the message (it never reads the database);
-what it observes goes back to the scheduler service as casts
+what it observes goes back to the scheduler service as casts (``instance_event``;
+``volume_event`` for the outcome of ``attach_volume`` and ``detach_volume``)
 (:class:`ocs.scheduler.rpcapi.SchedulerApi`). Every cast here is persistent and
 acknowledged after it is handled, so a message survives an agent restart; handlers
 are idempotent because delivery is at least once.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ocs.bus import call, cast
-from ocs.compute_agent.driver import GuestSpec
+from ocs.compute_agent.driver import GuestSpec, VolumeAttachment
 from ocs.service import ServiceApi
 
 
@@ -27,10 +28,25 @@ class Spawn:
 
 @dataclass(frozen=True)
 class GuestAction:
-    """Act on one guest of ``host``. ``force``: stop without waiting for the guest."""
+    """Act on one guest of ``host``. ``force``: stop without waiting for the guest.
+    ``volumes`` (a start): the EBS volumes the guest must have when it boots (attached
+    or detached while it was stopped); None leaves its volumes as they are."""
 
     host: str
     instance_id: str
+    force: bool = False
+    volumes: tuple[VolumeAttachment, ...] | None = None
+
+
+@dataclass(frozen=True)
+class VolumeAction:
+    """Plug EBS volume ``volume`` into one guest of ``host``, or unplug it (``volume.target``
+    unused). ``force`` (a detach): EC2's Force, the volume is reported detached even if
+    the guest did not let go."""
+
+    host: str
+    instance_id: str
+    volume: VolumeAttachment
     force: bool = False
 
 
@@ -72,4 +88,6 @@ class ComputeApi(ServiceApi):
     destroy = cast(GuestAction)
     attach_interface = cast(InterfaceAction)
     detach_interface = cast(InterfaceAction)
+    attach_volume = cast(VolumeAction)
+    detach_volume = cast(VolumeAction)
     console_output = call(ConsoleRequest, ConsoleOutput, timeout=10.0)

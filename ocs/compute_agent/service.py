@@ -17,7 +17,15 @@ destroy      ``destroyed`` (idempotent: a missing guest is destroyed already)
 attach_/     none: the interface's attachment is the API's record; a failure is
 detach_      logged and leaves the guest as it was (plugging the same MAC twice
 interface    or unplugging one not plugged is a no-op)
+attach_      a ``VolumeEvent``: ``attached`` or ``attach_failed`` (the reason); a
+volume       guest still being spawned is waited for, as for interfaces
+detach_      ``detached`` (also for a guest that is gone, and with Force whatever
+volume       the guest did) or ``detach_failed`` (the volume stays attached)
 ===========  ===================================================================
+
+A start (``GuestAction.volumes``) and a spawn of a guest that exists already
+first give the guest exactly the volumes the message lists (attached or detached
+while it was stopped); a failure there is logged and the guest starts anyway.
 
 Guests are plugged into the host's network through the host's network service
 (:class:`~ocs.network.rpcapi.NetworkHostApi` on ``network.<host>``), when the
@@ -78,6 +86,7 @@ from ocs.compute_agent.driver import (
     NicSpec,
     PowerState,
     SpawnFailed,
+    VolumeAttachment,
 )
 from ocs.compute_agent.rpcapi import (
     ComputeApi,
@@ -86,9 +95,10 @@ from ocs.compute_agent.rpcapi import (
     GuestAction,
     InterfaceAction,
     Spawn,
+    VolumeAction,
 )
 from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, SetupPorts, TeardownPort
-from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi
+from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi, VolumeEvent
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
@@ -99,6 +109,8 @@ _NO_PORT = "InvalidNetworkInterfaceID.NotFound"
 SPAWN_WAIT = 120.0
 #: Seconds a hot-plug waits for a guest the host does not have yet (its spawn is queued).
 ARRIVAL_WAIT = 10.0
+#: Why an operation on a guest was not done: the host has no such guest.
+NO_GUEST = "no such guest"
 
 
 @dataclass(frozen=True)
@@ -278,6 +290,24 @@ class ComputeEndpoint(StatusEndpoint):
         except DriverError as exc:
             LOG.warning("%s: could not update its interfaces: %s", instance_id, exc)
 
+    def sync_volumes(self, instance_id: str, volumes: tuple[VolumeAttachment, ...] | None) -> None:
+        """Give an off guest exactly ``volumes`` (None: leave them). Failures are logged:
+        the guest starts anyway, and the API's record stays what the user asked."""
+        if volumes is None:
+            return
+        wanted = {v.volume_id: v for v in volumes}
+        try:
+            plugged = set(self.driver.guest_info(instance_id).volumes)
+            for volume_id in sorted(plugged - set(wanted)):
+                LOG.info("%s: detaching %s, detached while it was stopped", instance_id, volume_id)
+                self.driver.detach_volume(instance_id, volume_id)
+            for volume_id, volume in wanted.items():
+                if volume_id not in plugged:
+                    LOG.info("%s: attaching %s, attached while it was stopped", instance_id, volume_id)
+                    self.driver.attach_volume(instance_id, volume)
+        except DriverError as exc:
+            LOG.warning("%s: could not update its volumes: %s", instance_id, exc)
+
     def teardown_ports(self, instance_id: str) -> None:
         if self.network is None:
             return
@@ -301,7 +331,7 @@ class ComputeEndpoint(StatusEndpoint):
             try:
                 info = self.driver.spawn(spec)
             except GuestExists:
-                self._spawned_already(iid, req.attempt)
+                self._spawned_already(iid, req.attempt, req.spec.volumes)
                 return
             except SpawnFailed as exc:
                 LOG.info("%s: spawn failed (attempt %d): %s", iid, req.attempt, exc.reason)
@@ -319,7 +349,7 @@ class ComputeEndpoint(StatusEndpoint):
         LOG.info("%s: spawned (attempt %d)", iid, req.attempt)
         self.tell(iid, "spawned", info.power_state, attempt=req.attempt)
 
-    def _spawned_already(self, iid: str, attempt: int) -> None:
+    def _spawned_already(self, iid: str, attempt: int, volumes: tuple[VolumeAttachment, ...] = ()) -> None:
         """Spawn of a guest that exists: a redelivery, or a start that builds again."""
         power = self.power_of(iid)
         if power is None or power is PowerState.NOSTATE:
@@ -327,6 +357,7 @@ class ComputeEndpoint(StatusEndpoint):
         if power in _OFF:
             bindings = self.ports_up(iid)
             self.sync_nics(iid, bindings)
+            self.sync_volumes(iid, volumes)
             try:
                 self.driver.power_on(iid)
             except DriverError as exc:
@@ -355,6 +386,7 @@ class ComputeEndpoint(StatusEndpoint):
         with self.busy(iid):
             bindings = self.ports_up(iid)  # a stopped guest's taps are gone: its ports may be too
             self.sync_nics(iid, bindings)
+            self.sync_volumes(iid, req.volumes)
             try:
                 self.driver.power_on(iid)
             except GuestNotFound:
@@ -442,25 +474,66 @@ class ComputeEndpoint(StatusEndpoint):
         """``act()`` on the guest once it is no longer being spawned (waiting up to
         :data:`SPAWN_WAIT` s, and ``missing_wait`` s for a guest not there yet);
         whether it was done. Failures are logged."""
+        return self._on_guest(iid, act, what, missing_wait) is None
+
+    def _on_guest(self, iid: str, act: Callable[[], None], what: str, missing_wait: float) -> str | None:
+        """:meth:`_when_spawned`, answering None when done, else why not (:data:`NO_GUEST`
+        for a guest that is not there)."""
         started = time.monotonic()
         while True:
             waited = time.monotonic() - started
             try:
                 act()
-                return True
+                return None
             except InvalidGuestState:
                 if waited > SPAWN_WAIT:
                     LOG.warning("%s: %s: the guest is still being spawned", iid, what)
-                    return False
+                    return "the guest is still being spawned"
             except GuestNotFound:
                 if waited >= missing_wait:
                     LOG.info("%s: %s: no such guest", iid, what)
-                    return False
+                    return NO_GUEST
             except DriverError as exc:
                 LOG.warning("%s: %s failed: %s", iid, what, exc)
                 self.on_doubt()
-                return False
+                return str(exc)[:200] or type(exc).__name__
             time.sleep(0.25)
+
+    # --- volumes --------------------------------------------------------------------
+
+    def tell_volume(self, instance_id: str, volume_id: str, event: str, reason: str = "") -> None:
+        """Cast a VolumeEvent to the scheduler (a lost one leaves the attachment in its
+        transitional state: attaching or detaching)."""
+        message = VolumeEvent(self.settings.host, instance_id, volume_id, event, reason)
+        try:
+            self.scheduler.volume_event(message)
+        except Exception:
+            LOG.exception("%s: could not report %s of %s to the scheduler", instance_id, event, volume_id)
+
+    def attach_volume(self, req: VolumeAction) -> None:
+        """Hot-plug a volume (a guest still being spawned is waited for), then report."""
+        iid, volume = req.instance_id, req.volume
+        why = self._on_guest(
+            iid, lambda: self.driver.attach_volume(iid, volume), f"attach {volume.volume_id}", ARRIVAL_WAIT
+        )
+        if why is None:
+            LOG.info("%s: volume %s attached as %s", iid, volume.volume_id, volume.device)
+            self.tell_volume(iid, volume.volume_id, "attached")
+        else:
+            self.tell_volume(iid, volume.volume_id, "attach_failed", why)
+
+    def detach_volume(self, req: VolumeAction) -> None:
+        """Unplug a volume, then report: a guest that is gone holds no volume, and with
+        Force the volume is detached whatever the guest did."""
+        iid, volume_id = req.instance_id, req.volume.volume_id
+        why = self._on_guest(
+            iid, lambda: self.driver.detach_volume(iid, volume_id), f"detach {volume_id}", 0.0
+        )
+        if why is None or why == NO_GUEST or req.force:
+            LOG.info("%s: volume %s detached%s", iid, volume_id, f" (forced: {why})" if why else "")
+            self.tell_volume(iid, volume_id, "detached")
+        else:
+            self.tell_volume(iid, volume_id, "detach_failed", why)
 
     def console_output(self, req: ConsoleRequest) -> ConsoleOutput:
         stamp = datetime.now(UTC).isoformat()

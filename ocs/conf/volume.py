@@ -50,6 +50,14 @@ OPTS = [
         min=1,
         help="Volume operations ocs-volume runs at once (each copy of a snapshot is one).",
     ),
+    cfg.FloatOpt(
+        "sweep_interval",
+        default=5.0,
+        min=0.05,
+        help="Seconds between two sweeps of ocs-volume: it deletes the bytes of volumes "
+        "left in the 'deleting' state without a message to it (the DeleteOnTermination "
+        "volumes of an instance that was terminated) or whose message was lost.",
+    ),
     cfg.IntOpt(
         "gib_per_account",
         default=51200,

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db import instance_events as db_events
-from ocs.db import interface_cleanup, ipam, public_addresses, secgroups, vpcs
+from ocs.db import interface_cleanup, ipam, public_addresses, secgroups, volume_cleanup, vpcs
 from ocs.db import tags as db_tags
 from ocs.db.models.accounts import Account
 from ocs.db.models.base import utcnow
@@ -559,6 +559,7 @@ def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bo
         public_addresses.after_state_change(s, instance.id, instance.state, changes)
     if applied and changes.get("state") == "terminated" and instance.state != "terminated":
         interface_cleanup.release_instance_interfaces(s, [instance.id])
+        volume_cleanup.release_instance_volumes(s, [instance.id])
     s.refresh(instance)
     return applied
 

@@ -21,7 +21,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from ocs.db import hosts as db_hosts
-from ocs.db import interface_cleanup, public_addresses
+from ocs.db import interface_cleanup, public_addresses, volume_cleanup
 from ocs.db import tags as db_tags
 from ocs.db.models.compute import Instance, Reservation
 
@@ -32,7 +32,8 @@ ON_DELETE: list[Callable[[Session, Sequence[str]], None]] = []
 for instances about to be deleted (volume attachments ...); families append
 theirs at import. Tags and network interfaces are handled here: an instance that
 ends (terminated or deleted) loses its delete-on-termination interfaces and
-leaves its other ones detached (:mod:`ocs.db.interface_cleanup`)."""
+leaves its other ones detached (:mod:`ocs.db.interface_cleanup`); so do its EBS
+volumes (:mod:`ocs.db.volume_cleanup`)."""
 
 
 def amount(inst: Instance) -> db_hosts.Amount:
@@ -136,6 +137,7 @@ def apply(s: Session, inst: Instance, values: dict[str, Any], *, release_claim: 
     public_addresses.after_state_change(s, inst.id, inst.state, values)
     if values.get("state") == TERMINATED and inst.state != TERMINATED:
         interface_cleanup.release_instance_interfaces(s, [inst.id])
+        volume_cleanup.release_instance_volumes(s, [inst.id])
     if release_claim and inst.host and inst.state != TERMINATED:
         db_hosts.release(s, inst.host, amount(inst))
     return True
@@ -210,6 +212,7 @@ def _delete(s: Session, instance_ids: Sequence[str]) -> None:
     if not instance_ids:
         return
     interface_cleanup.release_instance_interfaces(s, instance_ids)
+    volume_cleanup.release_instance_volumes(s, instance_ids)
     for hook in ON_DELETE:
         hook(s, instance_ids)
     for iid in instance_ids:
@@ -247,6 +250,7 @@ def purge_terminated(s: Session, before: dt.datetime, limit: int = 500) -> list[
     if not ids:
         return []
     interface_cleanup.release_instance_interfaces(s, ids)
+    volume_cleanup.release_instance_volumes(s, ids)
     for hook in ON_DELETE:
         hook(s, ids)
     for iid in ids:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -134,14 +135,29 @@ def start_delete_volume(s: Session, account_id: str, volume_id: str) -> Volume:
     return row
 
 
-def finish_volume(s: Session, volume_id: str, from_state: str, to_state: str, reason: str = "") -> bool:
-    """Move the volume ``from_state`` → ``to_state``; False if it was not in ``from_state``."""
+def finish_volume(
+    s: Session,
+    volume_id: str,
+    from_state: str,
+    to_state: str,
+    reason: str = "",
+    *,
+    export: dict[str, Any] | None = None,
+) -> bool:
+    """Move the volume ``from_state`` → ``to_state`` (recording where hypervisors find it,
+    ``export``, if given); False if it was not in ``from_state``."""
+    values: dict[str, Any] = {"state": to_state, "status_reason": reason[:255]}
+    if export is not None:
+        values["export"] = export
     done = s.execute(
-        update(Volume)
-        .where(Volume.id == volume_id, Volume.state == from_state)
-        .values(state=to_state, status_reason=reason[:255])
+        update(Volume).where(Volume.id == volume_id, Volume.state == from_state).values(**values)
     )
     return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def record_export(s: Session, volume_id: str, export: dict[str, Any]) -> None:
+    """Record where hypervisors find the volume (a row made before exports were kept)."""
+    s.execute(update(Volume).where(Volume.id == volume_id).values(export=export))
 
 
 def forget_volume(s: Session, volume_id: str) -> bool:

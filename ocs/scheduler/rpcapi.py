@@ -56,6 +56,20 @@ class InstanceEvent:
 
 
 @dataclass(frozen=True)
+class VolumeEvent:
+    """What an agent did with an EBS volume of one of its guests.
+
+    ``event``: ``attached``, ``attach_failed``, ``detached`` or ``detach_failed``;
+    ``reason`` says why it failed (for the logs)."""
+
+    host: str
+    instance_id: str
+    volume_id: str
+    event: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class GuestSummary:
     instance_id: str
     power_state: str
@@ -81,4 +95,5 @@ class SchedulerApi(ServiceApi):
 
     schedule_instances = call(ScheduleInstances, ScheduleResult, timeout=30.0)
     instance_event = cast(InstanceEvent)
+    volume_event = cast(VolumeEvent)
     host_report = cast(HostReport)

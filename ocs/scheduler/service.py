@@ -40,19 +40,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus, RpcServer
-from ocs.compute_agent.driver import GuestSpec, ImageRef, NicSpec
+from ocs.compute_agent.driver import GuestSpec, ImageRef, NicSpec, VolumeAttachment
 from ocs.compute_agent.rpcapi import ComputeApi, GuestAction, Spawn
 from ocs.db import engine as db_engine
 from ocs.db import hosts as db_hosts
 from ocs.db import instance_events as db_events
 from ocs.db import interfaces as db_interfaces
+from ocs.db import volume_attachments as db_attachments
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance
 from ocs.db.models.images import Image
 from ocs.db.models.keypairs import KeyPair
 from ocs.scheduler import lifecycle
 from ocs.scheduler.core import DEFAULT_RATIOS, HostState, NoValidHost, Ratios, Request, make_scheduler
-from ocs.scheduler.rpcapi import HostReport, InstanceEvent, ScheduleInstances, SchedulerApi, ScheduleResult
+from ocs.scheduler.rpcapi import (
+    HostReport,
+    InstanceEvent,
+    ScheduleInstances,
+    SchedulerApi,
+    ScheduleResult,
+    VolumeEvent,
+)
 from ocs.service import StatusEndpoint
 
 LOG = logging.getLogger(__name__)
@@ -218,6 +226,15 @@ def nic_specs(s: Session, inst: Instance) -> tuple[NicSpec, ...]:
     )
 
 
+def volume_specs(s: Session, instance_id: str) -> tuple[VolumeAttachment, ...]:
+    """The EBS volumes the instance's guest has (all but those being detached), with
+    the exports the volume service recorded."""
+    return tuple(
+        VolumeAttachment.of_export(vol.id, att.device, vol.export)
+        for att, vol in db_attachments.for_guest(s, instance_id)
+    )
+
+
 def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | None = None) -> GuestSpec:
     """Everything the agent needs to build ``inst``, from the instance and its image
     (``keys`` caches public keys across the instances of one launch)."""
@@ -238,6 +255,7 @@ def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | No
         key_name=inst.key_name or "",
         public_key=public_key(s, inst, keys),
         nics=nics,
+        volumes=volume_specs(s, inst.id),
         metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
     )
 
@@ -583,6 +601,27 @@ class SchedulerEndpoint(StatusEndpoint):
             "%s: building it again on %s (attempt %d; %s did not)", inst.id, host, len(tried) + 1, tried[-1]
         )
         return _Outbox(spawn=Spawn(host=host, spec=guest_spec(s, inst), attempt=len(tried) + 1))
+
+    # --- volume_event -------------------------------------------------------------------
+
+    def volume_event(self, ev: VolumeEvent) -> None:
+        """An agent attached or detached a volume (or could not): the attachment moves on."""
+        attach = ev.event in ("attached", "attach_failed")
+        if not attach and ev.event not in ("detached", "detach_failed"):
+            LOG.warning("%s: unknown volume event %r about %s", ev.instance_id, ev.event, ev.volume_id)
+            return
+        ok = ev.event in ("attached", "detached")
+        with self._tx() as s:
+            finish = db_attachments.finish_attach if attach else db_attachments.finish_detach
+            changed = finish(s, ev.volume_id, ev.instance_id, ok)
+        if not changed:
+            return  # a repeated report, or the attachment changed meanwhile
+        if ok:
+            LOG.info("%s: volume %s %s on %s", ev.instance_id, ev.volume_id, ev.event, ev.host)
+        else:
+            LOG.warning(
+                "%s: volume %s %s on %s: %s", ev.instance_id, ev.volume_id, ev.event, ev.host, ev.reason
+            )
 
     # --- host_report -------------------------------------------------------------------
 

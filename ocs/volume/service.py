@@ -15,7 +15,18 @@ the volumes that are being created from it.
 :meth:`VolumeEndpoint.reconcile` runs when the service starts: it removes the
 backend's half-made work, re-drives every unfinished operation the database
 records, and deletes backend objects no row knows any more (whose deletion was
-interrupted). One service owns one backend: with the ``file`` backend, run one
+interrupted), and records the export (:meth:`~ocs.volume.backend.VolumeBackend.export`)
+of volumes that have none. Then :meth:`VolumeEndpoint.sweep` runs every
+``sweep_interval`` seconds: it deletes volumes moved to ``deleting`` by others
+(an instance that ends deletes its DeleteOnTermination volumes in the same
+transaction as its own change, see :mod:`ocs.db.volume_cleanup`).
+
+The export (backend, target, options) is recorded on the volume's row when its
+bytes are made: the API and the scheduler put it into the compute agent's
+messages (the agent never reads the database). With the ``file`` backend the
+target is a path on this service's machine: compute hosts must see the same
+path (one machine, or the state directory shared at the same path), and QEMU's
+user must be able to reach it. One service owns one backend: with the ``file`` backend, run one
 ``ocs-volume`` per state directory.
 """
 
@@ -23,9 +34,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +61,7 @@ class VolumeSettings:
 
     host: str = "volume"
     workers: int = 4
+    sweep_interval: float = 5.0
 
 
 class VolumeEndpoint(StatusEndpoint):
@@ -86,9 +100,20 @@ class VolumeEndpoint(StatusEndpoint):
             with self._tx() as s:
                 repo.finish_volume(s, req.volume_id, "creating", "error", str(exc))
             return
+        export = self._export(req.volume_id)
         with self._tx() as s:
-            if repo.finish_volume(s, req.volume_id, "creating", "available"):
+            if repo.finish_volume(s, req.volume_id, "creating", "available", export=export):
                 LOG.info("volume %s: available (%d GiB)", req.volume_id, size)
+
+    def _export(self, volume_id: str) -> dict[str, Any] | None:
+        """Where hypervisors find the volume, as the row records it (None if the backend
+        cannot tell now: the next start of the service records it)."""
+        try:
+            found = self.backend.export(volume_id)
+        except BackendError as exc:
+            LOG.warning("volume %s: no export: %s", volume_id, exc)
+            return None
+        return {"backend": found.backend, "target": found.target, "options": dict(found.options)}
 
     def delete_volume(self, req: DeleteVolume) -> None:
         with self._tx() as s:
@@ -162,6 +187,7 @@ class VolumeEndpoint(StatusEndpoint):
             self.create_snapshot(CreateSnapshot(snapshot_id))
         for volume_id in sorted(v for v, st in states.items() if st == "deleting"):
             self.delete_volume(DeleteVolume(volume_id))
+        self.record_exports()
         with self._tx() as s:
             volumes = set(s.scalars(select(Volume.id)))
             snapshots = set(s.scalars(select(Snapshot.id)))
@@ -172,17 +198,59 @@ class VolumeEndpoint(StatusEndpoint):
             LOG.info("snapshot %s: no row knows it; removing its bytes", snapshot_id)
             self.backend.delete_snapshot(snapshot_id)
 
+    def record_exports(self) -> None:
+        """Record the export of every volume that has bytes and no export yet."""
+        with self._tx() as s:
+            missing = list(
+                s.scalars(
+                    select(Volume.id).where(
+                        Volume.export.is_(None), Volume.state.in_(("available", "in-use"))
+                    )
+                )
+            )
+        for volume_id in missing:
+            export = self._export(volume_id)
+            if export is not None:
+                with self._tx() as s:
+                    repo.record_export(s, volume_id, export)
+
+    def sweep(self) -> None:
+        """Delete the volumes others moved to ``deleting`` without a message to this
+        service (an instance terminated with DeleteOnTermination volumes, in the
+        scheduler's transaction), and those whose message was lost."""
+        with self._tx() as s:
+            doomed = list(s.scalars(select(Volume.id).where(Volume.state == "deleting").order_by(Volume.id)))
+        for volume_id in doomed:
+            self.delete_volume(DeleteVolume(volume_id))
+
 
 class VolumeService:
-    """The volume endpoint on the bus; reconciles once before it takes messages."""
+    """The volume endpoint on the bus; reconciles once before it takes messages, then
+    sweeps every ``sweep_interval`` seconds."""
 
     def __init__(self, bus: Bus, endpoint: VolumeEndpoint) -> None:
         self.endpoint = endpoint
         self.server = RpcServer(bus, VolumeApi, endpoint, workers=endpoint.settings.workers)
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self, wait: float | None = 10.0) -> None:
         self.endpoint.reconcile()
         self.server.start(wait=wait)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._sweep, name="ocs-volume-sweep", daemon=True)
+        self._thread.start()
+
+    def _sweep(self) -> None:
+        while not self._stopping.wait(self.endpoint.settings.sweep_interval):
+            try:
+                self.endpoint.sweep()
+            except Exception:  # the next sweep tries again
+                LOG.exception("volume sweep failed")
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
         self.server.stop(timeout)

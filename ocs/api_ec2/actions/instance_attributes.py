@@ -49,6 +49,7 @@ from ocs import errors
 from ocs.api_ec2 import network
 from ocs.api_ec2.actions import instances as api
 from ocs.api_ec2.context import RequestContext
+from ocs.compute_agent.driver import VolumeAttachment
 from ocs.compute_agent.rpcapi import ConsoleRequest, GuestAction
 from ocs.db import compute as repo
 from ocs.db import hosts as db_hosts
@@ -57,6 +58,7 @@ from ocs.db import instance_types as db_types
 from ocs.db import interfaces as db_interfaces
 from ocs.db import public_addresses
 from ocs.db import secgroups as db_secgroups
+from ocs.db import volume_attachments as db_attachments
 from ocs.db.models.compute import Instance
 
 GONE = ("shutting-down", "terminated")
@@ -120,9 +122,24 @@ def _apply_plans(
 
 def _send(ctx: RequestContext, done: list[tuple[Instance, str, Plan]]) -> None:
     compute = ctx.services.get("compute")
+    starting = [row.id for row, _, plan in done if plan.cast == "start" and row.host]
+    volumes = {iid: _guest_volumes(ctx, iid) for iid in starting}
+    if starting:
+        ctx.session.commit()  # hold no transaction while casting
     for row, _, plan in done:
         if plan.cast and row.host:
-            getattr(compute, plan.cast)(GuestAction(host=row.host, instance_id=row.id, force=plan.force))
+            action = GuestAction(
+                host=row.host, instance_id=row.id, force=plan.force, volumes=volumes.get(row.id)
+            )
+            getattr(compute, plan.cast)(action)
+
+
+def _guest_volumes(ctx: RequestContext, instance_id: str) -> tuple[VolumeAttachment, ...]:
+    """The EBS volumes a starting guest must have (attached or detached while it was stopped)."""
+    return tuple(
+        VolumeAttachment.of_export(vol.id, att.device, vol.export)
+        for att, vol in db_attachments.for_guest(ctx.session, instance_id)
+    )
 
 
 def _state_changes(done: list[tuple[Instance, str, Plan]]) -> list[dict[str, Any]]:
@@ -300,7 +317,7 @@ _READERS: dict[str, Reader] = {
         "InstanceInitiatedShutdownBehavior": _value(r.shutdown_behavior)
     },
     "rootDeviceName": lambda ctx, r: {"RootDeviceName": _value(r.root_device_name)},
-    "blockDeviceMapping": lambda ctx, r: {"BlockDeviceMappings": []},
+    "blockDeviceMapping": lambda ctx, r: {"BlockDeviceMappings": api.block_device_items(ctx, r)},
     "productCodes": lambda ctx, r: {"ProductCodes": []},
     "sourceDestCheck": lambda ctx, r: {"SourceDestCheck": _value(_source_dest_check(ctx, r))},
     "groupSet": lambda ctx, r: {"Groups": _groups(ctx, r)},
@@ -459,6 +476,8 @@ def changes_for(ctx: RequestContext, row: Instance, change: Change) -> dict[str,
         return _new_groups(ctx, row, value)
     if attribute == "sourceDestCheck":
         return {}  # a column of the primary interface (see _on_primary_interface)
+    if attribute == "blockDeviceMapping":
+        return {}  # a column of the volume attachments (see _on_block_devices)
     if attribute in _FIXED and value == _FIXED[attribute]:
         return {}
     raise errors.Unsupported(reason=f"Changing the attribute {attribute} is not supported by this cloud.")
@@ -475,6 +494,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     _apply_plans(ctx, [instance_id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
     after = repo.get_instance(ctx.session, ctx.account_id, instance_id)
     _on_primary_interface(ctx, after, change)
+    _on_block_devices(ctx, after, change)
     new = db_hosts.Amount(after.vcpus, after.memory_mib, after.disk_gib)
     if after.host and new != old:
         # A stopped instance keeps its claim on its host: the claim follows its new type.
@@ -482,6 +502,34 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     if change.attribute == "groupSet":
         network.security_groups_changed(ctx, [*old_groups, *(after.security_group_ids or ())])
     return {}
+
+
+def _on_block_devices(ctx: RequestContext, row: Instance, change: Change) -> None:
+    """blockDeviceMapping: DeleteOnTermination of attached EBS volumes, by device name (the
+    one thing EC2 lets it change on a running instance); anything else is Unsupported."""
+    if change.attribute != "blockDeviceMapping":
+        return
+    for mapping in change.value or []:
+        device, ebs = mapping.get("DeviceName"), mapping.get("Ebs") or {}
+        if not device:
+            raise errors.MissingParameter(name="BlockDeviceMapping.DeviceName")
+        if (
+            mapping.get("VirtualName")
+            or mapping.get("NoDevice") is not None
+            or set(ebs)
+            - {
+                "DeleteOnTermination",
+                "VolumeId",
+            }
+        ):
+            raise errors.Unsupported(
+                reason="Only Ebs.DeleteOnTermination of attached volumes can be modified."
+            )
+        if ebs.get("DeleteOnTermination") is None:
+            raise errors.MissingParameter(name="BlockDeviceMapping.Ebs.DeleteOnTermination")
+        db_attachments.set_delete_on_termination(
+            ctx.session, row, str(device), bool(ebs["DeleteOnTermination"]), ebs.get("VolumeId")
+        )
 
 
 def _on_primary_interface(ctx: RequestContext, row: Instance, change: Change) -> None:

@@ -79,12 +79,14 @@ from ocs.db import keypairs as db_keypairs
 from ocs.db import public_addresses
 from ocs.db import secgroups as db_secgroups
 from ocs.db import tags as db_tags
+from ocs.db import volume_attachments as db_attachments
 from ocs.db import vpcs as db_vpcs
 from ocs.db.models.compute import Instance
 from ocs.db.models.images import Image
 from ocs.db.models.instance_types import InstanceType
 from ocs.db.models.interfaces import NetworkInterface
 from ocs.db.models.network import SecurityGroup, Subnet, Vpc
+from ocs.db.models.volumes import VolumeAttachment
 from ocs.images.importer import volume_size_gib
 from ocs.scheduler.rpcapi import ScheduleInstances
 
@@ -112,6 +114,7 @@ class Related:
     groups: dict[str, SecurityGroup] = field(default_factory=dict)
     zone_ids: dict[str, str] = field(default_factory=dict)
     interfaces: dict[str, list[NetworkInterface]] = field(default_factory=dict)
+    volumes: dict[str, list[VolumeAttachment]] = field(default_factory=dict)
     net: interface_items.InterfaceRelated = field(default_factory=interface_items.InterfaceRelated)
 
 
@@ -125,6 +128,7 @@ def related(ctx: RequestContext, rows: list[Instance]) -> Related:
     group_ids = {g for r in rows for g in (r.security_group_ids or [])} | set(net.groups)
     return Related(
         interfaces=interfaces,
+        volumes=db_attachments.of_instances(s, [r.id for r in rows if r.state != "terminated"]),
         net=net,
         tags=db_tags.tags_for(s, ctx.account_id, [r.id for r in rows]),
         images={i.id: i for i in s.scalars(select(Image).where(Image.id.in_(image_ids)))}
@@ -192,7 +196,6 @@ def _constant_fields() -> dict[str, Any]:
         "PublicDnsName": "",
         "ProductCodes": [],
         "Monitoring": {"State": "disabled"},
-        "BlockDeviceMappings": [],  # the root volume becomes visible with block storage
         "Hypervisor": "xen",
         "SourceDestCheck": True,
         "EbsOptimized": False,
@@ -216,6 +219,27 @@ def _constant_fields() -> dict[str, Any]:
             "EnableResourceNameDnsAAAARecord": False,
         },
     }
+
+
+def _block_devices(attachments: list[VolumeAttachment]) -> list[dict[str, Any]]:
+    """botocore ``InstanceBlockDeviceMapping`` items: the EBS volumes attached, by device."""
+    return [
+        {
+            "DeviceName": a.device,
+            "Ebs": {
+                "VolumeId": a.volume_id,
+                "Status": a.state,
+                "AttachTime": a.attach_time,
+                "DeleteOnTermination": a.delete_on_termination,
+            },
+        }
+        for a in attachments
+    ]
+
+
+def block_device_items(ctx: RequestContext, row: Instance) -> list[dict[str, Any]]:
+    """The instance's BlockDeviceMappings (DescribeInstanceAttribute blockDeviceMapping)."""
+    return _block_devices(db_attachments.of_instances(ctx.session, [row.id]).get(row.id) or [])
 
 
 def instance_item(ctx: RequestContext, row: Instance, rel: Related) -> dict[str, Any]:
@@ -253,6 +277,7 @@ def instance_item(ctx: RequestContext, row: Instance, rel: Related) -> dict[str,
         **_constant_fields(),
         **_image_fields(row, rel.images.get(row.image_id)),
         **_network_fields(ctx, row, rel),
+        "BlockDeviceMappings": _block_devices(rel.volumes.get(row.id) or []),
     }
     if row.state_reason_code:
         item["StateReason"] = {"Code": row.state_reason_code, "Message": row.state_reason_message or ""}

@@ -1,4 +1,4 @@
-"""EBS volumes: CreateVolume, DescribeVolumes, DeleteVolume.
+"""EBS volumes: CreateVolume, DescribeVolumes, DeleteVolume, AttachVolume, DetachVolume.
 
 The type rules and their errors are in :mod:`ocs.volume.types`, the state rules
 in :mod:`ocs.db.volumes`; the bytes are made by the volume service
@@ -16,6 +16,16 @@ volume shows ``deleting`` and then ``InvalidVolume.NotFound``
   encrypted snapshot is encrypted. ``Encrypted`` is recorded and reported; the
   ``file`` backend does not encrypt the bytes at rest. KMS keys, Outposts,
   Multi-Attach and initialization rates are ``Unsupported``.
+* AttachVolume / DetachVolume: the rules and EC2's errors are in
+  :mod:`ocs.db.volume_attachments` and :mod:`ocs.volume.devices`. The answer is
+  the attachment ``attaching`` (``detaching``), the volume ``in-use``. For an
+  instance on a host and not stopped, the host's agent is told once the request
+  has committed (``ComputeApi.attach_volume`` / ``detach_volume``, carrying the
+  export the volume service recorded) and its report, through the scheduler
+  service, makes the attachment ``attached`` (or removes it: the volume
+  ``available``). A stopped instance's attachment is recorded ``attached`` (its
+  detachment done) at once; its guest gets its volumes when it starts. ``Force``
+  reports the volume detached whatever the guest does.
 * DescribeVolumes: every documented filter whose field the ``Volume`` shape has
   (:mod:`ocs.api_ec2.filters`), tags, ``MaxResults``/``NextToken`` (not with
   ``VolumeIds``; values past 1000 return 1000, as documented).
@@ -29,7 +39,10 @@ from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.actions import regions
 from ocs.api_ec2.context import RequestContext
+from ocs.compute_agent.driver import VolumeAttachment
+from ocs.compute_agent.rpcapi import VolumeAction
 from ocs.db import tags as db_tags
+from ocs.db import volume_attachments as db_attachments
 from ocs.db import volumes as repo
 from ocs.db.models.volumes import Volume
 from ocs.volume import types
@@ -181,7 +194,59 @@ def describe_volumes(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     return {"Volumes": page, "NextToken": token}
 
 
+def _attachment_item(change: db_attachments.Change, state: str) -> dict[str, Any]:
+    a = change.attachment
+    return {
+        "VolumeId": a.volume_id,
+        "InstanceId": a.instance_id,
+        "Device": a.device,
+        "State": state,
+        "AttachTime": a.attach_time,
+        "DeleteOnTermination": a.delete_on_termination,
+    }
+
+
+def _tell_host(
+    ctx: RequestContext, operation: str, change: db_attachments.Change, force: bool = False
+) -> None:
+    """Cast ``operation`` about the attachment to the instance's host once ``ctx`` has committed."""
+    compute = ctx.services.get("compute")
+    instance = change.instance
+    if compute is None or instance is None or not change.hot or not instance.host:
+        return
+    volume = VolumeAttachment.of_export(change.volume.id, change.attachment.device, change.volume.export)
+    message = VolumeAction(host=instance.host, instance_id=instance.id, volume=volume, force=force)
+    ctx.on_commit(lambda: getattr(compute, operation)(message))
+
+
+def _required(params: dict[str, Any], *names: str) -> list[Any]:
+    for name in names:
+        if not params.get(name):
+            raise errors.MissingParameter(name=name[0].lower() + name[1:])
+    return [params[name] for name in names]
+
+
+def attach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    volume_id, instance_id, device = _required(params, "VolumeId", "InstanceId", "Device")
+    change = db_attachments.start_attach(
+        ctx.session, ctx.account_id, volume_id, instance_id, device, now=ctx.now()
+    )
+    _tell_host(ctx, "attach_volume", change)
+    return _attachment_item(change, "attaching")
+
+
+def detach_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    (volume_id,) = _required(params, "VolumeId")
+    change = db_attachments.start_detach(
+        ctx.session, ctx.account_id, volume_id, params.get("InstanceId"), params.get("Device")
+    )
+    _tell_host(ctx, "detach_volume", change, force=bool(params.get("Force")))
+    return _attachment_item(change, "detaching")
+
+
 ACTIONS = {
+    "AttachVolume": attach_volume,
+    "DetachVolume": detach_volume,
     "CreateVolume": create_volume,
     "DeleteVolume": delete_volume,
     "DescribeVolumes": describe_volumes,

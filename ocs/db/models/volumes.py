@@ -9,14 +9,17 @@ volume service for the bytes), ``available``, ``in-use`` (attached), ``deleting`
 A snapshot outlives its volume and a volume its snapshot, so neither refers to
 the other by a foreign key. An attachment belongs to its volume; the primary key
 (volume, instance) leaves room for Multi-Attach, the unique (instance, device)
-keeps two volumes off one device name of an instance.
+keeps two volumes off one device name of an instance. An attachment's ``state`` is
+EC2's: ``attaching`` until the instance's host has plugged the volume in, then
+``attached``; ``detaching`` until it has let go (the row is then removed).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
@@ -42,6 +45,9 @@ class Volume(Base):
     state: Mapped[str] = mapped_column(String(16), default="creating")
     status_reason: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Where a hypervisor finds the bytes ({"backend", "target", "options"}: the backend's
+    # Export), recorded by the volume service once it has made them; None before.
+    export: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class VolumeAttachment(Base):

@@ -26,6 +26,10 @@ Why these choices:
 * Every result is made under a temporary name and renamed into place, so a crash
   leaves either the whole object or a ``.tmp-`` file that :meth:`cleanup` removes.
 
+A volume is attached by path (:meth:`FileBackend.export`): the compute host must
+see this directory at the same path (one machine, or a shared filesystem), and
+every directory above ``volumes/`` must be traversable by the hypervisor's user.
+
 With ``volume_format = raw`` volumes are plain raw files (what a hypervisor reads
 fastest, what ``dd`` understands): a clone is then a full copy of the snapshot.
 """
@@ -67,8 +71,11 @@ class FileBackend(VolumeBackend):
         self.timeout = timeout
         self.volume_dir = self.root / "volumes"
         self.snapshot_dir = self.root / "snapshots"
-        for d in (self.volume_dir, self.snapshot_dir):
-            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Hypervisors open volumes by path (as their own user: QEMU runs as libvirt-qemu),
+        # so ``volumes/`` can be traversed but not listed; snapshots stay private.
+        self.volume_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.volume_dir.chmod(0o711)
+        self.snapshot_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     # --- paths -----------------------------------------------------------------------------
 
