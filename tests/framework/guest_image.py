@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from ocs.compute_agent.driver import GuestSpec, ImageRef
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tools" / "build-test-image"
 BUILDER = REPO / "ocs" / "images" / "test_image.py"  # what the script runs; the cache is keyed on it
+KEEP_OLD_IMAGES = 86400.0  # seconds an image of another version of the builder is kept unused
 
 #: Console markers of the test image's init.
 MARK_INIT = b"OCS-TEST-IMAGE: init"
@@ -142,7 +144,11 @@ def guest_image(root: Path | None = None) -> GuestImage:
     image = _load(directory)
     if image is None:
         raise GuestImageUnavailable(f"tools/build-test-image left no image in {directory}")
-    for old in root.iterdir():  # images of earlier versions of the script
-        if old != directory and old.is_dir() and re.fullmatch(r"[0-9a-f]{16}", old.name):
+    # Images of earlier versions of the script go once nobody has used them for a day: a
+    # test run of another checkout on this machine may be booting one right now.
+    for old in root.iterdir():
+        stale = old.is_dir() and time.time() - old.stat().st_mtime > KEEP_OLD_IMAGES
+        if old != directory and stale and re.fullmatch(r"[0-9a-f]{16}", old.name):
             shutil.rmtree(old, ignore_errors=True)
+    os.utime(directory)  # in use
     return image
