@@ -37,6 +37,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> SchedulerSettings:
         terminated_ttl=float(conf.ec2.terminated_instance_ttl),
         periodic_interval=float(sched.periodic_interval),
         reschedule_on_host_down=sched.reschedule_on_host_down,
+        host_view_ttl=float(sched.host_view_ttl),
     )
 
 

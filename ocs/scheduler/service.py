@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus, RpcServer
@@ -48,6 +48,7 @@ from ocs.db.models.images import Image
 from ocs.db.models.keypairs import KeyPair
 from ocs.scheduler import lifecycle
 from ocs.scheduler.core import DEFAULT_RATIOS, HostState, NoValidHost, Ratios, Request, make_scheduler
+from ocs.scheduler.host_view import HostView
 from ocs.scheduler.rpcapi import HostReport, InstanceEvent, ScheduleInstances, SchedulerApi, ScheduleResult
 from ocs.service import StatusEndpoint
 
@@ -67,7 +68,9 @@ class SchedulerSettings:
     than this many seconds ago (the heartbeat may predate the change).
     ``reschedule_on_host_down``: the periodic tasks move builds, starts and
     terminations off hosts silent for ``service_down_time``
-    (:func:`ocs.scheduler.lifecycle.host_down`).
+    (:func:`ocs.scheduler.lifecycle.host_down`). ``host_view_ttl``: seconds
+    the host states read for one decision serve the next ones
+    (:mod:`ocs.scheduler.host_view`; 0 reads them for every decision).
     """
 
     host: str = "scheduler"
@@ -82,6 +85,7 @@ class SchedulerSettings:
     reconcile_grace: float = 2.0
     reschedule_on_host_down: bool = True
     filters: tuple[str, ...] | None = None
+    host_view_ttl: float = 1.0
 
 
 @dataclass
@@ -109,7 +113,7 @@ def view(inst: Instance) -> lifecycle.InstanceView:
     )
 
 
-def host_state(host: Host, now: dt.datetime, down_after: float) -> HostState:
+def host_state(host: Host | Row[Any], now: dt.datetime, down_after: float) -> HostState:
     return HostState(
         name=host.name,
         availability_zone=host.availability_zone,
@@ -275,6 +279,7 @@ class SchedulerEndpoint(StatusEndpoint):
             rng=rng,
             host_subset_size=settings.host_subset_size,
         )
+        self.view = HostView(self._read_hosts, self.scheduler, settings.host_view_ttl)
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -284,6 +289,11 @@ class SchedulerEndpoint(StatusEndpoint):
     def host_states(self, s: Session) -> list[HostState]:
         now = self.now()
         return [host_state(h, now, self.settings.service_down_time) for h in db_hosts.list_hosts(s)]
+
+    def _read_hosts(self) -> list[HostState]:
+        now, down_after = self.now(), self.settings.service_down_time
+        with self._tx() as s:
+            return [host_state(row, now, down_after) for row in db_hosts.host_rows(s)]
 
     def _limits(self, state: HostState) -> db_hosts.Amount:
         lim = state.limits(self.scheduler.ratios)
@@ -346,18 +356,23 @@ class SchedulerEndpoint(StatusEndpoint):
         remaining, request = list(batch.todo), base
         report = None
         for _ in range(MAX_ROUNDS):
-            with self._tx() as s:
-                states = {h.name: h for h in self.host_states(s)}
-            try:
-                placement = self.scheduler.schedule(states.values(), request)
-            except NoValidHost:
-                if batch.placed_count >= base.min_count:
-                    return
-                raise
-            report = placement.report
-            lost = self._claim_round(batch, list(zip(remaining, placement.hosts, strict=False)), states)
+            chosen, states = self.view.place(request)
+            if len(chosen) < request.count:
+                # Not everything fits in the view: decide on fresh states, with the core
+                # (which explains a refusal), rather than refuse on a view that may be stale.
+                self.view.invalidate()
+                states = {h.name: h for h in self._read_hosts()}
+                try:
+                    placement = self.scheduler.schedule(states.values(), request)
+                except NoValidHost:
+                    if batch.placed_count >= base.min_count:
+                        return
+                    raise
+                report, chosen = placement.report, list(placement.hosts)
+            lost = self._claim_round(batch, list(zip(remaining, chosen, strict=False)), states)
             if not lost:
                 return
+            self.view.invalidate()
             placed = batch.placed_count
             need = max(1, min(len(lost), base.min_count - placed))
             if placed + len(lost) < base.min_count:
@@ -365,7 +380,13 @@ class SchedulerEndpoint(StatusEndpoint):
             request = replace(request, count=len(lost), min_count=need)
             remaining = lost
             LOG.info("lost %d claims to another scheduler; scheduling them again", len(lost))
-        if batch.placed_count < base.min_count and report is not None:
+        if batch.placed_count < base.min_count:
+            if report is None:
+                states = {h.name: h for h in self._read_hosts()}
+                try:
+                    report = self.scheduler.schedule(states.values(), request).report
+                except NoValidHost as exc:
+                    report = exc.report
             raise NoValidHost(replace(report, placed=batch.placed_count, min_count=base.min_count))
 
     def _claim_round(
@@ -378,21 +399,29 @@ class SchedulerEndpoint(StatusEndpoint):
         lost: list[Instance] = []
         each = db_events.amount(batch.todo[0])
         for host, group in groups.items():
+            state = states[host]
+            totals = db_hosts.Amount(state.total_vcpus, state.total_memory_mib, state.total_disk_gib)
             with self._tx() as s:
-                got = self._claim_group(s, host, group, each, self._limits(states[host]))
+                got = self._claim_group(s, host, group, each, self._limits(state), totals)
             batch.placed.setdefault(host, []).extend(got)
             taken = set(got)
             lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
         return lost
 
     def _claim_group(
-        self, s: Session, host: str, group: list[Instance], each: db_hosts.Amount, limits: db_hosts.Amount
+        self,
+        s: Session,
+        host: str,
+        group: list[Instance],
+        each: db_hosts.Amount,
+        limits: db_hosts.Amount,
+        totals: db_hosts.Amount,
     ) -> list[str]:
         alive = self._alive_since()
         n = len(group)
-        if not db_hosts.claim(s, host, each, limits, count=n, alive_since=alive):
+        if not db_hosts.claim(s, host, each, limits, count=n, alive_since=alive, totals=totals):
             n = 0  # another scheduler claimed meanwhile: take what still fits, one at a time
-            while n < len(group) and db_hosts.claim(s, host, each, limits, alive_since=alive):
+            while n < len(group) and db_hosts.claim(s, host, each, limits, alive_since=alive, totals=totals):
                 n += 1
         got = db_events.assign(s, [i.id for i in group[:n]], host, task=lifecycle.SPAWNING)
         db_hosts.release(s, host, each, count=n - len(got))  # instances deleted meanwhile
@@ -406,6 +435,7 @@ class SchedulerEndpoint(StatusEndpoint):
     def _abandon(self, batch: _Batch) -> None:
         """Fewer than min_count fit: undo the claims, delete the instances and
         their reservation (nothing was sent to any agent yet)."""
+        self.view.invalidate()  # its simulated placements of this batch never happen
         each = db_events.amount(batch.todo[0])
         with self._tx() as s:
             for host, ids in batch.placed.items():
