@@ -22,11 +22,12 @@ or releases in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, case, select, update
+from sqlalchemy import ColumnElement, Row, Table, Update, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -183,34 +184,57 @@ def claim(
     """
     if count <= 0:
         return True
-    want = Amount(each.vcpus * count, each.memory_mib * count, each.disk_gib * count)
-    conditions = [
-        Host.name == name,
-        Host.enabled.is_(True),
-        Host.vcpus_used + want.vcpus <= limits.vcpus,
-        Host.memory_mib_used + want.memory_mib <= limits.memory_mib,
-        Host.disk_gib_used + want.disk_gib <= limits.disk_gib,
-    ]
+    params: dict[str, object] = {
+        "p_name": name,
+        "p_vcpus": each.vcpus * count,
+        "p_memory_mib": each.memory_mib * count,
+        "p_disk_gib": each.disk_gib * count,
+        "p_count": count,
+        "p_max_vcpus": limits.vcpus,
+        "p_max_memory_mib": limits.memory_mib,
+        "p_max_disk_gib": limits.disk_gib,
+    }
     if alive_since is not None:
-        conditions.append(Host.last_heartbeat >= alive_since)
+        params["p_alive_since"] = alive_since
     if totals is not None:
+        params.update(
+            p_total_vcpus=totals.vcpus, p_total_memory_mib=totals.memory_mib, p_total_disk_gib=totals.disk_gib
+        )
+    done = s.execute(_claim_statement(alive_since is not None, totals is not None), params)
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _claim_statement(alive: bool, totals: bool) -> Update:
+    """The conditional UPDATE of :func:`claim`, built once (building it cost as much as running it)."""
+    hosts = Host.__table__
+    assert isinstance(hosts, Table)
+    table = hosts.c
+    conditions = [
+        table.name == bindparam("p_name"),
+        table.enabled.is_(True),
+        table.vcpus_used + bindparam("p_vcpus") <= bindparam("p_max_vcpus"),
+        table.memory_mib_used + bindparam("p_memory_mib") <= bindparam("p_max_memory_mib"),
+        table.disk_gib_used + bindparam("p_disk_gib") <= bindparam("p_max_disk_gib"),
+    ]
+    if alive:
+        conditions.append(table.last_heartbeat >= bindparam("p_alive_since"))
+    if totals:
         conditions += [
-            Host.vcpus == totals.vcpus,
-            Host.memory_mib == totals.memory_mib,
-            Host.disk_gib == totals.disk_gib,
+            table.vcpus == bindparam("p_total_vcpus"),
+            table.memory_mib == bindparam("p_total_memory_mib"),
+            table.disk_gib == bindparam("p_total_disk_gib"),
         ]
-    done = s.execute(
-        update(Host)
+    return (
+        update(hosts)
         .where(*conditions)
         .values(
-            vcpus_used=Host.vcpus_used + want.vcpus,
-            memory_mib_used=Host.memory_mib_used + want.memory_mib,
-            disk_gib_used=Host.disk_gib_used + want.disk_gib,
-            instance_count=Host.instance_count + count,
+            vcpus_used=table.vcpus_used + bindparam("p_vcpus"),
+            memory_mib_used=table.memory_mib_used + bindparam("p_memory_mib"),
+            disk_gib_used=table.disk_gib_used + bindparam("p_disk_gib"),
+            instance_count=table.instance_count + bindparam("p_count"),
         )
-        .execution_options(synchronize_session=False)
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def release(s: Session, name: str, each: Amount, *, count: int = 1) -> None:

@@ -95,6 +95,8 @@ class _Batch:
     request: Request
     todo: list[Instance]
     placed: dict[str, list[str]] = field(default_factory=dict)  # host -> instance ids
+    spawns: dict[str, Spawn] = field(default_factory=dict)  # instance id -> its spawn, built in its claim
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)  # public keys read so far
 
     @property
     def placed_count(self) -> int:
@@ -403,6 +405,7 @@ class SchedulerEndpoint(StatusEndpoint):
             totals = db_hosts.Amount(state.total_vcpus, state.total_memory_mib, state.total_disk_gib)
             with self._tx() as s:
                 got = self._claim_group(s, host, group, each, self._limits(state), totals)
+                self._build_spawns(s, batch, host, group, got)
             batch.placed.setdefault(host, []).extend(got)
             taken = set(got)
             lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
@@ -427,6 +430,16 @@ class SchedulerEndpoint(StatusEndpoint):
         db_hosts.release(s, host, each, count=n - len(got))  # instances deleted meanwhile
         return got
 
+    @staticmethod
+    def _build_spawns(s: Session, batch: _Batch, host: str, group: list[Instance], got: list[str]) -> None:
+        """The spawns of the instances just placed on ``host``, read in the transaction
+        that placed them (sent once every claim is committed: :meth:`_spawn_all`)."""
+        taken = set(got)
+        for inst in group:
+            if inst.id in taken:
+                spec = guest_spec(s, inst, batch.keys)
+                batch.spawns[inst.id] = Spawn(host=host, spec=spec, attempt=attempt_of(inst))
+
     def _still_unplaced(self, instance_id: str) -> bool:
         with self._tx() as s:
             row = db_events.get_instance(s, instance_id)
@@ -445,19 +458,16 @@ class SchedulerEndpoint(StatusEndpoint):
                 s, [i.id for i in batch.todo], reservation_id=batch.todo[0].reservation_id
             )
         batch.placed.clear()
+        batch.spawns.clear()
 
     def _spawn_all(self, batch: _Batch) -> None:
-        ids = [iid for group in batch.placed.values() for iid in group]
-        spawns = []
-        keys: dict[tuple[str, str], str] = {}
+        """Cast the spawns built with the claims, of the instances still pending where
+        they were placed (one terminated or moved since is left alone)."""
         with self._tx() as s:
-            for inst in db_events.load_instances(s, ids):
-                if inst.host is not None and inst.state == lifecycle.PENDING:
-                    spawns.append(
-                        Spawn(host=inst.host, spec=guest_spec(s, inst, keys), attempt=attempt_of(inst))
-                    )
-        for spawn in spawns:
-            self._cast(self.compute.spawn, spawn)
+            now = db_events.hosts_of(s, list(batch.spawns))
+        for iid, spawn in batch.spawns.items():
+            if now.get(iid) == (spawn.host, lifecycle.PENDING):
+                self._cast(self.compute.spawn, spawn)
 
     # --- instance_event ------------------------------------------------------------
 
