@@ -101,13 +101,13 @@ class _NoAgents:
     spawn = destroy = stop = start = reboot = _send
 
 
-def _service_fixture(hosts: int, tmp: Path) -> tuple[Any, Any, str]:
+def _service_fixture(hosts: int, tmp: Path, url: str | None = None) -> tuple[Any, Any, str]:
     from ocs.db import accounts, migration
     from ocs.db import engine as db_engine
     from ocs.db import hosts as db_hosts
     from ocs.scheduler.service import SchedulerEndpoint, SchedulerSettings
 
-    url = f"sqlite:///{tmp / 'scheduler.sqlite'}"
+    url = url or f"sqlite:///{tmp / 'scheduler.sqlite'}"
     migration.sync(url)
     engine = db_engine.make_engine(url)
     sessions = db_engine.session_factory(engine)
@@ -139,13 +139,14 @@ def _launch(sessions: Any, account: str, count: int) -> list[str]:
         return [i.id for i in made]
 
 
-def scheduler_service(hosts: int, seconds: float) -> dict[str, Any]:
-    """Instances placed per second by ``schedule_instances`` (launching them is not timed)."""
+def scheduler_service(hosts: int, seconds: float, url: str | None = None) -> dict[str, Any]:
+    """Instances placed per second by ``schedule_instances`` (launching them is not timed),
+    on a SQLite file of its own or on ``url`` (an empty database, e.g. PostgreSQL)."""
     from ocs.scheduler.rpcapi import ScheduleInstances
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ocs-bench-sched-") as tmp:
-        endpoint, sessions, account = _service_fixture(hosts, Path(tmp))
+        endpoint, sessions, account = _service_fixture(hosts, Path(tmp), url)
         for count in (1, 100):
             timed, calls, placed = 0.0, 0, 0
             while calls < 2 or timed < seconds:

@@ -38,6 +38,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> SchedulerSettings:
         periodic_interval=float(sched.periodic_interval),
         reschedule_on_host_down=sched.reschedule_on_host_down,
         orphan_timeout=float(sched.orphan_timeout),
+        host_view_ttl=float(sched.host_view_ttl),
     )
 
 

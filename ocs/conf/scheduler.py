@@ -49,6 +49,17 @@ OPTS = [
         help="Pick at random among this many best hosts instead of always the best "
         "one, so that several schedulers running at once collide less on claims.",
     ),
+    cfg.FloatOpt(
+        "host_view_ttl",
+        default=1.0,
+        min=0.0,
+        help="Seconds the host states the scheduler read from the database serve its "
+        "next decisions (its own placements are counted in at once). Changes made "
+        "elsewhere (a host disabled or resized, other schedulers' claims, instances "
+        "terminated) are seen by decisions starting this long after them; claims stay "
+        "conditional on the host's current row, so a stale view never overcommits a "
+        "host nor uses a disabled one. 0 reads every host for every decision.",
+    ),
     cfg.IntOpt(
         "build_timeout",
         default=600,

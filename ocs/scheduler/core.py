@@ -395,7 +395,7 @@ class Scheduler:
 
         Raises :class:`NoValidHost` when fewer than ``min_count`` fit.
         """
-        states = self._resolve(hosts)
+        states = self.resolve(hosts)
         passing, removed = self._sieve(states, request)
         chosen, final = self._place(passing, request)
         # Only the hosts that got instances changed; the others still pass every filter.
@@ -413,7 +413,7 @@ class Scheduler:
             raise NoValidHost(report)
         return Placement(tuple(chosen), report)
 
-    def _resolve(self, hosts: Iterable[HostState]) -> list[HostState]:
+    def resolve(self, hosts: Iterable[HostState]) -> list[HostState]:
         """The hosts sorted by name, each with its effective allocation ratios."""
         states = sorted(hosts, key=lambda h: h.name)
         for before, after in zip(states, states[1:], strict=False):
@@ -421,7 +421,8 @@ class Scheduler:
                 raise ValueError(f"host {after.name} is given twice")
         return [h if h.ratios is not None else _with_ratios(h, self.ratios) for h in states]
 
-    def _first_failure(self, host: HostState, request: Request) -> int | None:
+    def first_failure(self, host: HostState, request: Request) -> int | None:
+        """The index of the first filter ``host`` fails for one more instance of ``request``, or None."""
         for index, host_filter in enumerate(self.filters):
             if not host_filter.passes(host, request):
                 return index
@@ -434,7 +435,7 @@ class Scheduler:
         removed = [0] * len(self.filters)
         passing: list[HostState] = []
         for host in hosts:
-            failed = self._first_failure(host, request)
+            failed = self.first_failure(host, request)
             if failed is None:
                 passing.append(host)
             else:
@@ -457,7 +458,7 @@ class Scheduler:
             name = self._pop(heap)
             host = state[name] = state[name].with_instance(request)
             chosen.append(name)
-            if self._first_failure(host, request) is None:
+            if self.first_failure(host, request) is None:
                 heapq.heappush(heap, entry(host))
         return chosen, state
 

@@ -36,7 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus, RpcServer
@@ -53,6 +53,7 @@ from ocs.db.models.images import Image
 from ocs.db.models.keypairs import KeyPair
 from ocs.scheduler import lifecycle
 from ocs.scheduler.core import DEFAULT_RATIOS, HostState, NoValidHost, Ratios, Request, make_scheduler
+from ocs.scheduler.host_view import HostView
 from ocs.scheduler.rpcapi import (
     HostReport,
     InstanceEvent,
@@ -83,6 +84,8 @@ class SchedulerSettings:
     (:func:`ocs.scheduler.lifecycle.host_down`).
     ``orphan_timeout``: the periodic tasks place instances left pending without a
     host this many seconds after their launch (:meth:`SchedulerEndpoint.place_orphans`).
+    ``host_view_ttl``: seconds the host states read for one decision serve the next
+    ones (:mod:`ocs.scheduler.host_view`; 0 reads them for every decision).
     """
 
     host: str = "scheduler"
@@ -98,6 +101,7 @@ class SchedulerSettings:
     reschedule_on_host_down: bool = True
     orphan_timeout: float = 60.0
     filters: tuple[str, ...] | None = None
+    host_view_ttl: float = 1.0
 
 
 @dataclass
@@ -107,6 +111,8 @@ class _Batch:
     request: Request
     todo: list[Instance]
     placed: dict[str, list[str]] = field(default_factory=dict)  # host -> instance ids
+    spawns: dict[str, Spawn] = field(default_factory=dict)  # instance id -> its spawn, built in its claim
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)  # public keys read so far
 
     @property
     def placed_count(self) -> int:
@@ -125,7 +131,7 @@ def view(inst: Instance) -> lifecycle.InstanceView:
     )
 
 
-def host_state(host: Host, now: dt.datetime, down_after: float) -> HostState:
+def host_state(host: Host | Row[Any], now: dt.datetime, down_after: float) -> HostState:
     return HostState(
         name=host.name,
         availability_zone=host.availability_zone,
@@ -301,6 +307,7 @@ class SchedulerEndpoint(StatusEndpoint):
             rng=rng,
             host_subset_size=settings.host_subset_size,
         )
+        self.view = HostView(self._read_hosts, self.scheduler, settings.host_view_ttl)
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -320,6 +327,11 @@ class SchedulerEndpoint(StatusEndpoint):
     def host_states(self, s: Session) -> list[HostState]:
         now = self.now()
         return [host_state(h, now, self.settings.service_down_time) for h in db_hosts.list_hosts(s)]
+
+    def _read_hosts(self) -> list[HostState]:
+        now, down_after = self.now(), self.settings.service_down_time
+        with self._tx() as s:
+            return [host_state(row, now, down_after) for row in db_hosts.host_rows(s)]
 
     def _limits(self, state: HostState) -> db_hosts.Amount:
         lim = state.limits(self.scheduler.ratios)
@@ -381,18 +393,23 @@ class SchedulerEndpoint(StatusEndpoint):
         remaining, request = list(batch.todo), base
         report = None
         for _ in range(MAX_ROUNDS):
-            with self._tx() as s:
-                states = {h.name: h for h in self.host_states(s)}
-            try:
-                placement = self.scheduler.schedule(states.values(), request)
-            except NoValidHost:
-                if batch.placed_count >= base.min_count:
-                    return
-                raise
-            report = placement.report
-            lost = self._claim_round(batch, list(zip(remaining, placement.hosts, strict=False)), states)
+            chosen, states = self.view.place(request)
+            if len(chosen) < request.count:
+                # Not everything fits in the view: decide on fresh states, with the core
+                # (which explains a refusal), rather than refuse on a view that may be stale.
+                self.view.invalidate()
+                states = {h.name: h for h in self._read_hosts()}
+                try:
+                    placement = self.scheduler.schedule(states.values(), request)
+                except NoValidHost:
+                    if batch.placed_count >= base.min_count:
+                        return
+                    raise
+                report, chosen = placement.report, list(placement.hosts)
+            lost = self._claim_round(batch, list(zip(remaining, chosen, strict=False)), states)
             if not lost:
                 return
+            self.view.invalidate()
             placed = batch.placed_count
             need = max(1, min(len(lost), base.min_count - placed))
             if placed + len(lost) < base.min_count:
@@ -400,7 +417,13 @@ class SchedulerEndpoint(StatusEndpoint):
             request = replace(request, count=len(lost), min_count=need)
             remaining = lost
             LOG.info("lost %d claims to another scheduler; scheduling them again", len(lost))
-        if batch.placed_count < base.min_count and report is not None:
+        if batch.placed_count < base.min_count:
+            if report is None:
+                states = {h.name: h for h in self._read_hosts()}
+                try:
+                    report = self.scheduler.schedule(states.values(), request).report
+                except NoValidHost as exc:
+                    report = exc.report
             raise NoValidHost(replace(report, placed=batch.placed_count, min_count=base.min_count))
 
     def _claim_round(
@@ -413,12 +436,20 @@ class SchedulerEndpoint(StatusEndpoint):
         lost: list[Instance] = []
         each = db_events.amount(batch.todo[0])
         for host, group in groups.items():
-            limits = self._limits(states[host])
+            state = states[host]
+            limits = self._limits(state)
+            totals = db_hosts.Amount(state.total_vcpus, state.total_memory_mib, state.total_disk_gib)
 
             def claim(
-                s: Session, host: str = host, group: list[Instance] = group, limits: db_hosts.Amount = limits
+                s: Session,
+                host: str = host,
+                group: list[Instance] = group,
+                limits: db_hosts.Amount = limits,
+                totals: db_hosts.Amount = totals,
             ) -> list[str]:
-                return self._claim_group(s, host, group, each, limits)
+                got = self._claim_group(s, host, group, each, limits, totals)
+                self._build_spawns(s, batch, host, group, got)  # overwritten whole by a retry
+                return got
 
             got = self._in_tx(claim, f"claims on {host}")
             batch.placed.setdefault(host, []).extend(got)
@@ -427,17 +458,33 @@ class SchedulerEndpoint(StatusEndpoint):
         return lost
 
     def _claim_group(
-        self, s: Session, host: str, group: list[Instance], each: db_hosts.Amount, limits: db_hosts.Amount
+        self,
+        s: Session,
+        host: str,
+        group: list[Instance],
+        each: db_hosts.Amount,
+        limits: db_hosts.Amount,
+        totals: db_hosts.Amount,
     ) -> list[str]:
         alive = self._alive_since()
         n = len(group)
-        if not db_hosts.claim(s, host, each, limits, count=n, alive_since=alive):
+        if not db_hosts.claim(s, host, each, limits, count=n, alive_since=alive, totals=totals):
             n = 0  # another scheduler claimed meanwhile: take what still fits, one at a time
-            while n < len(group) and db_hosts.claim(s, host, each, limits, alive_since=alive):
+            while n < len(group) and db_hosts.claim(s, host, each, limits, alive_since=alive, totals=totals):
                 n += 1
         got = db_events.assign(s, [i.id for i in group[:n]], host, task=lifecycle.SPAWNING)
         db_hosts.release(s, host, each, count=n - len(got))  # instances deleted meanwhile
         return got
+
+    @staticmethod
+    def _build_spawns(s: Session, batch: _Batch, host: str, group: list[Instance], got: list[str]) -> None:
+        """The spawns of the instances just placed on ``host``, read in the transaction
+        that placed them (sent once every claim is committed: :meth:`_spawn_all`)."""
+        taken = set(got)
+        for inst in group:
+            if inst.id in taken:
+                spec = guest_spec(s, inst, batch.keys)
+                batch.spawns[inst.id] = Spawn(host=host, spec=spec, attempt=attempt_of(inst))
 
     def _still_unplaced(self, instance_id: str) -> bool:
         with self._tx() as s:
@@ -447,6 +494,7 @@ class SchedulerEndpoint(StatusEndpoint):
     def _abandon(self, batch: _Batch) -> None:
         """Fewer than min_count fit: undo the claims, delete the instances and
         their reservation (nothing was sent to any agent yet)."""
+        self.view.invalidate()  # its simulated placements of this batch never happen
         each = db_events.amount(batch.todo[0])
 
         def undo(s: Session) -> None:
@@ -459,19 +507,16 @@ class SchedulerEndpoint(StatusEndpoint):
 
         self._in_tx(undo, "abandoning a launch")
         batch.placed.clear()
+        batch.spawns.clear()
 
     def _spawn_all(self, batch: _Batch) -> None:
-        ids = [iid for group in batch.placed.values() for iid in group]
-        spawns = []
-        keys: dict[tuple[str, str], str] = {}
+        """Cast the spawns built with the claims, of the instances still pending where
+        they were placed (one terminated or moved since is left alone)."""
         with self._tx() as s:
-            for inst in db_events.load_instances(s, ids):
-                if inst.host is not None and inst.state == lifecycle.PENDING:
-                    spawns.append(
-                        Spawn(host=inst.host, spec=guest_spec(s, inst, keys), attempt=attempt_of(inst))
-                    )
-        for spawn in spawns:
-            self._cast(self.compute.spawn, spawn)
+            now = db_events.hosts_of(s, list(batch.spawns))
+        for iid, spawn in batch.spawns.items():
+            if now.get(iid) == (spawn.host, lifecycle.PENDING):
+                self._cast(self.compute.spawn, spawn)
 
     # --- orphans (periodic) -------------------------------------------------------
 
