@@ -139,6 +139,8 @@ def world(cloud, ec2) -> World:
         "NetworkInterfaceId"
     ]
     b_allocation = b.allocate_address(Domain="vpc")["AllocationId"]
+    b_volume = b.create_volume(AvailabilityZone=b_subnet["AvailabilityZone"], Size=1)["VolumeId"]
+    b.get_waiter("volume_available").wait(VolumeIds=[b_volume], WaiterConfig=FAST)
     return World(
         owner,
         stranger,
@@ -156,6 +158,7 @@ def world(cloud, ec2) -> World:
             "network_interface": b_eni,
             "allocation": b_allocation,
             "zone": zone,
+            "volume": b_volume,
         },
     )
 
@@ -391,6 +394,17 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("DescribeSnapshots", "snapshot", lambda i: {"SnapshotId.1": i}),
         ("DeleteSnapshot", "snapshot", lambda i: {"SnapshotId": i}),
         ("CreateVolume", "snapshot", lambda i: {"SnapshotId": i, "AvailabilityZone": w.b["zone"]}),
+        (
+            "AttachVolume",
+            "volume",
+            lambda i: {"VolumeId": i, "InstanceId": w.ids["instance"], "Device": "/dev/sdf"},
+        ),
+        (
+            "AttachVolume",
+            "instance",
+            lambda i: {"VolumeId": w.b["volume"], "InstanceId": i, "Device": "/dev/sdf"},
+        ),
+        ("DetachVolume", "volume", lambda i: {"VolumeId": i}),
     ]
     for kind in (
         "instance",
