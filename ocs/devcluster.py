@@ -51,6 +51,7 @@ from sqlalchemy.pool import NullPool
 
 from ocs import conf as ocs_conf
 from ocs import errors
+from ocs.db.engine import with_installed_driver
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/ocs_devcluster"
 DEFAULT_TRANSPORT_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -273,12 +274,12 @@ def log_tail(proc: Process, lines: int = 15) -> str:
 
 def ensure_database(url: str) -> bool:
     """Create the database of ``url`` unless it exists (PostgreSQL); True if created."""
-    engine = create_engine(url, poolclass=NullPool)
+    parsed = with_installed_driver(make_url(url))  # postgresql:// names no driver
+    engine = create_engine(parsed, poolclass=NullPool)
     try:
         with engine.connect():
             return False
     except OperationalError as exc:
-        parsed = make_url(url)
         if parsed.get_backend_name() != "postgresql" or "does not exist" not in str(exc):
             raise
     finally:
@@ -296,7 +297,7 @@ def ensure_database(url: str) -> bool:
 
 
 def drop_database(url: str) -> None:
-    parsed = make_url(url)
+    parsed = with_installed_driver(make_url(url))
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:

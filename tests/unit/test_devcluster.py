@@ -119,3 +119,22 @@ def test_bad_arguments_are_refused_by_the_parser(argv, capsys):
 def test_down_without_a_cluster_says_so(tmp_path):
     with pytest.raises(dc.DevClusterError, match="no dev cluster"):
         dc.down(tmp_path)
+
+
+def test_a_database_url_naming_no_driver_is_created_and_dropped():
+    """``postgresql://`` (what an operator types) works like ``postgresql+psycopg2://``."""
+    import secrets
+
+    from sqlalchemy.engine import make_url
+
+    from ocs import devcluster as dc
+    from tests import services
+
+    url = make_url(services.require_postgres()).set(drivername="postgresql")
+    url = url.set(database=f"ocs_test_plain_{secrets.token_hex(4)}").render_as_string(hide_password=False)
+    assert url.startswith("postgresql://")
+    try:
+        assert dc.ensure_database(url) is True
+        assert dc.ensure_database(url) is False  # there now
+    finally:
+        dc.drop_database(url)
