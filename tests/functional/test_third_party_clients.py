@@ -214,6 +214,10 @@ def test_boto2_reads_ids(cloud, ec2, image, sigv4, monkeypatch):
         assert [(i.id, i.image_id, i.instance_type) for i in found] == [(instance.id, image.id, "t2.micro")]
         assert [i.id for i in conn.get_only_instances(instance_ids=[instance.id])] == [instance.id]
         assert conn.create_tags([instance.id], {"Name": "b2"}) is True  # <return>true</return>
+        deadline = time.monotonic() + 30  # a pending instance cannot be rebooted (IncorrectInstanceState)
+        while instance.update() != "running":
+            assert time.monotonic() < deadline, instance.state
+            time.sleep(0.1)
         assert conn.reboot_instances([instance.id]) is True
         conn.get_console_output(instance.id)  # sends InstanceId.1
     finally:
