@@ -242,6 +242,11 @@ def tap_name(interface_id: str) -> str:
     return device_name("t", interface_id)
 
 
+def uplink_ns_name(subnet_id: str) -> str:
+    """The namespace end of a subnet's uplink (``ocsv…``)."""
+    return device_name("v", subnet_id)
+
+
 def port_mtu(settings: PlanSettings, tunnel_ip: str | None) -> int:
     """The MTU of every port on a host: the underlay's, less VXLAN's overhead with a tunnel."""
     return settings.mtu - VXLAN_OVERHEAD if tunnel_ip else settings.mtu
@@ -421,7 +426,7 @@ def _subnet(
                 owned = {p.ip, *p.secondary_ips}
                 mapped += [(pub, priv) for pub, priv in p.public_ips if priv in owned]
     mapped.sort(key=lambda m: ipaddress.ip_address(m[0]))
-    uplink_ns = device_name("v", subnet.id) if uplink else ""
+    uplink_ns = uplink_ns_name(subnet.id) if uplink else ""
     local = tuple(b for b in (subnet.vpc_cidr_block or subnet.cidr_block,) if b)
     nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port, local)
     return SubnetPlan(

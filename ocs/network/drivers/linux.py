@@ -39,7 +39,15 @@ from typing import Any
 
 from ocs.network import nft
 from ocs.network.driver import ApplyResult, NetworkDriver, NetworkDriverError
-from ocs.network.plan import EDGE_TABLE, META_TABLE, BridgePlan, HostPlan, PublicPlan, SubnetPlan
+from ocs.network.plan import (
+    EDGE_TABLE,
+    META_TABLE,
+    BridgePlan,
+    HostPlan,
+    PublicPlan,
+    SubnetPlan,
+    uplink_ns_name,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -210,8 +218,9 @@ class LinuxDriver(NetworkDriver):
         a veth pair on the public bridge, the public addresses on the namespace end,
         routes to the internet gateway's destinations via the public router."""
         if pub is None or not s.uplink_ns:
-            if self._links(s.netns).get(device_name_ns(s)) is not None:
-                self._ip("link", "del", device_name_ns(s), ns=s.netns, check=False)
+            stale = uplink_ns_name(s.subnet_id)  # the name an uplink of this subnet has
+            if self._links(s.netns).get(stale) is not None:
+                self._ip("link", "del", stale, ns=s.netns, check=False)
                 changes.append(f"uplink of {s.subnet_id} removed")
             return
         inner = self._links(s.netns)
@@ -426,11 +435,6 @@ def _up(
         driver._ip("link", "set", name, "up", ns=ns)
         if name != "lo":
             changes.append(f"{name} up")
-
-
-def device_name_ns(s: SubnetPlan) -> str:
-    """The name the subnet's uplink has in its namespace (whether or not the plan has one)."""
-    return "ocsv" + s.veth_ns[4:]
 
 
 def _pair(cidr: str) -> tuple[str, int]:
