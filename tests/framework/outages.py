@@ -95,6 +95,7 @@ class _Server:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.server: dc.Process | None = None  # the main process (postmaster, beam)
         self.procs: list[dc.Process] = []
         self.starts: list[float] = []  # seconds each start() took until the port answered
 
@@ -144,6 +145,24 @@ class _Server:
     def alive_pids(self) -> list[int]:
         return [pid for p in self.procs for pid in dc.members(p)]
 
+    def _wait_stopped(self, began: float, timeout: float) -> float:
+        """Wait until the server's processes are gone (SIGKILL past ``timeout``); seconds since ``began``."""
+        assert self.server is not None
+        while dc.members(self.server):
+            self._reap()
+            if time.monotonic() - began > timeout:
+                self._signal(self.server, signal.SIGKILL)
+            time.sleep(0.02)
+        self._reap()
+        return time.monotonic() - began
+
+    def close(self) -> None:
+        self._kill_all()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(f"--- {p.name}\n{dc.log_tail(p, lines)}" for p in self.procs[-2:])
 
@@ -160,7 +179,6 @@ class PrivatePostgres(_Server):
         self.data = self.root / "data"
         self.sockets = self.root / "sockets"
         self.port = port or free_port()
-        self.server: dc.Process | None = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
@@ -224,23 +242,10 @@ class PrivatePostgres(_Server):
             self._signal(self.server, signal.SIGKILL)
         elif dc.alive(self.server):
             os.kill(self.server.pid, signal.SIGINT)
-        while dc.members(self.server):
-            self._reap()
-            if time.monotonic() - began > timeout:
-                self._signal(self.server, signal.SIGKILL)
-            time.sleep(0.02)
-        self._reap()
-        return time.monotonic() - began
-
-    def close(self) -> None:
-        self._kill_all()
-        shutil.rmtree(self.root, ignore_errors=True)
+        return self._wait_stopped(began, timeout)
 
     def __enter__(self) -> PrivatePostgres:
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class PrivateRabbit(_Server):
@@ -261,7 +266,6 @@ class PrivateRabbit(_Server):
         for path in (plugins, config):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         self.epmd: dc.Process | None = None
-        self.server: dc.Process | None = None
         self.env = {
             "ERL_EPMD_PORT": str(self.epmd_port),
             "RABBITMQ_NODENAME": self.node,
@@ -296,20 +300,7 @@ class PrivateRabbit(_Server):
         assert self.server is not None, "not started"
         began = time.monotonic()
         self._signal(self.server, signal.SIGKILL if crash else signal.SIGTERM)
-        while dc.members(self.server):
-            self._reap()
-            if time.monotonic() - began > timeout:
-                self._signal(self.server, signal.SIGKILL)
-            time.sleep(0.02)
-        self._reap()
-        return time.monotonic() - began
-
-    def close(self) -> None:
-        self._kill_all()
-        shutil.rmtree(self.root, ignore_errors=True)
+        return self._wait_stopped(began, timeout)
 
     def __enter__(self) -> PrivateRabbit:
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -30,6 +30,7 @@ from ocs.db.engine import make_engine, session_factory, transaction
 from ocs.db.models.compute import Instance
 from ocs.scheduler.rpcapi import InstanceEvent, SchedulerApi
 from ocs.scheduler.service import SchedulerService, SchedulerSettings
+from tests.framework.launches import default_subnet_spec
 from tests.framework.outages import PrivatePostgres
 from tests.integration.cluster.faults import require_private
 from tests.services import require_rabbitmq
@@ -45,22 +46,7 @@ def building_on(sessions, host: str, count: int) -> list[str]:  # type: ignore[n
         account = accounts.create_account(s, "outage").id
         vpcs.ensure_default_network(s, account, vpc_cidr="172.31.0.0/16", zones=(ZONE,))
     with transaction(sessions) as s:
-        subnet = vpcs.default_subnet_for_az(s, account, ZONE)
-        assert subnet is not None
-        spec = compute.LaunchSpec(
-            image_id="ami-00000000000000001",
-            instance_type="t3.micro",
-            vcpus=2,
-            memory_mib=1024,
-            disk_gib=8,
-            architecture="x86_64",
-            availability_zone=ZONE,
-            subnet_id=subnet.id,
-            subnet_cidr=subnet.cidr_block,
-            vpc_id=subnet.vpc_id,
-            security_group_ids=(),
-            root_device_name="/dev/xvda",
-        )
+        spec = default_subnet_spec(s, account, ZONE)
         _, made = compute.launch(s, account, spec, count)
         ids = [i.id for i in made]
     with transaction(sessions) as s:

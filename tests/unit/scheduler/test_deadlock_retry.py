@@ -25,6 +25,7 @@ from ocs.db.models.compute import Instance
 from ocs.scheduler.rpcapi import InstanceEvent
 from ocs.scheduler.service import SchedulerEndpoint
 from tests.dbfixtures import throwaway_database
+from tests.framework.launches import default_subnet_spec
 
 ZONE = "us-east-1a"
 
@@ -131,22 +132,7 @@ def _building_on(sessions: Any, host: str) -> str:
             db_hosts.HostFacts(host, ZONE, "fake", "1", ("x86_64",), vcpus=8, memory_mib=8192, disk_gib=100),
         )
     with db_engine.transaction(sessions) as s:
-        subnet = vpcs.default_subnet_for_az(s, account, ZONE)
-        assert subnet is not None
-        spec = compute.LaunchSpec(
-            image_id="ami-00000000000000001",
-            instance_type="t3.micro",
-            vcpus=2,
-            memory_mib=1024,
-            disk_gib=8,
-            architecture="x86_64",
-            availability_zone=ZONE,
-            subnet_id=subnet.id,
-            subnet_cidr=subnet.cidr_block,
-            vpc_id=subnet.vpc_id,
-            security_group_ids=(),
-            root_device_name="/dev/xvda",
-        )
+        spec = default_subnet_spec(s, account, ZONE)
         _, [inst] = compute.launch(s, account, spec, 1)
     limits = db_hosts.Amount(8, 8192, 100)
     with db_engine.transaction(sessions) as s:
