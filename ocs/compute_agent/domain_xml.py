@@ -18,7 +18,10 @@ What a guest gets:
 - memory and vCPUs from the spec; ``host-passthrough`` CPU under KVM;
 - direct kernel boot (``<kernel>``, ``<initrd>``, ``<cmdline>``) when the spec
   names a kernel (EC2's AKI/ARI), else boot from the root disk;
-- the root disk: a qcow2 overlay, virtio ``vda``;
+- the root disk, virtio ``vda``: a qcow2 overlay, or, for an EBS-backed
+  instance, its root volume (``GuestSpec.root_volume``, a disk like any volume's
+  but without the volume alias: it is never hot-unplugged, and it is recorded as
+  ``<ocs:root-volume>`` in the metadata);
 - the config drive (NoCloud ISO9660, label ``cidata``): a read-only virtio disk
   (``vdz``; libvirt orders virtio disks by target, so it comes after the
   root disk and the volumes) or a cdrom (IDE, SATA on q35);
@@ -119,6 +122,7 @@ class DomainFacts:
     interfaces: tuple[str, ...] = ()  # MACs, in device order
     console_log: str = ""
     host: str = ""  # the owning compute host ('' in domains made before hosts were recorded)
+    root_volume: str = ""  # the EBS volume it boots from ('' for a root disk of its own)
 
 
 # --- names -----------------------------------------------------------------------------
@@ -180,6 +184,8 @@ def _metadata(root: ET.Element, spec: GuestSpec, settings: DomainSettings) -> No
         _sub(inst, "ocs:host", settings.host)
     _sub(inst, "ocs:image", spec.image.image_id)
     _sub(inst, "ocs:disk-gib", str(spec.disk_gib))
+    if spec.root_volume is not None:
+        _sub(inst, "ocs:root-volume", spec.root_volume.volume_id)
     if spec.hostname:
         _sub(inst, "ocs:hostname", spec.hostname)
 
@@ -212,8 +218,9 @@ def _disk(
     return disk
 
 
-def _volume(parent: ET.Element, volume: VolumeAttachment, target: str) -> ET.Element:
-    """A volume's ``<disk>``; ``ValueError`` for a backend libvirt cannot reach."""
+def _volume(parent: ET.Element, volume: VolumeAttachment, target: str, *, alias: bool = True) -> ET.Element:
+    """A volume's ``<disk>`` (``alias``: with the ``ua-<volume id>`` alias that hot-unplug
+    names; a root volume has none); ``ValueError`` for a backend libvirt cannot reach."""
     options = volume.options
     if volume.backend == "file":
         kind = "block" if volume.target.startswith("/dev/") else "file"
@@ -239,7 +246,8 @@ def _volume(parent: ET.Element, volume: VolumeAttachment, target: str) -> ET.Ele
     _sub(disk, "serial", volume.volume_id.replace("-", "")[:20])
     if volume.read_only:
         _sub(disk, "readonly")
-    _sub(disk, "alias", name=VOLUME_ALIAS_PREFIX + volume.volume_id)
+    if alias:
+        _sub(disk, "alias", name=VOLUME_ALIAS_PREFIX + volume.volume_id)
     return disk
 
 
@@ -259,7 +267,10 @@ def _interface(parent: ET.Element, nic: NicSpec) -> ET.Element:
 
 def _devices(root: ET.Element, spec: GuestSpec, files: GuestFiles, settings: DomainSettings) -> None:
     devices = _sub(root, "devices")
-    _disk(devices, files.root_disk, ROOT_TARGET, "qcow2", settings)
+    if spec.root_volume is not None:
+        _volume(devices, spec.root_volume, ROOT_TARGET, alias=False)
+    else:
+        _disk(devices, files.root_disk, ROOT_TARGET, "qcow2", settings)
     if files.config_drive:
         if settings.config_drive_device == "cdrom":  # q35 has no IDE: its cdroms are SATA
             bus, target = ("sata", "sdc") if "q35" in settings.machine else ("ide", "hdc")
@@ -314,10 +325,10 @@ def domain_xml(spec: GuestSpec, files: GuestFiles, settings: DomainSettings) -> 
     return _to_text(root)
 
 
-def volume_xml(volume: VolumeAttachment, target: str) -> str:
+def volume_xml(volume: VolumeAttachment, target: str, *, alias: bool = True) -> str:
     """The ``<disk>`` of a volume, for attach and detach (``ValueError`` for a bad backend)."""
     holder = ET.Element("holder")
-    return _to_text(_volume(holder, volume, target))
+    return _to_text(_volume(holder, volume, target, alias=alias))
 
 
 def interface_xml(nic: NicSpec) -> str:
@@ -405,4 +416,5 @@ def parse_domain(xml: str) -> DomainFacts | None:
         interfaces=macs,
         console_log=console.get("path", "") if console is not None else "",
         host=meta.findtext("ocs:host", "", _NS),
+        root_volume=meta.findtext("ocs:root-volume", "", _NS),
     )

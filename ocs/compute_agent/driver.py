@@ -120,6 +120,10 @@ class GuestSpec:
     may override the image's. ``user_data`` is base64 text as EC2 carries it
     (see :meth:`user_data_bytes`); ``public_key`` is the OpenSSH public key of
     ``key_name``. ``volumes`` are attached at boot (block device mappings).
+    ``root_volume`` (an EBS-backed instance) is the EBS volume the guest boots
+    from, its root disk in place of a disk made from ``image`` (whose bytes are
+    then not fetched; ``disk_gib`` may be 0: the guest uses no local disk); it is
+    the guest's for its whole life, never attached or detached on its own.
     ``config_drive`` asks for a cloud-init NoCloud drive in addition to the
     metadata service.
     """
@@ -140,6 +144,7 @@ class GuestSpec:
     volumes: tuple[VolumeAttachment, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     config_drive: bool = False
+    root_volume: VolumeAttachment | None = None
 
     def user_data_bytes(self) -> bytes:
         """The decoded user-data; raises ``ValueError`` if it is not base64."""
@@ -179,8 +184,10 @@ class GuestInfo:
     """What the hypervisor knows about one guest.
 
     ``volumes`` lists the attached volume ids and ``interfaces`` the MACs of the
-    plugged interfaces, both in attachment order. ``console_bytes`` is the
-    size of what :meth:`Driver.console_output` would return now.
+    plugged interfaces, both in attachment order; ``root_volume`` is the EBS
+    volume the guest boots from ('' for a root disk of its own; never among
+    ``volumes``). ``console_bytes`` is the size of what
+    :meth:`Driver.console_output` would return now.
     """
 
     instance_id: str
@@ -191,6 +198,7 @@ class GuestInfo:
     volumes: tuple[str, ...] = ()
     interfaces: tuple[str, ...] = ()
     console_bytes: int = 0
+    root_volume: str = ""
 
 
 @dataclass(frozen=True)
@@ -336,13 +344,16 @@ class Driver(abc.ABC):
         A guest destroyed while it was being spawned also ends in
         :class:`SpawnFailed`. Raises :class:`GuestExists` if the instance id is
         already on the host, leaving that guest alone (a redelivered message
-        must not kill a running guest).
+        must not kill a running guest). A ``root_volume`` is the guest's root
+        disk; a failed spawn leaves its bytes as they were (the volume service
+        owns them).
         """
 
     @abc.abstractmethod
     def destroy(self, instance_id: str) -> None:
         """Power the guest off at once and remove it with its local disks,
-        detaching its volumes and interfaces and freeing its capacity.
+        detaching its volumes and interfaces and freeing its capacity. Volumes,
+        its root volume too, keep their bytes: they are the volume service's.
 
         Idempotent: destroying a missing guest is not an error. Raises
         :class:`DriverError` only if the guest could not be removed; it then

@@ -65,6 +65,19 @@ class InterfaceAction:
 
 
 @dataclass(frozen=True)
+class ImageGuest:
+    """CreateImage of a running instance of ``host``: power its guest off (``reboot``;
+    without it, as NoReboot, the snapshots are taken live), have the volume service
+    copy ``snapshot_ids`` (pending snapshots of its volumes) while it is off, then
+    start it again."""
+
+    host: str
+    instance_id: str
+    snapshot_ids: list[str]
+    reboot: bool = True
+
+
+@dataclass(frozen=True)
 class ConsoleRequest:
     host: str
     instance_id: str
@@ -90,4 +103,5 @@ class ComputeApi(ServiceApi):
     detach_interface = cast(InterfaceAction)
     attach_volume = cast(VolumeAction)
     detach_volume = cast(VolumeAction)
+    image_guest = cast(ImageGuest)
     console_output = call(ConsoleRequest, ConsoleOutput, timeout=10.0)

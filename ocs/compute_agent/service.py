@@ -21,6 +21,9 @@ attach_      a ``VolumeEvent``: ``attached`` or ``attach_failed`` (the reason); 
 volume       guest still being spawned is waited for, as for interfaces
 detach_      ``detached`` (also for a guest that is gone, and with Force whatever
 volume       the guest did) or ``detach_failed`` (the volume stays attached)
+image_guest  ``rebooted`` once the guest runs again (CreateImage: it was powered off
+             while the volume service copied its volumes, ``VolumeApi.snapshot_now``),
+             or what a failed start sends
 ===========  ===================================================================
 
 A start (``GuestAction.volumes``) and a spawn of a guest that exists already
@@ -93,6 +96,7 @@ from ocs.compute_agent.rpcapi import (
     ConsoleOutput,
     ConsoleRequest,
     GuestAction,
+    ImageGuest,
     InterfaceAction,
     Spawn,
     VolumeAction,
@@ -100,6 +104,7 @@ from ocs.compute_agent.rpcapi import (
 from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, SetupPorts, TeardownPort
 from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi, VolumeEvent
 from ocs.service import StatusEndpoint
+from ocs.volume.rpcapi import CreateSnapshot, SnapshotNow, VolumeApi
 
 LOG = logging.getLogger(__name__)
 
@@ -142,12 +147,14 @@ class ComputeEndpoint(StatusEndpoint):
         settings: AgentSettings,
         *,
         network: NetworkHostApi | None = None,
+        volumes: VolumeApi | None = None,
         on_doubt: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__("compute", settings.host)
         self.driver = driver
         self.scheduler = scheduler
         self.network = network
+        self.volumes = volumes
         self.settings = settings
         self.on_doubt = on_doubt  # asks for a heartbeat soon (the hypervisor surprised us)
         self._busy: Counter[str] = Counter()
@@ -535,6 +542,57 @@ class ComputeEndpoint(StatusEndpoint):
         else:
             self.tell_volume(iid, volume_id, "detach_failed", why)
 
+    # --- CreateImage ----------------------------------------------------------------
+
+    def image_guest(self, req: ImageGuest) -> None:
+        """CreateImage of a running instance: power the guest off (ACPI, then the plug
+        after ``stop_timeout``), have its volumes copied, start it again; then report
+        ``rebooted`` (the instance's task ends). A guest that is not running is left as
+        it is (its snapshots are taken all the same) and reported as it is."""
+        iid = req.instance_id
+        with self.busy(iid):
+            was_on = self.power_of(iid) in (PowerState.RUNNING, PowerState.PAUSED)
+            if req.reboot and was_on:
+                try:
+                    self.driver.power_off(iid, timeout=self.settings.stop_timeout)
+                except DriverError as exc:  # the snapshots are taken live then
+                    LOG.warning("%s: could not power it off for CreateImage: %s", iid, exc)
+            self.take_snapshots(iid, req.snapshot_ids)
+            if not was_on:
+                power = self.power_of(iid)
+                self.tell(iid, "error", power or "nostate", reason="CreateImage: the guest was not running")
+                return
+            bindings = self.ports_up(iid)  # its taps went with the power
+            try:
+                self.driver.power_on(iid)
+            except GuestNotFound:
+                self.tell(iid, "missing", reason="CreateImage: no such guest")
+                return
+            except DriverError as exc:
+                self._failed(iid, "start after CreateImage", exc)
+                return
+            if bindings and any(b.netns for b in bindings):
+                self.ports_up(iid)
+        LOG.info("%s: imaged (%s) and running again", iid, ", ".join(req.snapshot_ids))
+        self.tell(iid, "rebooted", PowerState.RUNNING)
+
+    def take_snapshots(self, instance_id: str, snapshot_ids: list[str]) -> None:
+        """Have the volume service copy the snapshots now and wait for it; if it does not
+        answer, leave them to it (persistent casts, copied when it gets them)."""
+        if self.volumes is None or not snapshot_ids:
+            return
+        try:
+            taken = self.volumes.snapshot_now(SnapshotNow(snapshot_ids=list(snapshot_ids)))
+            LOG.info("%s: snapshots %s", instance_id, taken.states)
+            return
+        except Exception as exc:  # noqa: BLE001 - the casts below take over
+            LOG.warning("%s: the volume service did not copy %s now: %s", instance_id, snapshot_ids, exc)
+        for snapshot_id in snapshot_ids:
+            try:
+                self.volumes.create_snapshot(CreateSnapshot(snapshot_id))
+            except Exception:  # the volume service re-drives pending snapshots when it starts
+                LOG.exception("%s: could not ask for snapshot %s", instance_id, snapshot_id)
+
     def console_output(self, req: ConsoleRequest) -> ConsoleOutput:
         stamp = datetime.now(UTC).isoformat()
         try:
@@ -590,7 +648,12 @@ class ComputeAgent:
         self.scheduler = SchedulerApi(bus)
         self.network = NetworkHostApi(bus) if settings.network else None
         self.endpoint = ComputeEndpoint(
-            driver, self.scheduler, settings, network=self.network, on_doubt=self.report_soon
+            driver,
+            self.scheduler,
+            settings,
+            network=self.network,
+            volumes=VolumeApi(bus),
+            on_doubt=self.report_soon,
         )
         self.server = RpcServer(
             bus, ComputeApi, self.endpoint, topic=f"compute.{settings.host}", workers=settings.workers

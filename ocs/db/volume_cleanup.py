@@ -2,7 +2,8 @@
 
 As on EC2: a volume attached with ``DeleteOnTermination`` is deleted with the
 instance (it moves to ``deleting``: the volume service removes its bytes, then the
-row), every other one is detached and ``available`` again. Called in the same
+row; one still ``creating`` for the instance's launch too), every other one is
+detached and ``available`` again. Called in the same
 transaction as the instance's change, so no volume is ever left attached to an
 instance that is gone.
 """
@@ -48,7 +49,7 @@ def release_instance_volumes(s: Session, instance_ids: Sequence[str]) -> list[st
     if doomed:
         s.execute(
             update(Volume)
-            .where(Volume.id.in_(doomed), Volume.state.in_(("in-use", "available", "error")))
+            .where(Volume.id.in_(doomed), Volume.state.in_(("creating", "in-use", "available", "error")))
             .values(state="deleting")
             .execution_options(synchronize_session=False)
         )

@@ -35,7 +35,10 @@ Rules (``H`` is the host the observation comes from):
   the hypervisor has, as a heartbeat would.
 
 Heartbeats (:func:`on_report`) repair lost events: a running guest of a
-spawning instance makes it running; a guest that went off by itself stops it;
+spawning instance makes it running; a guest that went off by itself stops it
+(not while the instance is ``rebooting``: CreateImage holds its guest off while
+the snapshots are copied, and a reboot that takes too long is given up by the
+build timeout, after which the heartbeat judges again);
 a stop that finished unseen stops it; a shutting-down instance whose guest is
 gone is terminated (else destroy is sent again); a stopped instance whose
 guest runs is stopped again (the database is the desired state).
@@ -381,6 +384,8 @@ def settle(inst: InstanceView, power_state: str | None, now: dt.datetime) -> Dec
     if state == RUNNING:
         if power_state is None:
             return _vanished(inst, now)
+        if power_state in OFF and task == REBOOTING:
+            return NOTHING  # off on purpose for now (CreateImage); the agent reports the end
         if power_state in OFF:
             return _went_off(inst, power_state, now)
         if power_state != inst.power_state:
@@ -405,7 +410,8 @@ def give_up(inst: InstanceView, now: dt.datetime, *, host_alive: bool = True) ->
     A build (``scheduling``/``spawning``) ends terminated with
     ``Server.InternalError`` (its guest, should it appear later, is destroyed);
     a start leaves the instance stopped; a termination whose host is down is
-    finished without it (the host destroys the guest when it reports again).
+    finished without it (the host destroys the guest when it reports again); a
+    reboot (CreateImage's) ends, and the guest is judged as it is.
     """
     if inst.state == PENDING and inst.task in (SCHEDULING, SPAWNING):
         decision = failed_launch(now, "the build took too long")
@@ -414,6 +420,8 @@ def give_up(inst: InstanceView, now: dt.datetime, *, host_alive: bool = True) ->
         return Decision(stopped(now, START_ERROR, "Server.InternalError", "nostate"), why="start timed out")
     if inst.state == SHUTTING_DOWN and not host_alive:
         return Decision(terminated(now), release_claim=True, why="terminated while its host is down")
+    if inst.state == RUNNING and inst.task == REBOOTING:
+        return Decision({"task": None}, why="reboot timed out: the next heartbeat judges the guest")
     return NOTHING
 
 

@@ -6,6 +6,9 @@ Every ``periodic_interval`` seconds:
 - place the instances whose RunInstances was answered without a placement
   (no reply from a scheduler in time, an API worker killed midway), once
   ``orphan_timeout`` has passed, or end them terminated with a StateReason;
+- look again at builds waiting for their launch volumes for more than
+  :data:`LAUNCH_VOLUME_RECHECK` seconds (the volume service's word may be lost):
+  they are built, or fail, as :meth:`SchedulerEndpoint.launch_volume` decides;
 - give up operations that took longer than ``build_timeout``
   (:func:`ocs.scheduler.lifecycle.give_up`): no instance stays pending forever;
 - move what is in flight on hosts that stopped reporting
@@ -29,12 +32,17 @@ import threading
 from ocs import __version__
 from ocs.db import hosts as db_hosts
 from ocs.db import instance_events as db_events
+from ocs.db import launch_volumes
 from ocs.db import routing as db_routing
 from ocs.db.models.compute import Instance
 from ocs.scheduler import lifecycle
+from ocs.scheduler.rpcapi import LaunchVolume
 from ocs.scheduler.service import SchedulerEndpoint, view
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds a build waits for its launch volumes before the periodic task looks again.
+LAUNCH_VOLUME_RECHECK = 30.0
 
 #: (state, task) pairs that the build timeout applies to.
 TIMED = (
@@ -42,6 +50,7 @@ TIMED = (
     (lifecycle.PENDING, lifecycle.SPAWNING),
     (lifecycle.PENDING, lifecycle.STARTING),
     (lifecycle.SHUTTING_DOWN, lifecycle.TERMINATING),
+    (lifecycle.RUNNING, lifecycle.REBOOTING),
 )
 
 
@@ -79,6 +88,7 @@ class Periodic:
         if self.endpoint.settings.reschedule_on_host_down:
             self.rescue_from_down_hosts()
         self.place_orphans()
+        self.recheck_launch_volumes()
         self.give_up_stuck()
         self.purge()
 
@@ -100,6 +110,17 @@ class Periodic:
         :meth:`SchedulerEndpoint.place_orphans`); returns how many instances."""
         ep = self.endpoint
         return ep.place_orphans(ep.now() - dt.timedelta(seconds=ep.settings.orphan_timeout))
+
+    def recheck_launch_volumes(self) -> int:
+        """Builds waiting for their launch volumes for a while: decide again (a lost
+        ``launch_volume`` cast must not leave them waiting until the build timeout)."""
+        ep = self.endpoint
+        before = ep.now() - dt.timedelta(seconds=LAUNCH_VOLUME_RECHECK)
+        with ep._tx() as s:
+            waiting = launch_volumes.waiting_launches(s, before)
+        for instance_id in waiting:
+            ep.launch_volume(LaunchVolume(instance_id=instance_id))
+        return len(waiting)
 
     def give_up_stuck(self) -> int:
         """Fail what took longer than the build timeout; returns how many."""

@@ -3,7 +3,9 @@
 The scheduler service places instances (``schedule_instances``, called by the
 API during RunInstances so that a request that cannot fit fails at once)
 and is the one service that records what the compute agents observe
-(``instance_event``, ``host_report``): agents never touch the database. Every
+(``instance_event``, ``host_report``): agents never touch the database. The
+volume service tells it when a volume of an instance's launch is made
+(``launch_volume``): the guest is built once all of them exist. Every
 cast is persistent and acknowledged after it is handled; handlers are
 idempotent (delivery is at least once) and safe with several schedulers
 consuming the same queue.
@@ -70,6 +72,15 @@ class VolumeEvent:
 
 
 @dataclass(frozen=True)
+class LaunchVolume:
+    """The volume service made a volume of ``instance_id``'s launch (or could not):
+    the scheduler builds the guest once all of them exist, or fails the launch."""
+
+    instance_id: str
+    volume_id: str = ""
+
+
+@dataclass(frozen=True)
 class GuestSummary:
     instance_id: str
     power_state: str
@@ -96,4 +107,5 @@ class SchedulerApi(ServiceApi):
     schedule_instances = call(ScheduleInstances, ScheduleResult, timeout=30.0)
     instance_event = cast(InstanceEvent)
     volume_event = cast(VolumeEvent)
+    launch_volume = cast(LaunchVolume)
     host_report = cast(HostReport)

@@ -11,7 +11,10 @@
   ``ComputeApi.spawn`` to each host. Instances that do not fit are deleted; if
   fewer than ``min_count`` fit, all of them and their reservation are, and
   :class:`~ocs.scheduler.core.NoValidHost` goes back to the caller (EC2's
-  ``InsufficientInstanceCapacity``, with the explanation).
+  ``InsufficientInstanceCapacity``, with the explanation). An instance whose
+  launch volumes (:mod:`ocs.db.launch_volumes`) are not made yet is placed but
+  not built: ``launch_volume`` (a cast from the volume service once one is made)
+  builds it when all are, or fails the launch when one could not be made.
 - ``instance_event`` and ``host_report`` (casts from the agents): the rules of
   :mod:`ocs.scheduler.lifecycle`, applied with conditional updates and retried
   on conflict, so that every handler is idempotent (at-least-once delivery)
@@ -46,6 +49,7 @@ from ocs.db import engine as db_engine
 from ocs.db import hosts as db_hosts
 from ocs.db import instance_events as db_events
 from ocs.db import interfaces as db_interfaces
+from ocs.db import launch_volumes
 from ocs.db import volume_attachments as db_attachments
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance
@@ -57,6 +61,7 @@ from ocs.scheduler.host_view import HostView
 from ocs.scheduler.rpcapi import (
     HostReport,
     InstanceEvent,
+    LaunchVolume,
     ScheduleInstances,
     SchedulerApi,
     ScheduleResult,
@@ -232,13 +237,18 @@ def nic_specs(s: Session, inst: Instance) -> tuple[NicSpec, ...]:
     )
 
 
-def volume_specs(s: Session, instance_id: str) -> tuple[VolumeAttachment, ...]:
+def volume_specs(s: Session, inst: Instance) -> tuple[VolumeAttachment | None, tuple[VolumeAttachment, ...]]:
     """The EBS volumes the instance's guest has (all but those being detached), with
-    the exports the volume service recorded."""
-    return tuple(
-        VolumeAttachment.of_export(vol.id, att.device, vol.export)
-        for att, vol in db_attachments.for_guest(s, instance_id)
-    )
+    the exports the volume service recorded: its root volume (None: it has a root
+    disk of its own), and the others."""
+    root, others = None, []
+    for att, vol in db_attachments.for_guest(s, inst.id):
+        spec = VolumeAttachment.of_export(vol.id, att.device, vol.export)
+        if att.device == inst.root_device_name:
+            root = spec
+        else:
+            others.append(spec)
+    return root, tuple(others)
 
 
 def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | None = None) -> GuestSpec:
@@ -247,6 +257,7 @@ def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | No
     kernel = s.get(Image, inst.kernel_id) if inst.kernel_id else None
     ramdisk = s.get(Image, inst.ramdisk_id) if inst.ramdisk_id else None
     nics = nic_specs(s, inst)
+    root_volume, volumes = volume_specs(s, inst)
     return GuestSpec(
         instance_id=inst.id,
         vcpus=inst.vcpus,
@@ -261,7 +272,8 @@ def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | No
         key_name=inst.key_name or "",
         public_key=public_key(s, inst, keys),
         nics=nics,
-        volumes=volume_specs(s, inst.id),
+        volumes=volumes,
+        root_volume=root_volume,
         metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
     )
 
@@ -479,10 +491,11 @@ class SchedulerEndpoint(StatusEndpoint):
     @staticmethod
     def _build_spawns(s: Session, batch: _Batch, host: str, group: list[Instance], got: list[str]) -> None:
         """The spawns of the instances just placed on ``host``, read in the transaction
-        that placed them (sent once every claim is committed: :meth:`_spawn_all`)."""
+        that placed them (sent once every claim is committed: :meth:`_spawn_all`); an
+        instance whose launch volumes are not made yet gets none (see :meth:`launch_volume`)."""
         taken = set(got)
         for inst in group:
-            if inst.id in taken:
+            if inst.id in taken and launch_volumes.status(s, inst.id)[0] == launch_volumes.READY:
                 spec = guest_spec(s, inst, batch.keys)
                 batch.spawns[inst.id] = Spawn(host=host, spec=spec, attempt=attempt_of(inst))
 
@@ -517,6 +530,40 @@ class SchedulerEndpoint(StatusEndpoint):
         for iid, spawn in batch.spawns.items():
             if now.get(iid) == (spawn.host, lifecycle.PENDING):
                 self._cast(self.compute.spawn, spawn)
+        for placed in batch.placed.values():
+            for iid in placed:
+                if iid not in batch.spawns:  # waiting for its volumes: they may be made by now
+                    self.launch_volume(LaunchVolume(instance_id=iid))
+
+    # --- launch volumes ---------------------------------------------------------------
+
+    def launch_volume(self, req: LaunchVolume) -> None:
+        """A volume of an instance's launch was made (or could not be): build the guest
+        once all of them are, fail the launch if one failed. Idempotent: a spawn sent
+        twice finds the guest there (the agent reports it spawned)."""
+        with self._tx() as s:
+            inst = db_events.get_instance(s, req.instance_id)
+            if inst is None or inst.state != lifecycle.PENDING or inst.task != lifecycle.SPAWNING:
+                return
+            if not inst.host:
+                return
+            status, reason = launch_volumes.status(s, inst.id)
+            spawn = None
+            if status == launch_volumes.READY:
+                spawn = Spawn(host=inst.host, spec=guest_spec(s, inst), attempt=attempt_of(inst))
+        if spawn is not None:
+            LOG.info("%s: its volumes are made; building it on %s", req.instance_id, spawn.host)
+            self._cast(self.compute.spawn, spawn)
+        elif status == launch_volumes.FAILED:
+            self.observe(req.instance_id, self._volume_failer(reason))
+
+    def _volume_failer(self, reason: str) -> Callable[[Instance | None], lifecycle.Decision]:
+        def decide(inst: Instance | None) -> lifecycle.Decision:
+            if inst is None or inst.state != lifecycle.PENDING or inst.task != lifecycle.SPAWNING:
+                return lifecycle.NOTHING
+            return lifecycle.failed_launch(self.now(), reason)
+
+        return decide
 
     # --- orphans (periodic) -------------------------------------------------------
 
@@ -617,6 +664,8 @@ class SchedulerEndpoint(StatusEndpoint):
         changes = decision.values or decision.release_claim
         if changes and not db_events.apply(s, inst, decision.values, release_claim=decision.release_claim):
             raise _Conflict()
+        if inst.state == lifecycle.PENDING and decision.values.get("state") == lifecycle.RUNNING:
+            launch_volumes.mark_attached(s, inst.id)  # the guest runs with its launch volumes
         if decision.respawn and inst.host:
             out = replace(
                 out, spawn=Spawn(host=inst.host, spec=guest_spec(s, inst), attempt=attempt_of(inst))

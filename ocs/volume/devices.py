@@ -40,6 +40,11 @@ def check_device(device: str) -> str:
     return next(g for g in match.groups() if g)
 
 
+def is_valid(device: str) -> bool:
+    """Whether ``device`` is a valid EBS device name (no error: RunInstances words its own)."""
+    return bool(_EBS_DEVICE.match(device or ""))
+
+
 def slot_of(device: str) -> str | None:
     """The guest slot of a device name, valid or not (``None`` if it has none)."""
     match = re.match(r"^/dev/(?:sd|xvd|vd|hd)([a-z]{1,2})\d*$", device or "")

@@ -15,13 +15,16 @@ operation until the next start, never loses it.
 - ``create_snapshot``: copy the volume's bytes, then ``pending`` → ``completed``.
 - ``delete_snapshot``: the row is gone already; remove the bytes (after the
   volumes being made from it are made).
+- ``snapshot_now`` (a call, from a compute agent during CreateImage): copy the
+  bytes of these pending snapshots now, while the agent holds the instance's
+  guest powered off, and answer once they are done (their states).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ocs.bus import cast
+from ocs.bus import call, cast
 from ocs.service import ServiceApi
 
 
@@ -45,6 +48,20 @@ class DeleteSnapshot:
     snapshot_id: str
 
 
+@dataclass(frozen=True)
+class SnapshotNow:
+    snapshot_ids: list[str]
+
+
+@dataclass(frozen=True)
+class SnapshotsTaken:
+    states: dict[str, str] = field(default_factory=dict)  # snapshot id -> its state now
+
+
+#: Seconds a compute agent waits for ``snapshot_now`` (a copy of a large volume takes a while).
+SNAPSHOT_NOW_TIMEOUT = 1800.0
+
+
 class VolumeApi(ServiceApi):
     service = "volume"
 
@@ -52,3 +69,4 @@ class VolumeApi(ServiceApi):
     delete_volume = cast(DeleteVolume)
     create_snapshot = cast(CreateSnapshot)
     delete_snapshot = cast(DeleteSnapshot)
+    snapshot_now = call(SnapshotNow, SnapshotsTaken, timeout=SNAPSHOT_NOW_TIMEOUT)

@@ -21,6 +21,16 @@ of volumes that have none. Then :meth:`VolumeEndpoint.sweep` runs every
 (an instance that ends deletes its DeleteOnTermination volumes in the same
 transaction as its own change, see :mod:`ocs.db.volume_cleanup`).
 
+A volume made for an instance's launch (attached already: :mod:`ocs.db.launch_volumes`)
+becomes ``in-use`` rather than ``available``, and the scheduler is told
+(``SchedulerApi.launch_volume``: it builds the guest once all of them exist, or
+fails the launch on an ``error``); one whose launch was called off while its bytes
+were made (``deleting``, or its row gone) is deleted at once. A snapshot that
+finishes moves the pending images made from it (CreateImage) to ``available`` or
+``failed`` in the same transaction (:func:`ocs.db.block_devices.snapshot_finished`).
+``snapshot_now`` copies snapshots while a compute agent waits (CreateImage of a
+running instance, whose guest the agent holds powered off meanwhile).
+
 The export (backend, target, options) is recorded on the volume's row when its
 bytes are made: the API and the scheduler put it into the compute agent's
 messages (the agent never reads the database). With the ``file`` backend the
@@ -44,13 +54,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus, RpcServer
+from ocs.db import block_devices, launch_volumes
 from ocs.db import engine as db_engine
 from ocs.db import volumes as repo
 from ocs.db.models.base import utcnow
 from ocs.db.models.volumes import Snapshot, Volume
+from ocs.scheduler.rpcapi import LaunchVolume, SchedulerApi
 from ocs.service import StatusEndpoint
 from ocs.volume.backend import BackendError, VolumeBackend
-from ocs.volume.rpcapi import CreateSnapshot, CreateVolume, DeleteSnapshot, DeleteVolume, VolumeApi
+from ocs.volume.rpcapi import (
+    CreateSnapshot,
+    CreateVolume,
+    DeleteSnapshot,
+    DeleteVolume,
+    SnapshotNow,
+    SnapshotsTaken,
+    VolumeApi,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -72,12 +92,14 @@ class VolumeEndpoint(StatusEndpoint):
         settings: VolumeSettings | None = None,
         *,
         now: Callable[[], dt.datetime] = utcnow,
+        on_launch_volume: Callable[[LaunchVolume], object] | None = None,
     ) -> None:
         self.settings = settings = settings or VolumeSettings()
         super().__init__("volume", settings.host)
         self.sessions = sessions
         self.backend = backend
         self.now = now
+        self.on_launch_volume = on_launch_volume  # tells the scheduler (SchedulerApi.launch_volume)
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -98,12 +120,33 @@ class VolumeEndpoint(StatusEndpoint):
         except BackendError as exc:
             LOG.error("volume %s: the backend could not make it: %s", req.volume_id, exc)
             with self._tx() as s:
-                repo.finish_volume(s, req.volume_id, "creating", "error", str(exc))
+                failed = repo.finish_volume(s, req.volume_id, "creating", "error", str(exc))
+                instance_id = launch_volumes.instance_of(s, req.volume_id) if failed else None
+            self._tell_launch(instance_id, req.volume_id)
             return
         export = self._export(req.volume_id)
         with self._tx() as s:
-            if repo.finish_volume(s, req.volume_id, "creating", "available", export=export):
-                LOG.info("volume %s: available (%d GiB)", req.volume_id, size)
+            state = launch_volumes.ready_state(s, req.volume_id)
+            done = repo.finish_volume(s, req.volume_id, "creating", state, export=export)
+            instance_id = launch_volumes.instance_of(s, req.volume_id) if done else None
+            row = None if done else s.get(Volume, req.volume_id)
+            gone = not done and (row is None or row.state == "deleting")
+        if done:
+            LOG.info("volume %s: %s (%d GiB)", req.volume_id, state, size)
+            self._tell_launch(instance_id, req.volume_id)
+        elif gone:  # its launch was called off while the bytes were made
+            LOG.info("volume %s: deleted while it was made; removing its bytes", req.volume_id)
+            self.backend.delete(req.volume_id)
+            self.delete_volume(DeleteVolume(req.volume_id))
+
+    def _tell_launch(self, instance_id: str | None, volume_id: str) -> None:
+        """Tell the scheduler that a volume of an instance's launch is made (or failed)."""
+        if instance_id is None or self.on_launch_volume is None:
+            return
+        try:
+            self.on_launch_volume(LaunchVolume(instance_id=instance_id, volume_id=volume_id))
+        except Exception:  # the scheduler's periodic check finds the launch all the same
+            LOG.exception("volume %s: could not tell the scheduler about %s", volume_id, instance_id)
 
     def _export(self, volume_id: str) -> dict[str, Any] | None:
         """Where hypervisors find the volume, as the row records it (None if the backend
@@ -147,17 +190,33 @@ class VolumeEndpoint(StatusEndpoint):
         except BackendError as exc:
             LOG.error("snapshot %s of %s failed: %s", req.snapshot_id, volume_id, exc)
             with self._tx() as s:
-                repo.finish_snapshot(s, req.snapshot_id, "error", message=str(exc), now=self.now())
+                if repo.finish_snapshot(s, req.snapshot_id, "error", message=str(exc), now=self.now()):
+                    self._images_after(s, req.snapshot_id)
             return
         with self._tx() as s:
             done = repo.finish_snapshot(
                 s, req.snapshot_id, "completed", data_bytes=data_bytes, now=self.now()
             )
+            if done:
+                self._images_after(s, req.snapshot_id)
             gone = not done and s.get(Snapshot, req.snapshot_id) is None
         if gone:  # DeleteSnapshot came while the bytes were copied
             self.backend.delete_snapshot(req.snapshot_id)
         elif done:
             LOG.info("snapshot %s of %s: completed (%d bytes)", req.snapshot_id, volume_id, data_bytes)
+
+    @staticmethod
+    def _images_after(s: Session, snapshot_id: str) -> None:
+        for image_id, state in block_devices.snapshot_finished(s, snapshot_id):
+            LOG.info("image %s: %s (its snapshots are done)", image_id, state)
+
+    def snapshot_now(self, req: SnapshotNow) -> SnapshotsTaken:
+        """Copy these pending snapshots now (the caller holds their volumes still)."""
+        for snapshot_id in req.snapshot_ids:
+            self.create_snapshot(CreateSnapshot(snapshot_id))
+        with self._tx() as s:
+            rows = s.scalars(select(Snapshot).where(Snapshot.id.in_(list(req.snapshot_ids))))
+            return SnapshotsTaken(states={r.id: r.state for r in rows})
 
     def delete_snapshot(self, req: DeleteSnapshot) -> None:
         with self._tx() as s:
@@ -230,6 +289,8 @@ class VolumeService:
 
     def __init__(self, bus: Bus, endpoint: VolumeEndpoint) -> None:
         self.endpoint = endpoint
+        if endpoint.on_launch_volume is None:
+            endpoint.on_launch_volume = SchedulerApi(bus).launch_volume
         self.server = RpcServer(bus, VolumeApi, endpoint, workers=endpoint.settings.workers)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None

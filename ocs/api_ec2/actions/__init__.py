@@ -13,6 +13,7 @@ from typing import Any
 
 from ocs.api_ec2.actions import (
     addresses,
+    image_builds,
     images,
     instance_attributes,
     instance_types,
@@ -50,6 +51,7 @@ _MODULES = (
     addresses,
     volumes,
     snapshots,
+    image_builds,
 )
 
 

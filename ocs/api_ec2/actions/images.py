@@ -25,15 +25,27 @@ Behaviour and the evidence for it where the EC2 reference is silent:
   ``InvalidParameter`` for ``blockDeviceMapping`` and
   ``InvalidParameterCombination`` for any other attribute it cannot change
   (what EC2 answers the openstack ec2api-tempest-plugin).
-* RegisterImage (there is no S3): a machine image is registered either from a
-  disk already in the image store, named by ``ImageLocation`` as DescribeImages
-  shows it (``<owner-account-id>/<image-name>`` of a machine image the caller
-  sees; anything else is ``InvalidManifest``), or without a disk, booting its
-  ``KernelId`` (and ``RamdiskId``). Block device mappings need snapshots, which
-  come with block storage: a SnapshotId is ``InvalidSnapshot.NotFound``, other
-  mappings ``Unsupported``.
+* RegisterImage (there is no S3): a machine image is registered from a disk
+  already in the image store, named by ``ImageLocation`` as DescribeImages shows
+  it (``<owner-account-id>/<image-name>`` of a machine image the caller sees;
+  anything else is ``InvalidManifest``), or without a disk, booting its
+  ``KernelId`` (and ``RamdiskId``), or as an EBS-backed image from a
+  ``BlockDeviceMapping`` whose ``RootDeviceName`` device is a snapshot of the
+  caller's (``completed``; more devices may be snapshots, blank volumes,
+  ``ephemeralN`` or ``NoDevice``: :mod:`ocs.api_ec2.actions.block_devices`).
+  Without a mapping for the root device: ``InvalidBlockDeviceMapping``; mappings
+  with an ImageLocation: ``InvalidParameterCombination`` (EBS-backed images have
+  no bytes of their own). Architecture defaults to x86_64, VirtualizationType to
+  hvm. DescribeImages shows an EBS-backed image's mappings as EC2 renders them
+  (``Ebs`` with SnapshotId, VolumeSize, VolumeType, DeleteOnTermination,
+  Encrypted, Iops/Throughput for the types that have them; ``VirtualName``;
+  ``NoDevice`` "").
 * DeregisterImage leaves the image's bytes in the store (as EC2 leaves an
-  instance-store AMI's S3 files); ``ocs-manage image delete`` removes them.
+  instance-store AMI's S3 files); ``ocs-manage image delete`` removes them. It
+  leaves an EBS-backed image's snapshots too (as EC2 does: DescribeSnapshots shows
+  them, DeleteSnapshot deletes them now), unless ``DeleteAssociatedSnapshots``:
+  then each is deleted and reported in ``DeleteSnapshotResults`` (``success``, or
+  ``skipped`` for one another live image still uses).
 """
 
 from __future__ import annotations
@@ -43,13 +55,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ocs import errors, ids
+from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
+from ocs.api_ec2.actions import block_devices
 from ocs.api_ec2.context import RequestContext
+from ocs.db import block_devices as db_block_devices
 from ocs.db import images as repo
 from ocs.db import tags as db_tags
-from ocs.db.models.images import Image
+from ocs.db import volumes as db_volumes
+from ocs.db.models.images import Image, ImageBlockDevice
 from ocs.images.importer import machine_fields, volume_size_gib
+from ocs.volume.rpcapi import DeleteSnapshot
 
 OWNER_ALIASES = frozenset({"amazon", "aws-marketplace", "aws-backup-vault"})
 MODIFIABLE = ("description", "imdsSupport", "launchPermission")
@@ -64,8 +80,11 @@ for _kind in ("image", "kernel", "ramdisk"):
 # --- output ------------------------------------------------------------------
 
 
-def block_device_mappings(image: Image) -> list[dict[str, Any]]:
-    """The root device of an ebs image with a disk (no snapshot until block storage)."""
+def block_device_mappings(image: Image, rows: list[ImageBlockDevice] | None = None) -> list[dict[str, Any]]:
+    """An EBS-backed image's recorded mappings; for an image of the image store, the
+    root device of an ebs image with a disk (no snapshot: its disk is in the store)."""
+    if rows:
+        return block_devices.image_items(rows)
     if image.root_device_type != "ebs" or not image.location or not image.root_device_name:
         return []
     ebs = {
@@ -77,7 +96,12 @@ def block_device_mappings(image: Image) -> list[dict[str, Any]]:
     return [{"DeviceName": image.root_device_name, "Ebs": ebs}]
 
 
-def image_item(image: Image, account_id: str, tags: list[dict[str, str]]) -> dict[str, Any]:
+def image_item(
+    image: Image,
+    account_id: str,
+    tags: list[dict[str, str]],
+    mappings: list[ImageBlockDevice] | None = None,
+) -> dict[str, Any]:
     """An image as DescribeImages shows it to ``account_id`` (botocore ``Image``)."""
     owned = image.account_id == account_id
     item: dict[str, Any] = {
@@ -100,7 +124,7 @@ def image_item(image: Image, account_id: str, tags: list[dict[str, str]]) -> dic
         "Hypervisor": "xen",
         "RootDeviceName": image.root_device_name,
         "RootDeviceType": image.root_device_type,
-        "BlockDeviceMappings": block_device_mappings(image),
+        "BlockDeviceMappings": block_device_mappings(image, mappings),
         "VirtualizationType": image.virtualization_type,
         "BootMode": image.boot_mode,
         "TpmSupport": image.tpm_support,
@@ -116,7 +140,8 @@ def image_item(image: Image, account_id: str, tags: list[dict[str, str]]) -> dic
 
 def image_items(s: Session, account_id: str, images: list[Image]) -> list[dict[str, Any]]:
     tags = db_tags.tags_for(s, account_id, [i.id for i in images])
-    return [image_item(i, account_id, tags[i.id]) for i in images]
+    mappings = db_block_devices.of_images(s, [i.id for i in images])
+    return [image_item(i, account_id, tags[i.id], mappings.get(i.id)) for i in images]
 
 
 # --- DescribeImages ------------------------------------------------------------
@@ -177,17 +202,23 @@ def describe_images(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
 # --- RegisterImage -------------------------------------------------------------
 
 
-def _check_block_devices(mappings: list[dict[str, Any]] | None) -> None:
-    for mapping in mappings or []:
-        snapshot = (mapping.get("Ebs") or {}).get("SnapshotId")
-        if snapshot:
-            ids.validate("snapshot", snapshot)
-            raise ids.not_found("snapshot", snapshot)
-    if mappings:
-        raise errors.Unsupported(
-            reason="Block device mappings without a snapshot are not supported; register "
-            "from an ImageLocation or a KernelId."
+def _ebs_mappings(ctx: RequestContext, params: dict[str, Any]) -> list[db_block_devices.Mapping]:
+    """An EBS-backed registration's mappings, checked (none: not one)."""
+    mappings = params.get("BlockDeviceMappings") or []
+    if not mappings:
+        return []
+    if params.get("ImageLocation"):
+        raise errors.InvalidParameterCombination(
+            reason="Block device mappings register an EBS-backed image; it cannot have an imageLocation."
         )
+    root = params.get("RootDeviceName")
+    if not root:
+        raise errors.MissingParameter(name="rootDeviceName")
+    requested = block_devices.parse(mappings, root)
+    out = [block_devices.image_mapping(ctx, r) for r in requested.values()]
+    if not any(m.device_name == root and m.snapshot_id for m in out):
+        raise block_devices.bad(f"The root device {root} must be mapped to an EBS snapshot")
+    return out
 
 
 def _source_disk(s: Session, account_id: str, location: str | None) -> Image | None:
@@ -223,10 +254,19 @@ def _check_options(params: dict[str, Any]) -> None:
         raise errors.InvalidParameterValue(value=device, name="rootDeviceName", reason="Invalid device name.")
 
 
-def _registered_fields(params: dict[str, Any], source: Image | None, kernel: Image | None) -> dict[str, Any]:
-    """The new image's columns from the request, its source disk and its kernel."""
+def _registered_fields(
+    params: dict[str, Any], source: Image | None, kernel: Image | None, *, ebs: bool = False
+) -> dict[str, Any]:
+    """The new image's columns from the request, its source disk and its kernel (``ebs``:
+    an EBS-backed image, no bytes of its own, its root device the mapped snapshot)."""
     kernel_id = kernel.id if kernel else None
-    if source is not None:
+    if ebs:
+        fields: dict[str, Any] = {
+            "root_device_type": "ebs",
+            "virtualization_type": "hvm",
+            "architecture": kernel.architecture if kernel else "x86_64",
+        }
+    elif source is not None:
         fields = machine_fields(kernel_id)
         fields.update(
             location=source.location,
@@ -268,15 +308,15 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     description = repo.validate_description(params.get("Description") or None)
     tags = tagging.tag_specifications_for(params, "image", action="RegisterImage")
     _check_options(params)
-    _check_block_devices(params.get("BlockDeviceMappings"))
+    mappings = _ebs_mappings(ctx, params)
     kernel = repo.get_boot_image(s, me, params["KernelId"], "kernel") if params.get("KernelId") else None
     ramdisk = repo.get_boot_image(s, me, params["RamdiskId"], "ramdisk") if params.get("RamdiskId") else None
     source = _source_disk(s, me, params.get("ImageLocation"))
-    if source is None and kernel is None:
+    if source is None and kernel is None and not mappings:
         raise errors.InvalidParameterCombination(
             reason="Either imageLocation (a disk in the image store) or kernelId must be set."
         )
-    fields = _registered_fields(params, source, kernel)
+    fields = _registered_fields(params, source, kernel, ebs=bool(mappings))
     image = repo.create_image(
         s,
         me,
@@ -289,6 +329,8 @@ def register_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
         created_at=ctx.now(),
         **fields,
     )
+    if mappings:
+        db_block_devices.record(s, image.id, mappings)
     if tags:
         db_tags.set_tags(s, me, [(image.id, "image")], tags)
     return {"ImageId": image.id}
@@ -304,8 +346,29 @@ def deregister_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
     db_tags.delete_all_for(s, image.id)
     out: dict[str, Any] = {"Return": True}
     if params.get("DeleteAssociatedSnapshots"):
-        out["DeleteSnapshotResults"] = []  # OCS images have no snapshots yet
+        out["DeleteSnapshotResults"] = _delete_snapshots(ctx, image)
     return out
+
+
+def _delete_snapshots(ctx: RequestContext, image: Image) -> list[dict[str, str]]:
+    """DeleteAssociatedSnapshots: the deregistered image's snapshots that no other live
+    image uses are deleted (the volume service then removes their bytes)."""
+    s, results = ctx.session, []
+    volume_service = ctx.services.get("volume")
+    for snapshot_id in db_block_devices.snapshots_of(s, image.id):
+        if db_block_devices.image_using(s, snapshot_id) is not None:
+            results.append({"SnapshotId": snapshot_id, "ReturnCode": "skipped"})
+            continue
+        try:
+            db_volumes.delete_snapshot(s, ctx.account_id, snapshot_id)
+        except errors.NotFound:
+            results.append({"SnapshotId": snapshot_id, "ReturnCode": "missing-permissions"})
+            continue
+        if volume_service is not None:
+            message = DeleteSnapshot(snapshot_id)
+            ctx.on_commit(lambda m=message: volume_service.delete_snapshot(m))  # type: ignore[misc]
+        results.append({"SnapshotId": snapshot_id, "ReturnCode": "success"})
+    return results
 
 
 # --- image attributes ------------------------------------------------------------

@@ -20,6 +20,12 @@ several instances changes all of them or, on any error, none.
   configured for hibernation). ``Force=true`` on a ``stopping`` instance forces
   the stop again (what EC2 documents Force for).
 * A stopped instance keeps its host (and its claim there) and starts again on it.
+* Only an instance whose root device is EBS stops (its root volume, or the disk of
+  its own that an image of the image store gives it, which OCS keeps across stop
+  and start as EC2 keeps a root volume); an instance-store one (an image
+  registered with a kernel and no disk): ``UnsupportedOperation`` "The instance
+  'i-x' does not have an 'ebs' root device type and cannot be stopped."
+  [mitchellh/vagrant-aws#193].
 * Public IPv4: a stopping instance gives its auto-assigned public address back; a
   start assigns a new one (``InsufficientAddressCapacity`` with the pool out of
   addresses: nothing starts), see :mod:`ocs.db.public_addresses`.
@@ -60,6 +66,7 @@ from ocs.db import public_addresses
 from ocs.db import secgroups as db_secgroups
 from ocs.db import volume_attachments as db_attachments
 from ocs.db.models.compute import Instance
+from ocs.db.models.images import Image
 
 GONE = ("shutting-down", "terminated")
 
@@ -122,8 +129,8 @@ def _apply_plans(
 
 def _send(ctx: RequestContext, done: list[tuple[Instance, str, Plan]]) -> None:
     compute = ctx.services.get("compute")
-    starting = [row.id for row, _, plan in done if plan.cast == "start" and row.host]
-    volumes = {iid: _guest_volumes(ctx, iid) for iid in starting}
+    starting = [row for row, _, plan in done if plan.cast == "start" and row.host]
+    volumes = {row.id: _guest_volumes(ctx, row) for row in starting}
     if starting:
         ctx.session.commit()  # hold no transaction while casting
     for row, _, plan in done:
@@ -134,11 +141,13 @@ def _send(ctx: RequestContext, done: list[tuple[Instance, str, Plan]]) -> None:
             getattr(compute, plan.cast)(action)
 
 
-def _guest_volumes(ctx: RequestContext, instance_id: str) -> tuple[VolumeAttachment, ...]:
-    """The EBS volumes a starting guest must have (attached or detached while it was stopped)."""
+def _guest_volumes(ctx: RequestContext, row: Instance) -> tuple[VolumeAttachment, ...]:
+    """The EBS volumes a starting guest must have (attached or detached while it was
+    stopped); not its root volume, which is its root disk for good."""
     return tuple(
         VolumeAttachment.of_export(vol.id, att.device, vol.export)
-        for att, vol in db_attachments.for_guest(ctx.session, instance_id)
+        for att, vol in db_attachments.for_guest(ctx.session, row.id)
+        if att.device != row.root_device_name
     )
 
 
@@ -166,6 +175,7 @@ def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     force, now = bool(params.get("Force")), ctx.now()
 
     def decide(rows: list[Instance]) -> list[Plan]:
+        _refuse_instance_store(ctx, rows)
         plans = []
         for row in rows:
             if row.state == "running" and row.host:
@@ -184,6 +194,17 @@ def stop_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any
     done = _apply_plans(ctx, _instance_ids(params), decide)
     _send(ctx, done)
     return {"StoppingInstances": _state_changes(done)}
+
+
+def _refuse_instance_store(ctx: RequestContext, rows: list[Instance]) -> None:
+    images = {row.image_id: ctx.session.get(Image, row.image_id) for row in rows}
+    for row in rows:
+        image = images[row.image_id]
+        if image is not None and image.root_device_type == "instance-store" and row.state not in GONE:
+            raise errors.Unsupported(
+                f"The instance '{row.id}' does not have an 'ebs' root device type and cannot be stopped.",
+                code="UnsupportedOperation",
+            )
 
 
 def start_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -423,11 +444,16 @@ def _new_type(ctx: RequestContext, row: Instance, name: Any) -> dict[str, Any]:
             f"The instance type '{itype.name}' does not support the '{row.architecture}' architecture "
             f"of instance '{row.id}'."
         )
+    ebs_root = any(
+        a.device == row.root_device_name for a in db_attachments.of_instances(ctx.session, [row.id])[row.id]
+    )
     return {
         "instance_type": itype.name,
         "vcpus": itype.vcpus,
         "memory_mib": itype.memory_mib,
-        "disk_gib": max(row.disk_gib, itype.root_disk_gib),
+        "disk_gib": row.disk_gib
+        if ebs_root
+        else max(row.disk_gib, itype.root_disk_gib),  # a root volume is no local disk
     }
 
 

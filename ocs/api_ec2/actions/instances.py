@@ -68,7 +68,7 @@ from sqlalchemy import select
 
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
-from ocs.api_ec2.actions import interface_items, regions
+from ocs.api_ec2.actions import block_devices, interface_items, regions
 from ocs.api_ec2.actions.interface_items import private_dns_name
 from ocs.api_ec2.context import RequestContext
 from ocs.db import compute as repo
@@ -76,10 +76,11 @@ from ocs.db import images as db_images
 from ocs.db import instance_types as db_types
 from ocs.db import interfaces as db_interfaces
 from ocs.db import keypairs as db_keypairs
-from ocs.db import public_addresses
+from ocs.db import launch_volumes, public_addresses
 from ocs.db import secgroups as db_secgroups
 from ocs.db import tags as db_tags
 from ocs.db import volume_attachments as db_attachments
+from ocs.db import volumes as db_volumes
 from ocs.db import vpcs as db_vpcs
 from ocs.db.models.compute import Instance
 from ocs.db.models.images import Image
@@ -87,8 +88,8 @@ from ocs.db.models.instance_types import InstanceType
 from ocs.db.models.interfaces import NetworkInterface
 from ocs.db.models.network import SecurityGroup, Subnet, Vpc
 from ocs.db.models.volumes import VolumeAttachment
-from ocs.images.importer import volume_size_gib
 from ocs.scheduler.rpcapi import ScheduleInstances
+from ocs.volume.rpcapi import CreateVolume
 
 LOG = logging.getLogger(__name__)
 
@@ -555,29 +556,6 @@ def encode_user_data(raw: bytes) -> str | None:
     return base64.b64encode(raw).decode("ascii") if raw else None
 
 
-def root_disk_gib(params: dict[str, Any], image: Image, itype: InstanceType) -> int:
-    """The root disk: the root mapping's VolumeSize, else the larger of the type's and the image's."""
-    image_gib = volume_size_gib(image.virtual_size) if image.virtual_size else 0
-    root = image.root_device_name or "/dev/sda1"
-    size = max(itype.root_disk_gib, image_gib)
-    for mapping in params.get("BlockDeviceMappings") or []:
-        ebs = mapping.get("Ebs")
-        if mapping.get("NoDevice") is not None or mapping.get("VirtualName") or not ebs:
-            continue
-        if mapping.get("DeviceName") != root or ebs.get("SnapshotId"):
-            raise _unsupported("Attaching volumes at launch")
-        wanted = ebs.get("VolumeSize")
-        if wanted is not None:
-            if wanted < image_gib:
-                raise errors.InvalidParameterValue(
-                    f"Volume of size {wanted}GB is smaller than the image's root volume, expect size >= "
-                    f"{image_gib}GB",
-                    code="InvalidBlockDeviceMapping",
-                )
-            size = int(wanted)
-    return size
-
-
 @dataclass(frozen=True)
 class Network:
     subnet: Subnet
@@ -717,7 +695,9 @@ def shutdown_behavior(value: str | None) -> str:
 # --- RunInstances ----------------------------------------------------------------------------------
 
 
-def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> tuple[repo.LaunchSpec, Image]:
+def launch_spec(
+    ctx: RequestContext, params: dict[str, Any], max_count: int
+) -> tuple[repo.LaunchSpec, Image, block_devices.LaunchDisks]:
     """Every check of a launch, in EC2's order; nothing is written here."""
     s, account = ctx.session, ctx.account_id
     image_id = params.get("ImageId")
@@ -727,6 +707,7 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
     itype = instance_type(ctx, params.get("InstanceType"))
     check_architecture(image, itype)
     kernel_id, ramdisk_id = boot_images(ctx, params, image)
+    disks = block_devices.plan_launch(ctx, image, itype, params.get("BlockDeviceMappings"))
     key_name = params.get("KeyName") or None
     if key_name is not None:
         db_keypairs.get_key_pair(s, account, key_name)
@@ -736,7 +717,7 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
         instance_type=itype.name,
         vcpus=itype.vcpus,
         memory_mib=itype.memory_mib,
-        disk_gib=root_disk_gib(params, image, itype),
+        disk_gib=disks.local_root_gib,
         architecture=image.architecture,
         availability_zone=net.subnet.availability_zone,
         subnet_id=net.subnet.id,
@@ -756,7 +737,7 @@ def launch_spec(ctx: RequestContext, params: dict[str, Any], max_count: int) -> 
         public_ip_required=net.public_ip_required,
         public_pool=tuple(ctx.settings.public_address_pool),
     )
-    return spec, image
+    return spec, image, disks
 
 
 def launch_count(ctx: RequestContext, spec: repo.LaunchSpec, low: int, high: int) -> int:
@@ -776,14 +757,38 @@ def launch_count(ctx: RequestContext, spec: repo.LaunchSpec, low: int, high: int
     return min(allowed, free)
 
 
-def _tag_new(ctx: RequestContext, rows: list[Instance], tags: dict[str, list[dict[str, str]]]) -> None:
-    """TagSpecifications: instances, and their network interfaces (volumes come with block storage)."""
+def _tag_new(
+    ctx: RequestContext, rows: list[Instance], volumes: list[str], tags: dict[str, list[dict[str, str]]]
+) -> None:
+    """TagSpecifications: instances, their network interfaces and their launch volumes."""
     s, account = ctx.session, ctx.account_id
     if tags.get("instance"):
         db_tags.set_tags(s, account, [(r.id, "instance") for r in rows], tags["instance"])
     if tags.get("network-interface"):
         enis = [(r.network_interface_id, "network-interface") for r in rows if r.network_interface_id]
         db_tags.set_tags(s, account, enis, tags["network-interface"])
+    if tags.get("volume") and volumes:
+        db_tags.set_tags(s, account, [(v, "volume") for v in volumes], tags["volume"])
+
+
+def _launch_volumes(ctx: RequestContext, rows: list[Instance], disks: block_devices.LaunchDisks) -> list[str]:
+    """Each instance's EBS volumes (``creating``, attached ``attaching``); their IDs."""
+    made: list[str] = []
+    for row in rows:
+        made += launch_volumes.create(ctx.session, row, disks.volumes, now=ctx.now())
+    return made
+
+
+def _make_volumes(ctx: RequestContext, volume_ids: list[str]) -> None:
+    """Ask the volume service for the launch volumes' bytes (the launch is committed)."""
+    service = ctx.services.get("volume")
+    if service is None:
+        return
+    for volume_id in volume_ids:
+        try:
+            service.create_volume(CreateVolume(volume_id))
+        except errors.OcsError as exc:  # it makes what its database says is unfinished when it starts
+            LOG.warning("request %s: volume %s: %s", ctx.request_id, volume_id, exc)
 
 
 def schedule(ctx: RequestContext, reservation_id: str, instance_ids: list[str], min_count: int) -> list[str]:
@@ -853,12 +858,17 @@ def _left_pending(ctx: RequestContext, instance_ids: list[str], exc: errors.OcsE
 def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     refuse_unsupported(params)
     low, high = counts(params)
-    spec, image = launch_spec(ctx, params, high)
+    spec, image, disks = launch_spec(ctx, params, high)
     tags = tagging.tag_specifications(params, "RunInstances")
     count = launch_count(ctx, spec, low, high)
     s, now = ctx.session, ctx.now()
+    if disks.volumes:
+        limit = ctx.settings.volume_gib_per_account
+        db_volumes.check_volume_limit(s, ctx.account_id, disks.volume_gib * low, limit)  # locks the account
+        count = min(count, launch_volumes.room(s, ctx.account_id, disks.volume_gib, limit))
     reservation, made = repo.launch(s, ctx.account_id, spec, count, now=now)
-    _tag_new(ctx, made, tags)
+    volume_ids = _launch_volumes(ctx, made, disks)
+    _tag_new(ctx, made, volume_ids, tags)
     db_images.mark_launched(s, image.id, now)
     ids_ = [r.id for r in made]
     reservation_id = reservation.id
@@ -867,6 +877,7 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             s, ctx.account_id, ctx.action, ctx.client_token, ctx.params_digest, reservation_id
         )
     s.commit()  # the scheduler reads the instances from the database
+    _make_volumes(ctx, volume_ids)
     placed = set(schedule(ctx, reservation_id, ids_, low))
     s.expire_all()
     rows = [r for r in repo.placed_instances(s, reservation_id) if r.id in placed]

@@ -12,7 +12,8 @@ changes nothing in it, and volumes made from it outlive it.
   narrows nothing further. Filters, tags and ``MaxResults``/``NextToken`` (not with
   ``SnapshotIds``; past 1000 returns 1000, as documented).
 * DeleteSnapshot removes the snapshot at once (also a pending one: its copy is
-  discarded when done); the service then removes its bytes.
+  discarded when done); the service then removes its bytes. A snapshot a live
+  image uses is ``InvalidSnapshot.InUse`` (:mod:`ocs.db.block_devices`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
+from ocs.db import block_devices
 from ocs.db import tags as db_tags
 from ocs.db import volumes as repo
 from ocs.db.models.volumes import Snapshot
@@ -88,6 +90,8 @@ def delete_snapshot(ctx: RequestContext, params: dict[str, Any]) -> dict[str, An
     snapshot_id = params.get("SnapshotId")
     if not snapshot_id:
         raise errors.MissingParameter(name="snapshotId")
+    repo.get_snapshot(ctx.session, ctx.account_id, snapshot_id)  # NotFound before InUse
+    block_devices.check_not_in_use(ctx.session, snapshot_id)  # an image's snapshot stays
     repo.delete_snapshot(ctx.session, ctx.account_id, snapshot_id)
     _cast(ctx, "delete_snapshot", DeleteSnapshot(snapshot_id))
     return {}

@@ -187,6 +187,7 @@ class _Guest:
             volumes=tuple(self.volumes),
             interfaces=tuple(self.nics),
             console_bytes=len(self.console),
+            root_volume=spec.root_volume.volume_id if spec.root_volume else "",
         )
 
 
@@ -291,7 +292,7 @@ class FakeDriver(Driver):
         instance_id = spec.instance_id
         if instance_id in self._guests:
             raise GuestExists(instance_id)
-        if min(spec.vcpus, spec.memory_mib, spec.disk_gib) <= 0:
+        if min(spec.vcpus, spec.memory_mib) <= 0 or (spec.disk_gib <= 0 and spec.root_volume is None):
             raise SpawnFailed(instance_id, "vCPUs, memory and disk must be positive")
         if spec.architecture not in self.architectures:
             raise SpawnFailed(
@@ -574,7 +575,7 @@ def boot_log(spec: GuestSpec, hostname: str, boot: int, nics: tuple[NicSpec, ...
         f"[    0.000000] Command line: root=/dev/vda1 console=ttyS0 ds=ec2 boot={boot}",
         f"[    0.000000] Hypervisor detected: {HYPERVISOR_TYPE} on {hostname}",
         f"[    0.010000] smpboot: Allowing {spec.vcpus} CPUs, memory: {spec.memory_mib}M",
-        f"[    0.420000] virtio_blk virtio0: [vda] {spec.disk_gib} GiB disk from {spec.image.image_id}",
+        _root_disk_line(spec),
     ]
     lines += [
         f"[    1.200000] cloud-init[312]: ci-info: | eth{n.device_index} | True | {n.ip or '-'} | {n.mac} |"
@@ -593,6 +594,13 @@ def boot_log(spec: GuestSpec, hostname: str, boot: int, nics: tuple[NicSpec, ...
         f"{name} login: ",
     ]
     return lines
+
+
+def _root_disk_line(spec: GuestSpec) -> str:
+    root = spec.root_volume
+    if root is not None:  # an EBS-backed guest: its root disk is the volume's export
+        return f"[    0.420000] virtio_blk virtio0: [vda] EBS volume {root.volume_id} at {root.target}"
+    return f"[    0.420000] virtio_blk virtio0: [vda] {spec.disk_gib} GiB disk from {spec.image.image_id}"
 
 
 def _user_data_lines(spec: GuestSpec, limit: int = 200) -> list[str]:

@@ -7,6 +7,9 @@ in ``<instances_path>/<instance id>/``: ``disk`` (a qcow2 overlay on the
 cached image, sized to the instance's disk), ``config.iso`` (the NoCloud config
 drive) and ``console.log`` (the serial console, appended across boots).
 Kernels and ramdisks (EC2's AKI/ARI) are booted directly from the image cache.
+An EBS-backed guest (``GuestSpec.root_volume``) has no ``disk``: its root disk is
+its root volume's export, reached as AttachVolume reaches a volume (a file of the
+``file`` backend, an RBD image), so its bytes outlive the guest.
 
 Power: ``power_off`` presses the ACPI power button and waits up to ``timeout``
 seconds, then destroys; ``force`` destroys at once. A soft reboot presses the
@@ -89,7 +92,10 @@ class _Spawn:
 
     def info(self) -> GuestInfo:
         s = self.spec
-        return GuestInfo(s.instance_id, PowerState.NOSTATE, s.vcpus, s.memory_mib, s.disk_gib)
+        root = s.root_volume.volume_id if s.root_volume else ""
+        return GuestInfo(
+            s.instance_id, PowerState.NOSTATE, s.vcpus, s.memory_mib, s.disk_gib, root_volume=root
+        )
 
 
 class LibvirtDriver(Driver):
@@ -259,12 +265,14 @@ class LibvirtDriver(Driver):
         """Refuse a spec this host can never run (before anything is made)."""
         iid = spec.instance_id
         virconn = self._virconn()  # DriverError when closed
-        if min(spec.vcpus, spec.memory_mib, spec.disk_gib) <= 0:
+        if min(spec.vcpus, spec.memory_mib) <= 0 or (spec.disk_gib <= 0 and spec.root_volume is None):
             raise SpawnFailed(iid, "vCPUs, memory and disk must be positive")
         try:
             spec.user_data_bytes()
             for volume in spec.volumes:
                 domain_xml.volume_xml(volume, domain_xml.volume_target(volume.device))
+            if spec.root_volume is not None:
+                domain_xml.volume_xml(spec.root_volume, domain_xml.ROOT_TARGET, alias=False)
         except ValueError as exc:
             raise SpawnFailed(iid, str(exc)) from None
         if spec.architecture not in self._caps.architectures():
@@ -316,11 +324,12 @@ class LibvirtDriver(Driver):
         if home.exists():
             shutil.rmtree(home)  # a leftover without a domain (see _remove_orphans)
         home.mkdir(parents=True, mode=0o755)
-        base = self.images.fetch(spec.image) if spec.image.location else None
+        local_root = spec.root_volume is None  # an EBS-backed guest boots from its root volume
+        base = self.images.fetch(spec.image) if local_root and spec.image.location else None
         kernel = self.images.fetch(spec.kernel).path if spec.kernel else None
         ramdisk = self.images.fetch(spec.ramdisk).path if spec.kernel and spec.ramdisk else None
         self._checkpoint(job)
-        disk = self.images.create_overlay(base, home / DISK_FILE, spec.disk_gib)
+        disk = self.images.create_overlay(base, home / DISK_FILE, spec.disk_gib) if local_root else ""
         drive = ""
         if spec.config_drive or self.force_config_drive:
             drive = str(configdrive.write_config_drive(spec, home / CONFIG_DRIVE_FILE))
@@ -693,6 +702,7 @@ class LibvirtDriver(Driver):
             volumes=facts.volumes,
             interfaces=facts.interfaces,
             console_bytes=console,
+            root_volume=facts.root_volume,
         )
 
 

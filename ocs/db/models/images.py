@@ -10,6 +10,11 @@ no bytes of its own (``location`` is NULL): it boots its kernel and ramdisk.
 
 Deregistered images keep their row (state ``deregistered``) so that instances
 launched from them still name a known image; they never appear in DescribeImages.
+
+An EBS-backed image (RegisterImage with a BlockDeviceMapping of snapshots, or
+CreateImage) has no bytes of its own: its block devices
+(:class:`ImageBlockDevice`, one row per device name) name the snapshots its
+instances' volumes are made from, and ephemeral or suppressed devices.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, false
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ocs.db.models.base import Base, utcnow
@@ -112,3 +117,31 @@ class ImageLaunchPermission(Base):
     account_id: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
 
     image: Mapped[Image] = relationship(back_populates="launch_permissions")
+
+
+class ImageBlockDevice(Base):
+    """One block device mapping of an image, as RegisterImage and CreateImage record it.
+
+    Exactly one of: an EBS volume (``snapshot_id`` and/or ``volume_size``, with the
+    volume's type, IOPS, throughput, encryption and DeleteOnTermination), an
+    instance store volume (``virtual_name`` ``ephemeralN``) or a suppressed device
+    (``no_device``). ``snapshot_id`` is not a foreign key: DeleteSnapshot refuses a
+    snapshot a live image names (``InvalidSnapshot.InUse``), and a deregistered
+    image's rows stay with it.
+    """
+
+    __tablename__ = "image_block_devices"
+
+    image_id: Mapped[str] = mapped_column(
+        String(21), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    volume_size: Mapped[int | None] = mapped_column(Integer)
+    volume_type: Mapped[str | None] = mapped_column(String(16))
+    iops: Mapped[int | None] = mapped_column(Integer)
+    throughput: Mapped[int | None] = mapped_column(Integer)
+    encrypted: Mapped[bool | None] = mapped_column(Boolean)
+    delete_on_termination: Mapped[bool | None] = mapped_column(Boolean)
+    virtual_name: Mapped[str | None] = mapped_column(String(32))
+    no_device: Mapped[bool] = mapped_column(Boolean, default=False)
