@@ -57,7 +57,7 @@ from ocs.db import volumes as db_volumes
 from ocs.db.launch_volumes import PlannedVolume
 from ocs.db.models.images import Image, ImageBlockDevice
 from ocs.db.models.instance_types import InstanceType
-from ocs.db.models.volumes import Snapshot
+from ocs.db.models.volumes import Snapshot, Volume
 from ocs.images.importer import volume_size_gib
 from ocs.volume import devices, types
 
@@ -298,19 +298,24 @@ def image_mapping(ctx: RequestContext, req: Requested) -> db_block_devices.Mappi
         encrypted=bool(ebs.get("Encrypted")),
         delete_on_termination=_flag(ebs.get("DeleteOnTermination"), True),
     )
-    return mapping_of(volume)
+    return mapping_of(volume, req.device, volume.delete_on_termination)
 
 
-def mapping_of(volume: PlannedVolume) -> db_block_devices.Mapping:
+def mapping_of(
+    volume: PlannedVolume | Volume, device: str, delete_on_termination: bool
+) -> db_block_devices.Mapping:
+    """What an image records of a volume (planned, or an instance's): its IOPS only where
+    they are provisioned (a gp2 volume's are its size's baseline, not a setting)."""
+    provisioned = types.TYPES[volume.volume_type].iops is not None
     return db_block_devices.Mapping(
-        volume.device,
+        device,
         snapshot_id=volume.snapshot_id,
         volume_size=volume.size_gib,
         volume_type=volume.volume_type,
-        iops=volume.iops,
+        iops=volume.iops if provisioned else None,
         throughput=volume.throughput,
         encrypted=volume.encrypted,
-        delete_on_termination=volume.delete_on_termination,
+        delete_on_termination=delete_on_termination,
     )
 
 

@@ -42,6 +42,7 @@ EC2's answers (evidence in brackets):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ocs import errors
@@ -137,18 +138,8 @@ def create_image(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         words = f"Created by CreateImage({instance.id}) for {image.id}"
         snapshot = db_volumes.create_snapshot(s, me, volume.id, words, now=now)
         snapshot_ids.append(snapshot.id)
-        mappings.append(
-            db_block_devices.Mapping(
-                device,
-                snapshot_id=snapshot.id,
-                volume_size=volume.size_gib,
-                volume_type=volume.volume_type,
-                iops=volume.iops,
-                throughput=volume.throughput,
-                encrypted=volume.encrypted,
-                delete_on_termination=kept[device],
-            )
-        )
+        mapping = block_devices.mapping_of(volume, device, kept[device])
+        mappings.append(dataclasses.replace(mapping, snapshot_id=snapshot.id))
     db_block_devices.record(s, image.id, mappings + added)
     if tags.get("image"):
         db_tags.set_tags(s, me, [(image.id, "image")], tags["image"])
