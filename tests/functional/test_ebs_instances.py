@@ -293,7 +293,13 @@ def test_block_device_mappings_at_launch(cloud, tenant):
             {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2, "DeleteOnTermination": False}},
             {
                 "DeviceName": "/dev/xvdg",
-                "Ebs": {"SnapshotId": data_snap, "VolumeSize": 4, "VolumeType": "io1", "Iops": 100, "Encrypted": True},
+                "Ebs": {
+                    "SnapshotId": data_snap,
+                    "VolumeSize": 4,
+                    "VolumeType": "io1",
+                    "Iops": 100,
+                    "Encrypted": True,
+                },
             },
             {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"},
             {"DeviceName": "/dev/sdh", "NoDevice": ""},
@@ -723,3 +729,23 @@ def test_deregister_image_can_delete_its_snapshots(cloud, tenant):
     ] == [shared]
     ec2.deregister_image(ImageId=keeper)
     ec2.delete_snapshot(SnapshotId=shared)
+
+
+def test_a_launch_that_finds_no_room_leaves_no_volume(cloud, tenant):
+    ec2 = tenant.ec2
+    ami = ebs_ami(ec2, snapshot(ec2, 1))
+    before = {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]}
+    made = backend(cloud).volumes()
+    with pytest.raises(ClientError) as exc:
+        tenant.run(
+            ami,
+            MaxCount=2,
+            Placement={"AvailabilityZone": "us-east-1c"},  # no host there
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": False}}
+            ],
+        )
+    assert code_of(exc) == "InsufficientInstanceCapacity"
+    assert tenant.instances() == []
+    wait(lambda: {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == before)
+    wait(lambda: backend(cloud).volumes() <= made)  # their bytes too, if any were made

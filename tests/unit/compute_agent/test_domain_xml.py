@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,9 +107,22 @@ def disk_booted_kvm() -> tuple[GuestSpec, GuestFiles, DomainSettings]:
     return spec, files, settings
 
 
+def ebs_root() -> tuple[GuestSpec, GuestFiles, DomainSettings]:
+    """An EBS-backed guest: its root disk is its root volume (a qcow2 file of the ``file``
+    backend), no disk of its own; one more volume beside it; kernel boot."""
+    spec, files, settings = kernel_booted()
+    root = VolumeAttachment(
+        "vol-0aaaaaaaaaaaaaaaa", "/dev/xvda", "file", "/var/lib/ocs/volumes/volumes/vol-0aaaaaaaaaaaaaaaa.qcow2",
+        {"format": "qcow2"},
+    )  # fmt: skip
+    spec = replace(spec, disk_gib=0, nics=spec.nics[:1], root_volume=root)
+    return spec, replace(files, root_disk=""), settings
+
+
 CASES: dict[str, Callable[[], tuple[GuestSpec, GuestFiles, DomainSettings]]] = {
     "kernel_booted": kernel_booted,
     "disk_booted_kvm": disk_booted_kvm,
+    "ebs_root": ebs_root,
 }
 
 
@@ -252,3 +266,18 @@ def test_device_snippets_for_hotplug() -> None:
 def test_instance_ids_come_back_from_domain_names() -> None:
     assert domain_xml.instance_id_of(domain_xml.domain_name("i-0123")) == "i-0123"
     assert domain_xml.instance_id_of("ocs-") is None and domain_xml.instance_id_of("web") is None
+
+
+def test_an_ebs_root_is_the_root_disk_and_no_hot_pluggable_volume() -> None:
+    spec, files, settings = ebs_root()
+    xml = domain_xml.domain_xml(spec, files, settings)
+    root = ET.fromstring(xml)
+    first = root.findall("devices/disk")[0]
+    assert first.find("target").get("dev") == "vda"  # type: ignore[union-attr]
+    assert first.find("source").get("file") == spec.root_volume.target  # type: ignore[union-attr]
+    assert first.find("driver").get("type") == "qcow2"  # type: ignore[union-attr]
+    assert first.find("alias") is None and first.findtext("serial") == "vol0aaaaaaaaaaaaaaaa"
+    facts = domain_xml.parse_domain(xml)
+    assert facts is not None and facts.root_volume == "vol-0aaaaaaaaaaaaaaaa" and facts.disk_gib == 0
+    assert facts.volumes == ("vol-0123456789abcdef0",)  # what sync_volumes may plug and unplug
+    assert domain_xml.parse_domain(domain_xml.domain_xml(*kernel_booted())).root_volume == ""  # type: ignore[union-attr]

@@ -242,3 +242,13 @@ def test_a_down_host_leaves_everything_else_alone(state, task):
 def test_host_down_acts_on_exactly_the_pairs_the_periodic_task_selects():
     for state, task in lc.HOST_DOWN_TASKS:
         assert not lc.host_down(inst(state, task), NOW, max_attempts=3).noop
+
+
+def test_a_guest_held_off_for_create_image_is_not_judged_until_the_reboot_ends():
+    imaging = inst("running", "rebooting")
+    assert lc.on_report(imaging, "shutdown", NOW).noop  # CreateImage powered it off on purpose
+    assert lc.on_report(inst("running"), "shutdown", NOW).values["state"] == "stopped"
+    assert on(imaging, ev("rebooted")).values == {"task": None, "power_state": "running"}
+    assert lc.on_report(imaging, None, NOW).values["state"] == "stopped"  # vanished is vanished
+    late = lc.give_up(imaging, NOW)
+    assert late.values == {"task": None} and not late.release_claim
