@@ -1,0 +1,1 @@
+"""Compute Engine v1 API front end."""
