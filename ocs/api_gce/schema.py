@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -92,6 +93,7 @@ class BodyError(ValueError):
         return self.message
 
 
+@functools.lru_cache(maxsize=4096)
 def proto_name(json_name: str) -> str:
     """The proto field name Google's messages use for a JSON name (``canIpForward`` -> ``can_ip_forward``)."""
     return json_name[:1] + re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), json_name[1:])
@@ -336,41 +338,37 @@ class Schema:
                 )
                 return _ABSENT
             return self._parse_object(node, value, path, errors)
-        bad = (path, f"Invalid value at '{path}' ({_type_name(declared, self)}), {_render(value)}")
         if isinstance(value, Mapping) and kind != "any":
-            errors.append(bad)
-            return _ABSENT
+            return self._invalid(declared, path, value, errors)
         if kind == "boolean":
             if isinstance(value, bool):
                 return value
-            errors.append(bad)
-            return _ABSENT
+            return self._invalid(declared, path, value, errors)
         if kind == "integer" or (kind == "string" and fmt in ("int64", "uint64")):
             number = _integer(value, strings=True)
             low, high = _INT_RANGES.get(fmt or "int32", _INT_RANGES["int64"])
             if number is None or not low <= number <= high:
-                errors.append(bad)
-                return _ABSENT
+                return self._invalid(declared, path, value, errors)
             return number
         if kind == "number":
             parsed_float = _float(value)
             if parsed_float is None:
-                errors.append(bad)
-                return _ABSENT
+                return self._invalid(declared, path, value, errors)
             return parsed_float
         if kind == "string":
             if not isinstance(value, str):
-                errors.append(bad)
-                return _ABSENT
+                return self._invalid(declared, path, value, errors)
             enum = node.get("enum")
             if enum is not None and value not in enum:
-                errors.append(bad)
-                return _ABSENT
+                return self._invalid(declared, path, value, errors)
             if fmt == "byte" and not _is_base64(value):
-                errors.append(bad)
-                return _ABSENT
+                return self._invalid(declared, path, value, errors)
             return value
         return value  # "any"
+
+    def _invalid(self, declared: Node, path: str, value: Any, errors: list[tuple[str, str]]) -> Any:
+        errors.append((path, f"Invalid value at '{path}' ({_type_name(declared, self)}), {_render(value)}"))
+        return _ABSENT
 
 
 class _Absent:
