@@ -231,6 +231,28 @@ def test_shape_real_schemas(name, data, check):
     assert check(shaped), shaped
 
 
+def test_shape_takes_datetimes_and_enums():
+    import datetime
+    import enum
+
+    class Status(enum.Enum):
+        RUNNING = "RUNNING"
+
+    shaped = shape(
+        "Instance",
+        {
+            "creationTimestamp": datetime.datetime(
+                2024, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone(datetime.timedelta(hours=-8))
+            ),
+            "lastStartTimestamp": datetime.datetime(2024, 1, 2, 3, 4, 5),
+            "status": Status.RUNNING,
+        },
+    )
+    assert shaped["creationTimestamp"] == "2024-01-02T03:04:05.678-08:00"
+    assert shaped["lastStartTimestamp"] == "2024-01-02T03:04:05.000+00:00"
+    assert shaped["status"] == "RUNNING"
+
+
 def test_shape_keeps_a_given_kind_and_omits_none():
     assert shape("Zone", {"kind": "compute#zone", "name": None}) == {"kind": "compute#zone"}
 
