@@ -245,6 +245,11 @@ def test_quoting(expr, expected):
         ("labels.env eq p.*", ["web-1"]),
         ("labels.env ne p.*", ["db", "web-2"]),
         ("id eq 7", ["db"]),
+        # What gcloud sends for --filter terms it can hand to the server.
+        ('(name eq ".*\\bweb.*")', ["web-1", "web-2"]),
+        ('(status ne "TERMINATED") (name eq "web-.*")', ["web-1"]),
+        ("(labels.env eq 'prod')", ["web-1"]),
+        ('(cpuPlatform eq "Intel \\"Sky\\".*")', []),
     ],
 )
 def test_regex_form(expr, expected):
