@@ -27,6 +27,7 @@ from ocs.db import volumes as db_volumes
 from ocs.db.models.base import utcnow
 from ocs.db.models.volumes import Snapshot, SnapshotPermission
 
+
 class SnapshotAuthFailure(errors.OcsError):
     """A snapshot the caller can see (shared with it) but does not own (400, as for images)."""
 

@@ -99,7 +99,9 @@ def start_modify(
     return row
 
 
-def list_modifications(s: Session, account_id: str, volume_ids: Sequence[str] = ()) -> list[VolumeModification]:
+def list_modifications(
+    s: Session, account_id: str, volume_ids: Sequence[str] = ()
+) -> list[VolumeModification]:
     """The latest modification of the account's volumes (of those named: each must exist
     and have been modified), by volume ID."""
     if volume_ids:
@@ -158,7 +160,9 @@ def finish_modify(s: Session, volume_id: str, *, ok: bool, message: str = "", no
 def complete_optimized(s: Session, *, now: dt.datetime) -> list[str]:
     """Complete every ``optimizing`` modification (the volume has its new values
     already; the backends have nothing to rebalance); the volume IDs."""
-    done = list(s.scalars(select(VolumeModification.volume_id).where(VolumeModification.state == "optimizing")))
+    done = list(
+        s.scalars(select(VolumeModification.volume_id).where(VolumeModification.state == "optimizing"))
+    )
     if done:
         s.execute(
             update(VolumeModification)
@@ -183,5 +187,3 @@ def check_attachable(s: Session, volume_id: str) -> None:
         raise errors.OperationNotPermitted(
             f"Cannot attach volume {volume_id} when it is in modification state: MODIFYING"
         )
-
-

@@ -183,9 +183,7 @@ def snapshot_exists(s: Session, account_id: str, snapshot_id: str) -> bool:
 def visible_to(account_id: str) -> ColumnElement[bool]:
     """The snapshots ``account_id`` may see and create volumes from: its own, those
     shared with it, and public ones (createVolumePermission ``all``)."""
-    shared = select(SnapshotPermission.snapshot_id).where(
-        SnapshotPermission.grantee.in_([account_id, "all"])
-    )
+    shared = select(SnapshotPermission.snapshot_id).where(SnapshotPermission.grantee.in_([account_id, "all"]))
     return or_(Snapshot.account_id == account_id, Snapshot.id.in_(shared))
 
 

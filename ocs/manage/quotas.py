@@ -113,9 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("account", help="account name or ID")
     p.add_argument("--instances", type=_limit, metavar="N", help="instances that may run at once")
     p.add_argument("--vcpus", type=_limit, metavar="N", help="vCPUs that may run at once")
-    p.add_argument(
-        "--volume-gib", type=_limit, metavar="N", help="total GiB of the account's EBS volumes"
-    )
+    p.add_argument("--volume-gib", type=_limit, metavar="N", help="total GiB of the account's EBS volumes")
     p.add_argument("--snapshots", type=_limit, metavar="N", help="EBS snapshots the account may hold")
     p.add_argument("--default", action="store_true", help="back to the defaults first")
     p.add_argument("--json", action="store_true")

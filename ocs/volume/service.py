@@ -335,7 +335,7 @@ class VolumeEndpoint(StatusEndpoint):
                     .order_by(VolumeAttachment.volume_id)
                 )
             ]
-            hosts = {inst.id: (inst.host, db_attachments.is_hot(inst)) for *_, inst in stuck if inst}
+            hosts = {inst.id: (inst.host or "", db_attachments.is_hot(inst)) for *_, inst in stuck if inst}
         for volume_id, instance_id, device, state, inst in stuck:
             host, hot = hosts.get(instance_id, ("", False))
             if inst is None or not hot or not host or self.compute is None:
@@ -343,13 +343,15 @@ class VolumeEndpoint(StatusEndpoint):
             else:
                 try:
                     found = self.compute.guest_volumes(GuestVolumesRequest(host, instance_id))
-                except Exception as exc:  # asked again at the next sweep
+                except Exception as exc:  # noqa: BLE001 - asked again at the next sweep
                     LOG.warning("%s: cannot settle %s of %s: %s", instance_id, state, volume_id, exc)
                     continue
                 plugged = found.exists and volume_id in found.volumes
             self._settle(volume_id, instance_id, device, state, plugged, host if inst is not None else "")
 
-    def _settle(self, volume_id: str, instance_id: str, device: str, state: str, plugged: bool, host: str) -> None:
+    def _settle(
+        self, volume_id: str, instance_id: str, device: str, state: str, plugged: bool, host: str
+    ) -> None:
         with self._tx() as s:
             if state == "attaching":
                 changed = db_attachments.finish_attach(s, volume_id, instance_id, plugged)

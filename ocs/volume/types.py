@@ -169,9 +169,9 @@ def modification(
         raise errors.InvalidParameterValue("New size cannot be smaller than existing size")
     target_size = current.size_gib if size is None else size
     vtype = volume_type(type_name or current.volume_type)
-    if iops is None and vtype.iops is not None and current.iops is not None:
-        if TYPES[current.volume_type].iops is not None:
-            iops = current.iops
+    keeps_iops = vtype.iops is not None and TYPES[current.volume_type].iops is not None
+    if iops is None and keeps_iops and current.iops is not None:
+        iops = current.iops
     if throughput is None and vtype.throughput is not None and current.volume_type == vtype.name:
         throughput = current.throughput
     check_size(vtype, target_size)

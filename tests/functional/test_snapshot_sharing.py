@@ -192,7 +192,9 @@ def test_sharing_with_another_account(cloud, tenant, other):
     assert [s["SnapshotId"] for s in b.describe_snapshots()["Snapshots"]] == [shared]
     assert [s["SnapshotId"] for s in b.describe_snapshots(OwnerIds=[a_id])["Snapshots"]] == [shared]
     assert b.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
-    assert [s["SnapshotId"] for s in b.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]] == [shared]
+    assert [s["SnapshotId"] for s in b.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]] == [
+        shared
+    ]
     flt = [{"Name": "owner-id", "Values": [a_id]}]
     assert [s["SnapshotId"] for s in b.describe_snapshots(Filters=flt)["Snapshots"]] == [shared]
     mine = {s["SnapshotId"] for s in a.describe_snapshots(RestorableByUserIds=[b_id])["Snapshots"]}
@@ -237,9 +239,12 @@ def test_public_snapshots_and_reset(cloud, tenant, other):
     public = {s["SnapshotId"] for s in b.describe_snapshots(RestorableByUserIds=["all"])["Snapshots"]}
     assert snap in public
     a.reset_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
-    assert a.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")[
-        "CreateVolumePermissions"
-    ] == []
+    assert (
+        a.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")[
+            "CreateVolumePermissions"
+        ]
+        == []
+    )
     with pytest.raises(ClientError) as hidden:
         b.describe_snapshots(SnapshotIds=[snap])
     assert code_of(hidden) == "InvalidSnapshot.NotFound"
@@ -263,9 +268,13 @@ def test_permission_errors(cloud, tenant):
     with pytest.raises(ClientError) as attribute:
         a.describe_snapshot_attribute(SnapshotId=snap, Attribute="volumeSize")
     assert code_of(attribute) == "InvalidParameterValue"
-    assert a.describe_snapshot_attribute(SnapshotId=snap, Attribute="productCodes").get("ProductCodes", []) == []
+    assert (
+        a.describe_snapshot_attribute(SnapshotId=snap, Attribute="productCodes").get("ProductCodes", []) == []
+    )
     with pytest.raises(ClientError) as dry:
-        a.modify_snapshot_attribute(SnapshotId=snap, CreateVolumePermission={"Add": [{"Group": "all"}]}, DryRun=True)
+        a.modify_snapshot_attribute(
+            SnapshotId=snap, CreateVolumePermission={"Add": [{"Group": "all"}]}, DryRun=True
+        )
     assert code_of(dry) == "DryRunOperation"
     with pytest.raises(ClientError) as owner:
         a.describe_snapshots(OwnerIds=["not-an-owner"])

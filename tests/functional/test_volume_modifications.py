@@ -345,7 +345,19 @@ def test_manage_quota_volume_gib_and_snapshots(cloud, tenant):
     name = tenant.account.name
     vol = volume(tenant.ec2, ZONE, 2)
     result = subprocess.run(
-        [MANAGE, "--config-file", conf, "quota", "set", name, "--volume-gib", "3", "--snapshots", "0", "--json"],
+        [
+            MANAGE,
+            "--config-file",
+            conf,
+            "quota",
+            "set",
+            name,
+            "--volume-gib",
+            "3",
+            "--snapshots",
+            "0",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -368,7 +380,10 @@ def test_manage_quota_volume_gib_and_snapshots(cloud, tenant):
     )
     assert shown.returncode == 0 and "volume_gib" in shown.stdout and "snapshots" in shown.stdout
     back = subprocess.run(
-        [MANAGE, "--config-file", conf, "quota", "set", name, "--default"], capture_output=True, text=True, timeout=60
+        [MANAGE, "--config-file", conf, "quota", "set", name, "--default"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert back.returncode == 0, back.stderr
     tenant.ec2.create_volume(AvailabilityZone=ZONE, Size=2)
@@ -378,4 +393,6 @@ def test_manage_quota_volume_gib_and_snapshots(cloud, tenant):
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 1 and bad.stderr.startswith("ocs-manage: error:") and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 1 and bad.stderr.startswith("ocs-manage: error:") and "Traceback" not in bad.stderr
+    )

@@ -124,7 +124,9 @@ def create_snapshots(ctx: RequestContext, params: dict[str, Any]) -> dict[str, A
         raise errors.MissingParameter(name="instanceSpecification.instanceId")
     copy_tags = params.get("CopyTagsFromSource")
     if copy_tags not in (None, "volume"):
-        raise errors.InvalidParameterValue(value=copy_tags, name="copyTagsFromSource", reason="Valid value: volume.")
+        raise errors.InvalidParameterValue(
+            value=copy_tags, name="copyTagsFromSource", reason="Valid value: volume."
+        )
     excluded = set()
     for volume_id in spec.get("ExcludeDataVolumeIds") or []:
         excluded.add(ids.validate("volume", volume_id))

@@ -123,7 +123,9 @@ def _users(name: str, values: list[str], words: tuple[str, ...]) -> list[str]:
         if value in words or (name == "owner" and value in _OWNER_ALIASES):
             continue
         if not (isinstance(value, str) and len(value) == 12 and value.isdigit()):
-            raise errors.InvalidParameterValue(f"User ID '{value}' is invalid", code="InvalidUserID.Malformed")
+            raise errors.InvalidParameterValue(
+                f"User ID '{value}' is invalid", code="InvalidUserID.Malformed"
+            )
     return values
 
 

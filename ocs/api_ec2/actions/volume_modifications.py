@@ -99,7 +99,9 @@ def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
             "another type, IOPS or throughput."
         )
     if size > volume.size_gib:
-        repo.check_volume_limit(s, ctx.account_id, size - volume.size_gib, ctx.settings.volume_gib_per_account)
+        repo.check_volume_limit(
+            s, ctx.account_id, size - volume.size_gib, ctx.settings.volume_gib_per_account
+        )
     row = db_modifications.start_modify(s, volume, size, perf, now=ctx.now())
     _cast(ctx, ModifyVolume(volume.id))
     return {"VolumeModification": modification_item(row)}

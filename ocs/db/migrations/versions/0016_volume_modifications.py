@@ -75,9 +75,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("source_snapshot_id", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("kms_key_id", sa.String(length=255), nullable=True))
     with op.batch_alter_table("volumes") as batch:
-        batch.add_column(
-            sa.Column("auto_enable_io", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch.add_column(sa.Column("auto_enable_io", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("volume_attachments") as batch:
         batch.add_column(sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
 
