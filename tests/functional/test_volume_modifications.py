@@ -396,3 +396,22 @@ def test_manage_quota_volume_gib_and_snapshots(cloud, tenant):
     assert (
         bad.returncode == 1 and bad.stderr.startswith("ocs-manage: error:") and "Traceback" not in bad.stderr
     )
+
+
+def test_a_modification_the_hypervisor_refuses_fails(cloud, tenant):
+    """The guest's hypervisor cannot grow the plugged volume: ``failed``, the volume as it
+    was (size, bytes), and the next modification may start."""
+    ec2 = tenant.ec2
+    [iid] = tenant.running(image_id_of(ec2))
+    vol = volume(ec2, zone_of(tenant, iid), 1)
+    ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+    wait(lambda: one_volume(ec2, vol)["Attachments"][0]["State"] == "attached")
+    driver = next(a.driver for a in cloud.aio.agents if iid in a.driver._guests)
+    driver.faults.operation_failures["resize_volume"] = 1
+    ec2.modify_volume(VolumeId=vol, Size=3)
+    failed = wait(lambda: (m := modification(ec2, vol))["ModificationState"] == "failed" and m)
+    assert "simulated failure of resize_volume" in failed["StatusMessage"] and "EndTime" in failed
+    assert one_volume(ec2, vol)["Size"] == 1 and backend(cloud).size_gib(vol) == 1
+    ec2.modify_volume(VolumeId=vol, Size=3)
+    assert completed(ec2, vol)["TargetSize"] == 3
+    assert one_volume(ec2, vol)["Size"] == 3 and backend(cloud).size_gib(vol) == 3
