@@ -76,6 +76,15 @@ OPTS = [
         "for one account.",
     ),
     cfg.IntOpt(
+        "provisioned_iops_per_account",
+        default=300000,
+        min=0,
+        help="Total provisioned IOPS of the io1 and io2 volumes one account may hold (EC2's "
+        "default quota for io1 is 300,000 per region). CreateVolume and ModifyVolume past it "
+        "answer MaxIOPSLimitExceeded. 'ocs-manage quota set ACCOUNT --provisioned-iops N' "
+        "overrides it for one account.",
+    ),
+    cfg.IntOpt(
         "snapshots_per_account",
         default=100000,
         min=0,

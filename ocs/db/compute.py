@@ -59,9 +59,10 @@ STATE_CODES: Final = {
 COUNTED_STATES: Final = ("pending", "running", "stopping", "shutting-down")
 DEFAULT_QUOTAS: Final = {"instances": 20, "vcpus": 64}
 QUOTA_RESOURCES: Final = tuple(DEFAULT_QUOTAS)
-#: Limits whose defaults come from configuration ([volume] gib_per_account and
-#: snapshots_per_account); a row in ``quotas`` overrides them for one account.
-CONFIGURED_QUOTAS: Final = ("volume_gib", "snapshots")
+#: Limits whose defaults come from configuration ([volume] gib_per_account,
+#: snapshots_per_account and provisioned_iops_per_account); a row in ``quotas``
+#: overrides them for one account.
+CONFIGURED_QUOTAS: Final = ("volume_gib", "snapshots", "provisioned_iops")
 
 
 # --- errors -------------------------------------------------------------------------------------

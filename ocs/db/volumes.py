@@ -369,3 +369,36 @@ def volume_gib_used(s: Session, account_id: str) -> int:
 
 def snapshots_used(s: Session, account_id: str) -> int:
     return int(s.scalar(select(func.count()).where(Snapshot.account_id == account_id)) or 0)
+
+
+#: The volume types whose IOPS are provisioned (and count against the IOPS limit).
+PROVISIONED_IOPS_TYPES = ("io1", "io2")
+
+
+def provisioned_iops_limit(s: Session, account_id: str, default: int) -> int:
+    found = quota_override(s, account_id, "provisioned_iops")
+    return default if found is None else found
+
+
+def provisioned_iops_used(s: Session, account_id: str) -> int:
+    held = s.scalar(
+        select(func.coalesce(func.sum(Volume.iops), 0)).where(
+            Volume.account_id == account_id, Volume.volume_type.in_(PROVISIONED_IOPS_TYPES)
+        )
+    )
+    return int(held or 0)
+
+
+def check_iops_limit(s: Session, account_id: str, adding_iops: int, limit: int) -> None:
+    """MaxIOPSLimitExceeded if ``adding_iops`` more provisioned IOPS (io1, io2) would
+    exceed the account's limit: its own (``ocs-manage quota set --provisioned-iops``)
+    or else ``limit``. EC2's words: "You've reached the limit on your IOPS usage for
+    that region." (its error-code list)."""
+    if adding_iops <= 0:
+        return
+    lock_account(s, account_id)
+    limit = provisioned_iops_limit(s, account_id, limit)
+    if provisioned_iops_used(s, account_id) + adding_iops > limit:
+        raise errors.LimitExceeded(
+            "You've reached the limit on your IOPS usage for that region.", code="MaxIOPSLimitExceeded"
+        )

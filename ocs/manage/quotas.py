@@ -10,7 +10,9 @@ RunInstances beyond a limit answers EC2's ``InstanceLimitExceeded`` or
 it holds) default to ``[volume] gib_per_account`` and ``snapshots_per_account``;
 CreateVolume and a growing ModifyVolume past the first answer
 ``VolumeLimitExceeded``, CreateSnapshot, CreateSnapshots and CopySnapshot past the
-second ``SnapshotLimitExceeded``.
+second ``SnapshotLimitExceeded``. ``provisioned_iops`` (the IOPS of the account's io1
+and io2 volumes, ``[volume] provisioned_iops_per_account``) binds CreateVolume and
+ModifyVolume with ``MaxIOPSLimitExceeded``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def _report(conf: cfg.ConfigOpts, s: Session, account_id: str, name: str) -> dic
         "used": db_volumes.snapshots_used(s, account_id),
         "default": snapshots,
     }
+    iops = int(conf.volume.provisioned_iops_per_account)
+    quotas["provisioned_iops"] = {
+        "limit": db_volumes.provisioned_iops_limit(s, account_id, iops),
+        "used": db_volumes.provisioned_iops_used(s, account_id),
+        "default": iops,
+    }
     return {"account_id": account_id, "name": name, "quotas": quotas}
 
 
@@ -76,10 +84,12 @@ def set_(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
         "vcpus": args.vcpus,
         "volume_gib": args.volume_gib,
         "snapshots": args.snapshots,
+        "provisioned_iops": args.provisioned_iops,
     }
     if all(v is None for v in wanted.values()) and not args.default:
         raise SystemExit(
-            "ocs-manage: error: give --instances, --vcpus, --volume-gib, --snapshots or --default"
+            "ocs-manage: error: give --instances, --vcpus, --volume-gib, --snapshots, "
+            "--provisioned-iops or --default"
         )
     with session(conf) as s:
         account = db_accounts.get_account(s, args.account)
@@ -115,6 +125,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--vcpus", type=_limit, metavar="N", help="vCPUs that may run at once")
     p.add_argument("--volume-gib", type=_limit, metavar="N", help="total GiB of the account's EBS volumes")
     p.add_argument("--snapshots", type=_limit, metavar="N", help="EBS snapshots the account may hold")
+    p.add_argument(
+        "--provisioned-iops", type=_limit, metavar="N", help="total IOPS of the account's io1 and io2 volumes"
+    )
     p.add_argument("--default", action="store_true", help="back to the defaults first")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=set_)

@@ -415,3 +415,36 @@ def test_a_modification_the_hypervisor_refuses_fails(cloud, tenant):
     ec2.modify_volume(VolumeId=vol, Size=3)
     assert completed(ec2, vol)["TargetSize"] == 3
     assert one_volume(ec2, vol)["Size"] == 3 and backend(cloud).size_gib(vol) == 3
+
+
+def test_the_provisioned_iops_quota(cloud, tenant):
+    ec2 = tenant.ec2
+    with cloud.session() as s:
+        db_compute.set_quota(s, tenant.account.account_id, "provisioned_iops", 1000)
+    io1 = ec2.create_volume(AvailabilityZone=ZONE, Size=30, VolumeType="io1", Iops=500)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[io1], WaiterConfig=FAST)
+    with pytest.raises(ClientError) as create:
+        ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType="io2", Iops=501)
+    assert error_of(create) == (
+        "MaxIOPSLimitExceeded",
+        "You've reached the limit on your IOPS usage for that region.",
+    )
+    with pytest.raises(ClientError) as modify:
+        ec2.modify_volume(VolumeId=io1, Iops=501 + 500)
+    assert code_of(modify) == "MaxIOPSLimitExceeded"
+    ec2.modify_volume(VolumeId=io1, Iops=400)  # fewer IOPS always fit
+    completed(ec2, io1)
+    gp3 = volume(ec2, ZONE, 10)  # gp3 and gp2 IOPS are not provisioned IOPS
+    ec2.modify_volume(VolumeId=gp3, VolumeType="gp3", Iops=5000)
+    completed(ec2, gp3)
+    result = subprocess.run(
+        [MANAGE, "--config-file", str(cloud.aio.conf_file), "quota", "show", tenant.account.name, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout)["quotas"]["provisioned_iops"] == {
+        "limit": 1000,
+        "used": 400,
+        "default": 300000,
+    }

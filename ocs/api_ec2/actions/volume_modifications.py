@@ -10,7 +10,8 @@ DescribeVolumeAttribute, ModifyVolumeAttribute.
   modification moves to ``optimizing``, then ``completed`` (or ``failed``, the
   volume as it was). One modification at a time (``IncorrectModificationState``,
   :mod:`ocs.db.volume_modifications`); a larger volume counts against the
-  account's storage limit (``VolumeLimitExceeded``). ``MultiAttachEnabled`` true
+  account's storage limit (``VolumeLimitExceeded``), more provisioned IOPS
+  (io1, io2) against its IOPS limit (``MaxIOPSLimitExceeded``). ``MultiAttachEnabled`` true
   is ``Unsupported``, as at CreateVolume; magnetic (``standard``) volumes cannot be
   modified (EC2's Elastic Volumes do not take previous-generation volumes):
   ``UnsupportedOperation``. A request that changes nothing is
@@ -102,6 +103,10 @@ def modify_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
         repo.check_volume_limit(
             s, ctx.account_id, size - volume.size_gib, ctx.settings.volume_gib_per_account
         )
+    provisioned = repo.PROVISIONED_IOPS_TYPES
+    before = (volume.iops or 0) if volume.volume_type in provisioned else 0
+    after = (perf.iops or 0) if perf.volume_type in provisioned else 0
+    repo.check_iops_limit(s, ctx.account_id, after - before, ctx.settings.provisioned_iops_per_account)
     row = db_modifications.start_modify(s, volume, size, perf, now=ctx.now())
     _cast(ctx, ModifyVolume(volume.id))
     return {"VolumeModification": modification_item(row)}
