@@ -37,6 +37,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> VolumeSettings:
         host=str(conf.host),
         workers=int(conf.volume.workers),
         sweep_interval=float(conf.volume.sweep_interval),
+        attachment_timeout=float(conf.volume.attachment_timeout),
     )
 
 

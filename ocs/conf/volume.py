@@ -58,20 +58,39 @@ OPTS = [
         "left in the 'deleting' state without a message to it (the DeleteOnTermination "
         "volumes of an instance that was terminated) or whose message was lost.",
     ),
+    cfg.FloatOpt(
+        "attachment_timeout",
+        default=120.0,
+        min=0.0,
+        help="Seconds an attachment may stay 'attaching' or 'detaching' before ocs-volume "
+        "asks the instance's compute host which volumes its guest really has and records "
+        "that (the host's report, or the request to it, was lost). Checked at every sweep.",
+    ),
     cfg.IntOpt(
         "gib_per_account",
         default=51200,
         min=0,
         help="Total size in GiB of the volumes one account may hold (EC2's default storage "
         "quota is 50 TiB per volume type and region). CreateVolume past it answers "
-        "VolumeLimitExceeded.",
+        "VolumeLimitExceeded. 'ocs-manage quota set ACCOUNT --volume-gib N' overrides it "
+        "for one account.",
+    ),
+    cfg.IntOpt(
+        "provisioned_iops_per_account",
+        default=300000,
+        min=0,
+        help="Total provisioned IOPS of the io1 and io2 volumes one account may hold (EC2's "
+        "default quota for io1 is 300,000 per region). CreateVolume and ModifyVolume past it "
+        "answer MaxIOPSLimitExceeded. 'ocs-manage quota set ACCOUNT --provisioned-iops N' "
+        "overrides it for one account.",
     ),
     cfg.IntOpt(
         "snapshots_per_account",
         default=100000,
         min=0,
         help="Snapshots one account may hold (EC2's default is 100,000 per region). "
-        "CreateSnapshot past it answers SnapshotLimitExceeded.",
+        "CreateSnapshot past it answers SnapshotLimitExceeded. 'ocs-manage quota set "
+        "ACCOUNT --snapshots N' overrides it for one account.",
     ),
 ]
 

@@ -92,6 +92,16 @@ class VolumeBackend(abc.ABC):
         volume: a volume attached to a running guest needs the hypervisor's help."""
 
     @abc.abstractmethod
+    def copy_snapshot(self, source_id: str, snapshot_id: str) -> int:
+        """Make snapshot ``snapshot_id`` an independent copy of snapshot ``source_id``
+        (CopySnapshot: its own bytes, so deleting either never touches the other);
+        the bytes it holds, as :meth:`snapshot` returns them.
+
+        An existing snapshot of that ID is left alone (and its size returned).
+        ObjectMissing if the source does not exist; on failure no snapshot of that ID
+        exists."""
+
+    @abc.abstractmethod
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Delete the snapshot; volumes cloned from it keep their bytes. A snapshot
         that does not exist is a no-op."""

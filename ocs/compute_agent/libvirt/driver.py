@@ -532,6 +532,19 @@ class LibvirtDriver(Driver):
 
         self._detach(instance_id, dom, detach, lambda f: volume_id not in f.volume_targets, volume_id)
 
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> bool:
+        dom, facts = self._domain(instance_id, "resize a volume of")
+        target = facts.volume_targets.get(volume_id)
+        if target is None:
+            return False
+        with self._errors(instance_id, f"resize {volume_id}"):
+            if not dom.isActive():
+                return False
+            # QEMU grows the image it holds open (a file through its block layer, an RBD
+            # image through librbd) and the virtio disk reports its new capacity.
+            dom.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+        return True
+
     def attach_interface(self, instance_id: str, nic: NicSpec) -> None:
         dom, facts = self._domain(instance_id, "attach an interface to")
         if nic.mac.lower() in facts.interfaces:

@@ -30,7 +30,13 @@ from ocs.db.models.routing import (  # noqa: F401
     RouteTableAssociation,
 )
 from ocs.db.models.tags import ClientToken, Tag
-from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment  # noqa: F401
+from ocs.db.models.volumes import (  # noqa: F401
+    Snapshot,
+    SnapshotPermission,
+    Volume,
+    VolumeAttachment,
+    VolumeModification,
+)
 
 __all__ = [
     "ACCESS_KEY_ACTIVE",

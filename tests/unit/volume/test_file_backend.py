@@ -153,3 +153,21 @@ def test_stats_and_bad_settings(tmp_path: Path) -> None:
         make_backend("nfs", state_dir=tmp_path)
     with pytest.raises(ValueError):
         b.create("../escape", 1)
+
+
+def test_a_copied_snapshot_has_its_own_bytes(backend: FileBackend) -> None:
+    backend.create("vol-a", 1)
+    write(backend, "vol-a", 0x3C, 0, 1 << 20)
+    size = backend.snapshot("vol-a", "snap-1")
+    assert backend.copy_snapshot("snap-1", "snap-2") == size
+    assert backend.copy_snapshot("snap-1", "snap-2") == size  # idempotent
+    first, second = backend.snapshot_path("snap-1").stat(), backend.snapshot_path("snap-2").stat()
+    assert first.st_ino != second.st_ino and second.st_mode & 0o222 == 0
+    backend.delete_snapshot("snap-1")
+    backend.delete("vol-a")
+    backend.clone("snap-2", "vol-b", 2)
+    assert holds(backend, "vol-b", 0x3C, 0, 1 << 20)
+    assert backend.snapshots() == {"snap-2"}
+    with pytest.raises(ObjectMissing):
+        backend.copy_snapshot("snap-1", "snap-3")
+    assert backend.snapshots() == {"snap-2"}  # nothing half-made
