@@ -114,7 +114,7 @@ def instance_rows(
     )
     if zone is not None:
         query = query.where(Instance.availability_zone == zone)
-    return [(i, g) for i, g in s.execute(query).tuples()]
+    return [(i, g) for i, g in s.execute(query).all()]
 
 
 def gce_row_by_name(s: Session, account_id: str, zone: str, name: str) -> GceInstance | None:

@@ -350,9 +350,9 @@ def _network(ctx: GceContext, zone: str, body: dict[str, Any]) -> dict[str, Any]
     wanted: dict[str, Any] = {"DeviceIndex": 0}
     if nic.get("subnetwork"):
         _, subnet = _last(nic["subnetwork"], "subnetworks", "resource.networkInterfaces[0].subnetwork")
-        found = (
-            db_vpcs.get_subnet(ctx.session, ctx.account_id, subnet) if subnet.startswith("subnet-") else None
-        )
+        found = None
+        if subnet.startswith("subnet-") and db_vpcs.subnet_exists(ctx.session, ctx.account_id, subnet):
+            found = db_vpcs.get_subnet(ctx.session, ctx.account_id, subnet)
         if found is None:
             raise errors.not_found(
                 f"projects/{ctx.project}/regions/{ctx.settings.region}/subnetworks/{subnet}"
