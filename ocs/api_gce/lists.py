@@ -1,58 +1,73 @@
 """List responses of the Compute Engine front end: ``filter``, ``orderBy``, ``maxResults``
-and ``pageToken`` over the items of one list, and the list resource around them.
-
-The filtering and paging itself is :mod:`ocs.api_gce.listing`'s (when present);
-this module only wraps its page into Compute Engine's list resource.
-"""
+and ``pageToken`` over the items of one list (by :mod:`ocs.api_gce.listing`, the pure
+core), wrapped into Compute Engine's list resources."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ocs.api_gce import errors
+from ocs.api_gce import errors, listing
 
-try:  # the pure filter/order/page core, written beside this front end
-    from ocs.api_gce import listing as _listing
-except ImportError:  # pragma: no cover - until it lands
-    _listing = None  # type: ignore[assignment]
-
-MAX_RESULTS = 500
+MARKER = "/compute/v1/"
 
 
-def page(items: list[dict[str, Any]], query: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
+def _scope(self_link: str) -> str:
+    return self_link.split(MARKER, 1)[-1]
+
+
+def page(
+    items: Sequence[Mapping[str, Any]], query: dict[str, str], self_link: str
+) -> tuple[list[Mapping[str, Any]], str | None]:
     """The page of ``items`` the query asks for, and the next page's token."""
-    max_results: int | None = None
-    if query.get("maxResults"):
-        try:
-            max_results = int(query["maxResults"])
-        except ValueError:
-            raise errors.invalid_field("maxResults", query["maxResults"], "Must be an integer.") from None
-        if not 0 <= max_results <= MAX_RESULTS:
-            raise errors.invalid_field("maxResults", max_results, f"Must be between 0 and {MAX_RESULTS}.")
-    if _listing is None:
-        return items, None
     try:
-        return _listing.list_page(
+        return listing.list_page(
             items,
-            filter=query.get("filter") or None,
-            order_by=query.get("orderBy") or None,
-            max_results=max_results,
+            filter=query.get("filter"),
+            order_by=query.get("orderBy"),
+            max_results=query.get("maxResults"),
             page_token=query.get("pageToken") or None,
+            scope=_scope(self_link),
         )
-    except _listing.ListError as exc:
+    except listing.ListError as exc:
         raise errors.invalid(str(exc)) from None
 
 
-def page_of(kind: str, items: list[dict[str, Any]], query: dict[str, str], self_link: str) -> dict[str, Any]:
+def page_of(
+    kind: str, items: Sequence[Mapping[str, Any]], query: dict[str, str], self_link: str
+) -> dict[str, Any]:
     """A Compute Engine list resource (``kind``, ``id``, ``items``, ``selfLink``, ``nextPageToken``)."""
-    chosen, token = page(items, query)
-    marker = "/compute/v1/"
+    chosen, token = page(items, query, self_link)
     out: dict[str, Any] = {
         "kind": kind,
-        "id": self_link.split(marker, 1)[-1],
-        "items": chosen,
+        "id": _scope(self_link),
+        "items": list(chosen),
         "selfLink": self_link,
     }
     if token:
         out["nextPageToken"] = token
     return out
+
+
+def aggregated(
+    kind: str,
+    key: str,
+    by_scope: Mapping[str, Sequence[Mapping[str, Any]]],
+    query: dict[str, str],
+    self_link: str,
+) -> dict[str, Any]:
+    """An ``aggregatedList`` resource: every scope on every page, with its items or a warning."""
+    try:
+        body = listing.aggregate(
+            by_scope,
+            key,
+            filter=query.get("filter"),
+            order_by=query.get("orderBy"),
+            max_results=query.get("maxResults"),
+            page_token=query.get("pageToken") or None,
+            return_partial_success=query.get("returnPartialSuccess"),
+            scope=_scope(self_link),
+        )
+    except listing.ListError as exc:
+        raise errors.invalid(str(exc)) from None
+    return {"kind": kind, "id": _scope(self_link), **body, "selfLink": self_link}

@@ -40,7 +40,7 @@ from ocs.api_ec2.actions import instance_attributes as ec2_changes
 from ocs.api_ec2.actions import instances as ec2_instances
 from ocs.api_gce import errors, ids
 from ocs.api_gce.context import GceContext, timestamp
-from ocs.api_gce.lists import page, page_of
+from ocs.api_gce.lists import aggregated, page_of
 from ocs.api_gce.resources import catalog, operations
 from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
@@ -493,30 +493,11 @@ def aggregated_list(
     ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any
 ) -> dict[str, Any]:
     found = items(ctx, db_gce.instance_rows(ctx.session, ctx.account_id))
-    chosen, token = page(found, query)
-    scoped: dict[str, Any] = {}
-    for zone in ctx.settings.zones:
-        mine = [i for i in chosen if i["zone"].endswith(f"/zones/{zone}")]
-        key = f"zones/{zone}"
-        if mine:
-            scoped[key] = {"instances": mine}
-        else:
-            scoped[key] = {
-                "warning": {
-                    "code": "NO_RESULTS_ON_PAGE",
-                    "message": "There are no results for scope 'zones/" + zone + "' on this page.",
-                    "data": [{"key": "scope", "value": key}],
-                }
-            }
-    out: dict[str, Any] = {
-        "kind": "compute#instanceAggregatedList",
-        "id": f"projects/{ctx.project}/aggregated/instances",
-        "items": scoped,
-        "selfLink": ctx.links.project_url() + "/aggregated/instances",
-    }
-    if token:
-        out["nextPageToken"] = token
-    return out
+    by_scope: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in ctx.settings.zones}
+    for entry in found:
+        by_scope.setdefault("zones/" + entry["zone"].rsplit("/", 1)[-1], []).append(entry)
+    link = ctx.links.project_url() + "/aggregated/instances"
+    return aggregated("compute#instanceAggregatedList", "instances", by_scope, query, link)
 
 
 def _change(

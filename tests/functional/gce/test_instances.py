@@ -329,3 +329,41 @@ def test_request_id_makes_insert_idempotent(api, project, zone, demo_image):
     assert again["name"] == first["name"]
     wait(api, p, zone, first)
     wait(api, p, zone, api.instances().delete(project=p, zone=zone, instance="idem-1").execute())
+
+
+def test_list_filters_orders_and_pages(api, project, zone, demo_image):
+    p = project.name
+    ops = [
+        api.instances()
+        .insert(project=p, zone=zone, body=insert_body(zone, name, demo_image, labels={"env": env}))
+        .execute()
+        for name, env in (("web-a", "prod"), ("web-b", "dev"), ("db-a", "prod"))
+    ]
+    for op in ops:
+        wait(api, p, zone, op)
+
+    def names(**kw) -> list[str]:
+        return [
+            i["name"] for i in api.instances().list(project=p, zone=zone, **kw).execute().get("items", [])
+        ]
+
+    assert names() == ["db-a", "web-a", "web-b"]
+    assert names(filter='name = "web-*"') == ["web-a", "web-b"]
+    assert names(filter="labels.env = prod") == ["db-a", "web-a"]
+    assert names(filter='(labels.env = prod) AND (name != "db-*")') == ["web-a"]
+    assert names(filter="status != RUNNING") == []
+    first = api.instances().list(project=p, zone=zone, maxResults=2).execute()
+    assert [i["name"] for i in first["items"]] == ["db-a", "web-a"] and first["nextPageToken"]
+    second = (
+        api.instances().list(project=p, zone=zone, maxResults=2, pageToken=first["nextPageToken"]).execute()
+    )
+    assert [i["name"] for i in second["items"]] == ["web-b"] and "nextPageToken" not in second
+    agg = api.instances().aggregatedList(project=p, filter="labels.env = dev").execute()
+    assert [i["name"] for i in agg["items"][f"zones/{zone}"]["instances"]] == ["web-b"]
+    other = next(k for k in agg["items"] if k != f"zones/{zone}")
+    assert agg["items"][other]["warning"]["code"] == "NO_RESULTS_ON_PAGE"
+    with pytest.raises(HttpError) as bad:
+        api.instances().list(project=p, zone=zone, filter="name = (").execute()
+    assert bad.value.status_code == 400 and error_of(bad.value)["errors"][0]["reason"] == "invalid"
+    for name in ("web-a", "web-b", "db-a"):
+        wait(api, p, zone, api.instances().delete(project=p, zone=zone, instance=name).execute())
