@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs import errors as ocs_errors
-from ocs.api_gce import errors
+from ocs.api_gce import errors, schema
 from ocs.api_gce.auth import Authenticator, TokenError
 from ocs.api_gce.context import GceContext, Settings
 from ocs.api_gce.routes import Route, Table
@@ -131,9 +131,14 @@ class ComputeSink:
             raise errors.forbidden(route.permission, f"projects/{project}")
         query = dict(parse_qsl(req.query_string or "", keep_blank_values=True))
         body = self._body(req) if req.method in ("POST", "PUT", "PATCH") else None
+        if body is not None and route.request is not None:
+            try:
+                body = schema.parse_body(route.request, body)
+            except schema.BodyError as exc:
+                raise errors.invalid(str(exc)) from None
         self._ensure_network(identity.account_id)
         result = self._run(route, params, query, body, identity, request_id)
-        _send(resp, 200, result)
+        _send(resp, 200, schema.shape(route.response, result) if route.response else result)
 
     @staticmethod
     def _body(req: falcon.Request) -> dict[str, Any]:

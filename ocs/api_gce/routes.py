@@ -3,8 +3,11 @@
 Each resource module exports ``ROUTES``, a list of :class:`Route`. A handler is
 ``(ctx, path, query, body) -> dict``: ``path`` holds the template's parameters,
 ``query`` the query string (one value each), ``body`` the parsed JSON body (None
-for GET and DELETE). The templates are Compute Engine's ``flatPath``s from the
-discovery document, below ``/compute/v1/``.
+for GET and DELETE), already checked against the route's ``request`` schema. The
+app shapes the handler's answer by the route's ``response`` schema
+(:func:`ocs.api_gce.schema.shape`), so every answer carries exactly the fields and
+types of Google's discovery document. The templates are Compute Engine's
+``flatPath``s from the discovery document, below ``/compute/v1/``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ class Route:
     template: str
     handler: Handler
     permission: str  # what Compute Engine's 403 names, e.g. compute.instances.get
+    response: str | None = None  # the discovery schema the answer is shaped by
+    request: str | None = None  # the discovery schema the JSON body is checked against
     other_projects: bool = False  # readable in another project (public images)
     pattern: re.Pattern[str] = field(init=False, compare=False, repr=False)
 

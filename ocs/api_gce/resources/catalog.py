@@ -218,25 +218,38 @@ def get_from_family(
 
 
 ROUTES = [
-    Route("GET", "projects/{project}/zones", list_zones, "compute.zones.list"),
-    Route("GET", "projects/{project}/zones/{zone}", get_zone, "compute.zones.get"),
-    Route("GET", "projects/{project}/regions", list_regions, "compute.regions.list"),
-    Route("GET", "projects/{project}/regions/{region}", get_region, "compute.regions.get"),
+    Route("GET", "projects/{project}/zones", list_zones, "compute.zones.list", response="ZoneList"),
+    Route("GET", "projects/{project}/zones/{zone}", get_zone, "compute.zones.get", response="Zone"),
+    Route("GET", "projects/{project}/regions", list_regions, "compute.regions.list", response="RegionList"),
+    Route("GET", "projects/{project}/regions/{region}", get_region, "compute.regions.get", response="Region"),
     Route(
-        "GET", "projects/{project}/zones/{zone}/machineTypes", list_machine_types, "compute.machineTypes.list"
+        "GET",
+        "projects/{project}/zones/{zone}/machineTypes",
+        list_machine_types,
+        "compute.machineTypes.list",
+        response="MachineTypeList",
     ),
     Route(
         "GET",
         "projects/{project}/zones/{zone}/machineTypes/{machineType}",
         get_machine_type,
         "compute.machineTypes.get",
+        response="MachineType",
     ),
-    Route("GET", "projects/{project}/global/images", list_images, "compute.images.list", other_projects=True),
+    Route(
+        "GET",
+        "projects/{project}/global/images",
+        list_images,
+        "compute.images.list",
+        response="ImageList",
+        other_projects=True,
+    ),
     Route(
         "GET",
         "projects/{project}/global/images/family/{family}",
         get_from_family,
         "compute.images.getFromFamily",
+        response="Image",
         other_projects=True,
     ),
     Route(
@@ -244,6 +257,7 @@ ROUTES = [
         "projects/{project}/global/images/{image}",
         get_image,
         "compute.images.get",
+        response="Image",
         other_projects=True,
     ),
 ]

@@ -630,16 +630,43 @@ def serial_port_output(
 
 
 _I = "projects/{project}/zones/{zone}/instances"
+_OP = "Operation"
 ROUTES = [
-    Route("GET", _I, list_, "compute.instances.list"),
-    Route("POST", _I, insert, "compute.instances.create"),
-    Route("GET", "projects/{project}/aggregated/instances", aggregated_list, "compute.instances.list"),
-    Route("GET", _I + "/{instance}", get, "compute.instances.get"),
-    Route("DELETE", _I + "/{instance}", delete, "compute.instances.delete"),
-    Route("POST", _I + "/{instance}/stop", stop, "compute.instances.stop"),
-    Route("POST", _I + "/{instance}/start", start, "compute.instances.start"),
-    Route("POST", _I + "/{instance}/reset", reset, "compute.instances.reset"),
-    Route("POST", _I + "/{instance}/setLabels", set_labels, "compute.instances.setLabels"),
-    Route("POST", _I + "/{instance}/setMetadata", set_metadata, "compute.instances.setMetadata"),
-    Route("GET", _I + "/{instance}/serialPort", serial_port_output, "compute.instances.getSerialPortOutput"),
+    Route("GET", _I, list_, "compute.instances.list", response="InstanceList"),
+    Route("POST", _I, insert, "compute.instances.create", response=_OP, request="Instance"),
+    Route(
+        "GET",
+        "projects/{project}/aggregated/instances",
+        aggregated_list,
+        "compute.instances.list",
+        response="InstanceAggregatedList",
+    ),
+    Route("GET", _I + "/{instance}", get, "compute.instances.get", response="Instance"),
+    Route("DELETE", _I + "/{instance}", delete, "compute.instances.delete", response=_OP),
+    Route("POST", _I + "/{instance}/stop", stop, "compute.instances.stop", response=_OP),
+    Route("POST", _I + "/{instance}/start", start, "compute.instances.start", response=_OP),
+    Route("POST", _I + "/{instance}/reset", reset, "compute.instances.reset", response=_OP),
+    Route(
+        "POST",
+        _I + "/{instance}/setLabels",
+        set_labels,
+        "compute.instances.setLabels",
+        response=_OP,
+        request="InstancesSetLabelsRequest",
+    ),
+    Route(
+        "POST",
+        _I + "/{instance}/setMetadata",
+        set_metadata,
+        "compute.instances.setMetadata",
+        response=_OP,
+        request="Metadata",
+    ),
+    Route(
+        "GET",
+        _I + "/{instance}/serialPort",
+        serial_port_output,
+        "compute.instances.getSerialPortOutput",
+        response="SerialPortOutput",
+    ),
 ]

@@ -180,9 +180,9 @@ def list_(ctx: GceContext, path: dict[str, str], query: dict[str, str], body: An
 def _routes(prefix: str, kind: str) -> list[Route]:
     base = f"projects/{{project}}/{prefix}/operations"
     return [
-        Route("GET", base, list_, f"compute.{kind}.list"),
-        Route("GET", base + "/{operation}", get, f"compute.{kind}.get"),
-        Route("POST", base + "/{operation}/wait", wait, f"compute.{kind}.get"),
+        Route("GET", base, list_, f"compute.{kind}.list", response="OperationList"),
+        Route("GET", base + "/{operation}", get, f"compute.{kind}.get", response="Operation"),
+        Route("POST", base + "/{operation}/wait", wait, f"compute.{kind}.get", response="Operation"),
         Route("DELETE", base + "/{operation}", delete, f"compute.{kind}.delete"),
     ]
 

@@ -97,19 +97,25 @@ def _same_as_for_a_fresh_name(cloud, world, route, values: dict[str, str], answe
         fresh["operation"] = "operation-1-000000000000"
     if values.get("instance") == world["instance"]["id"]:
         fresh["instance"] = "1234567890123"
-    other = _call(cloud, world, route.method, _fill(route.template, fresh))
+    other = _call(cloud, world, route, _fill(route.template, fresh))
     text = answer.text
     for key in values:
         text = text.replace(values[key], fresh[key])
     assert (answer.status_code, text) == (other.status_code, other.text)
 
 
-def _call(cloud, world, method: str, path: str) -> requests.Response:
-    body = None
-    if method == "POST":
-        body = {"name": "owned-vm-7f3a", "labels": {}, "items": []}
+BODIES = {
+    "Instance": {"name": "owned-vm-7f3a"},
+    "InstancesSetLabelsRequest": {"labels": {}},
+    "Metadata": {"items": []},
+}
+
+
+def _call(cloud, world, route, path: str) -> requests.Response:
+    """``route`` at ``path`` as the stranger, with a body its request schema takes."""
+    body = BODIES.get(route.request or "", {}) if route.method == "POST" else None
     return requests.request(
-        method,
+        route.method,
         f"{cloud.endpoint}/compute/v1/{path}",
         headers={"Authorization": f"Bearer {world['token']}"},
         json=body,
@@ -141,7 +147,7 @@ def test_another_projects_path(cloud, world, zone, route):
         "image": world["image"],
         "family": world["image"],
     }
-    answer = _call(cloud, world, route.method, _fill(route.template, values))
+    answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
     for secret in _secrets(world, values):
         assert secret not in answer.text, f"{route.template} shows {secret}: {answer.text[:300]}"
@@ -173,7 +179,7 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "image": world["image"],
             "family": world["image"],
         }
-        answer = _call(cloud, world, route.method, _fill(route.template, values))
+        answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
         for secret in _secrets(world, values):
             assert secret not in answer.text, f"{route.template} shows {secret}: {answer.text[:300]}"
