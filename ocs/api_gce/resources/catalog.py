@@ -152,7 +152,7 @@ _IMAGE_STATUS = {"available": "READY", "pending": "PENDING", "failed": "FAILED"}
 
 def image_item(ctx: GceContext, image: Image, owner: str) -> dict[str, Any]:
     size = image.virtual_size or image.size or 0
-    item = {
+    item: dict[str, Any] = {
         "kind": "compute#image",
         "id": ids.numeric_id("image", image.id),
         "creationTimestamp": timestamp(image.created_at),
