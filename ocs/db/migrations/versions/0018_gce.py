@@ -93,10 +93,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Dropping a table drops its indexes (MariaDB refuses to drop an index a foreign key needs).
     op.drop_table("gce_instances")
-    op.drop_index(op.f("ix_gce_operations_id"), table_name="gce_operations")
-    op.drop_index(op.f("ix_gce_operations_account_id"), table_name="gce_operations")
     op.drop_table("gce_operations")
-    op.drop_index(op.f("ix_gce_service_keys_client_email"), table_name="gce_service_keys")
-    op.drop_index(op.f("ix_gce_service_keys_account_id"), table_name="gce_service_keys")
     op.drop_table("gce_service_keys")
