@@ -41,7 +41,7 @@ from ocs.api_ec2.actions import instances as ec2_instances
 from ocs.api_gce import errors, ids
 from ocs.api_gce.context import GceContext, timestamp
 from ocs.api_gce.lists import aggregated, page_of
-from ocs.api_gce.resources import catalog, operations
+from ocs.api_gce.resources import catalog, networks, operations
 from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
 from ocs.db import vpcs as db_vpcs
@@ -88,7 +88,7 @@ def _network_interface(
     nic: dict[str, Any] = {
         "kind": "compute#networkInterface",
         "name": "nic0",
-        "network": links.network("default" if vpc and vpc == default_vpc else vpc),
+        "network": links.network(networks.network_name(vpc, default_vpc)),
         "subnetwork": links.subnetwork(ctx.settings.region, ec2.get("SubnetId") or row.subnet_id or ""),
         "networkIP": ec2.get("PrivateIpAddress") or row.private_ip_address or "",
         "stackType": "IPV4_ONLY",
@@ -348,22 +348,38 @@ def _network(ctx: GceContext, zone: str, body: dict[str, Any]) -> dict[str, Any]
     if not isinstance(nic, dict):
         raise errors.invalid_field("resource.networkInterfaces[0]", nic, "Must be an object.")
     wanted: dict[str, Any] = {"DeviceIndex": 0}
-    if nic.get("subnetwork"):
-        _, subnet = _last(nic["subnetwork"], "subnetworks", "resource.networkInterfaces[0].subnetwork")
-        found = None
-        if subnet.startswith("subnet-") and db_vpcs.subnet_exists(ctx.session, ctx.account_id, subnet):
-            found = db_vpcs.get_subnet(ctx.session, ctx.account_id, subnet)
-        if found is None:
-            raise errors.not_found(
-                f"projects/{ctx.project}/regions/{ctx.settings.region}/subnetworks/{subnet}"
-            )
-        if found.availability_zone != zone:
-            raise errors.invalid(f"Subnetwork '{subnet}' is in zone {found.availability_zone}, not {zone}.")
-        wanted["SubnetId"] = subnet
-    elif nic.get("network"):
+    vpc = None
+    if nic.get("network"):
         _, network = _last(nic["network"], "networks", "resource.networkInterfaces[0].network")
-        if network != "default":
-            raise errors.invalid("Name a subnetwork for a network other than 'default'.")
+        vpc = networks.find_network(ctx, network)
+        if vpc is None:
+            raise errors.not_found(f"projects/{ctx.project}/global/networks/{network}")
+    if nic.get("subnetwork"):
+        _, name = _last(nic["subnetwork"], "subnetworks", "resource.networkInterfaces[0].subnetwork")
+        subnet = networks.find_subnetwork(ctx, name)
+        if subnet is None:
+            raise errors.not_found(f"projects/{ctx.project}/regions/{ctx.settings.region}/subnetworks/{name}")
+        if vpc is not None and subnet.vpc_id != vpc.id:
+            raise errors.invalid(f"Subnetwork '{name}' does not belong to the network of the interface.")
+    elif vpc is not None and not vpc.is_default:
+        subnet = next(
+            (
+                x
+                for x in db_vpcs.list_subnets(ctx.session, ctx.account_id, vpc_id=vpc.id)
+                if x.availability_zone == zone
+            ),
+            None,
+        )
+        if subnet is None:
+            raise errors.invalid(f"Network '{vpc.id}' has no subnetwork in zone '{zone}'.")
+    else:
+        subnet = None  # the default subnet of the zone
+    if subnet is not None:
+        if subnet.availability_zone != zone:
+            raise errors.invalid(
+                f"Subnetwork '{subnet.id}' is in zone {subnet.availability_zone}, not {zone}."
+            )
+        wanted["SubnetId"] = subnet.id
     if nic.get("networkIP"):
         wanted["PrivateIpAddress"] = str(nic["networkIP"])
     configs = nic.get("accessConfigs") or []

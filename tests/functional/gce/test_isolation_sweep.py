@@ -52,6 +52,10 @@ def world(cloud, zone, demo_image, image_id):
     ec2 = cloud.client(owner.account)
     [demo] = cloud.client().describe_images(ImageIds=[image_id])["Images"]
     private = ec2.register_image(Name="private-img-7f3a", ImageLocation=demo["ImageLocation"])["ImageId"]
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=zone)["Subnet"][
+        "SubnetId"
+    ]
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
 
@@ -64,6 +68,8 @@ def world(cloud, zone, demo_image, image_id):
         "operation": op["name"],
         "image": "private-img-7f3a",
         "image_id": private,
+        "vpc": vpc,
+        "subnet": subnet,
         "a": a,
     }
 
@@ -79,6 +85,8 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         world["image_id"],
         "a-label-7f3a",
         world["owner"].info["client_email"],
+        world["vpc"],
+        world["subnet"],
     ]
     return [k for k in known if k not in values.values()]
 
@@ -93,6 +101,8 @@ FRESH = {"owned-vm-7f3a": "fresh-vm-0000", "private-img-7f3a": "fresh-img-0000"}
 def _same_as_for_a_fresh_name(cloud, world, route, values: dict[str, str], answer: requests.Response) -> None:
     """The answer for A's names is the answer for names that never existed (but for the name)."""
     fresh = {k: FRESH.get(v, v) for k, v in values.items()}
+    fresh["network"] = "vpc-00000000000000000" if values["network"] == world["vpc"] else values["network"]
+    fresh["subnetwork"] = "subnet-00000000000000000"
     if values.get("operation") == world["operation"]:
         fresh["operation"] = "operation-1-000000000000"
     if values.get("instance") == world["instance"]["id"]:
@@ -146,6 +156,8 @@ def test_another_projects_path(cloud, world, zone, route):
         "machineType": "t3.micro",
         "image": world["image"],
         "family": world["image"],
+        "network": world["vpc"],
+        "subnetwork": world["subnet"],
     }
     answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
@@ -178,6 +190,8 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "machineType": "t3.micro",
             "image": world["image"],
             "family": world["image"],
+            "network": world["vpc"],
+            "subnetwork": world["subnet"],
         }
         answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
@@ -185,7 +199,8 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             assert secret not in answer.text, f"{route.template} shows {secret}: {answer.text[:300]}"
         _same_as_for_a_fresh_name(cloud, world, route, values, answer)
         needs_resource = any(
-            p in route.template for p in ("{instance}", "{operation}", "{image}", "{family}")
+            p in route.template
+            for p in ("{instance}", "{operation}", "{image}", "{family}", "{network}", "{subnetwork}")
         )
         if needs_resource:
             assert answer.status_code == 404, answer.text
