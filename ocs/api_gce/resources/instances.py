@@ -12,14 +12,16 @@ instance made here is the instance DescribeInstances shows, and the other way ro
 * ``status``: pending without a host PROVISIONING, pending on a host STAGING,
   running RUNNING, stopping and shutting-down STOPPING, stopped TERMINATED (Compute
   Engine's word for a stopped instance); terminated instances are deleted: 404.
-* ``metadata``: kept as given; the item ``user-data`` becomes the instance's EC2
-  user data (what cloud-init reads from the config drive). ``labels`` and
+* ``metadata``: kept as given; the item ``user-data`` at insert becomes the instance's
+  EC2 user data (what cloud-init reads from the config drive; setMetadata does not
+  change it, as EC2 changes user data only while stopped). ``labels`` and
   ``tags.items`` are kept as given (their EC2 view is not written).
 * The boot disk: ``disks[]`` must hold exactly one disk, the boot disk, with
   ``initializeParams.sourceImage`` (an image URL) and optionally ``diskSizeGb``.
   Attaching existing disks and extra disks are not supported yet (400).
-* ``networkInterfaces``: at most one; ``subnetwork`` names an OCS subnet by ID (its
-  default subnet in the zone when left out); ``networkIP`` a private address; an
+* ``networkInterfaces``: at most one; ``subnetwork`` names an OCS subnet by ID,
+  ``network`` a VPC (``default`` or its ID: its subnet in the zone); neither: the
+  default subnet of the zone; ``networkIP`` a private address; an
   ``accessConfigs`` entry of type ONE_TO_ONE_NAT asks for a public address (none
   when there is no accessConfigs, as on Compute Engine).
 """
@@ -47,6 +49,7 @@ from ocs.db import gce as db_gce
 from ocs.db import vpcs as db_vpcs
 from ocs.db.models.compute import Instance
 from ocs.db.models.gce import GceInstance
+from ocs.db.models.images import Image
 
 _STATUS = {
     "running": "RUNNING",
@@ -427,8 +430,6 @@ def parse_insert(ctx: GceContext, zone: str, body: dict[str, Any]) -> InsertSpec
 
 
 def _root_device(ctx: GceContext, image_id: str) -> str:
-    from ocs.db.models.images import Image
-
     image = ctx.session.get(Image, image_id)
     return (image.root_device_name if image is not None else None) or "/dev/sda1"
 
