@@ -166,3 +166,44 @@ def test_the_ec2_api_still_answers_on_the_same_listener(cloud, ec2):
     assert (
         requests.get(cloud.endpoint + "/not-gce", timeout=10).status_code == 400
     )  # EC2's own error document
+
+
+def test_an_unexpected_error_is_a_bare_500_and_logged(cloud, project, token, caplog):
+    from falcon import testing
+
+    from ocs.api_ec2.service import database_url
+    from ocs.api_gce.app import GceDeps, create_app
+    from ocs.api_gce.routes import Route
+    from ocs.api_gce.service import settings_from_conf
+    from ocs.crypto import load_secret_box
+    from ocs.db import engine as db_engine
+
+    def boom(ctx, path, query, body):
+        raise RuntimeError("secret internals /var/lib/ocs")
+
+    conf = cloud.conf
+    engine = db_engine.make_engine(database_url(conf))
+    try:
+        deps = GceDeps(
+            settings=settings_from_conf(conf),
+            sessions=db_engine.session_factory(engine),
+            secret_box=load_secret_box(
+                conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir
+            ),
+            routes=[Route("GET", "projects/{project}/boom", boom, "compute.projects.get")],
+        )
+        client = testing.TestClient(create_app(deps))
+        answer = client.simulate_get(
+            f"/compute/v1/projects/{project.name}/boom", headers={"Authorization": f"Bearer {token}"}
+        )
+    finally:
+        engine.dispose()
+    assert answer.status_code == 500
+    error = answer.json["error"]
+    assert error["code"] == 500 and error["errors"][0]["reason"] == "backendError"
+    assert "secret internals" not in answer.text and "Traceback" not in answer.text
+    assert any(
+        "secret internals" in (r.exc_text or "") or r.exc_info
+        for r in caplog.records
+        if r.levelname == "ERROR"
+    )
