@@ -91,3 +91,69 @@ def test_deletion_protection_and_states(api, project, zone, demo_image):
     # Stopping a stopped instance is no error (Compute Engine answers a DONE operation).
     again = wait(api, p, zone, api.instances().stop(project=p, zone=zone, instance="guarded-1").execute())
     assert "error" not in again
+
+
+def test_wait_answers_a_running_operation_at_its_timeout(cloud, api, project, zone, demo_image):
+    """operations.wait blocks until DONE or the timeout (2 minutes by default; 1 s here),
+    then answers the operation as it is."""
+    import time
+
+    from falcon import testing
+
+    from ocs.api_ec2.service import database_url
+    from ocs.api_gce.app import GceDeps, create_app
+    from ocs.api_gce.service import settings_from_conf
+    from ocs.crypto import load_secret_box
+    from ocs.db import engine as db_engine
+
+    p = project.name
+    wait(
+        api,
+        p,
+        zone,
+        api.instances()
+        .insert(project=p, zone=zone, body=insert_body(zone, "slow-stop", demo_image))
+        .execute(),
+    )
+    inst = api.instances().get(project=p, zone=zone, instance="slow-stop").execute()
+    ec2 = cloud.client(project.account)
+    [iid] = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["slow-stop"]}])[
+            "Reservations"
+        ]
+        for i in r["Instances"]
+    ]
+    for agent in cloud.aio.agents:
+        agent.driver.faults.ignore_acpi.add(iid)  # the guest ignores the power button: stopping lasts
+    op = api.instances().stop(project=p, zone=zone, instance="slow-stop").execute()
+
+    conf = cloud.conf
+    settings = settings_from_conf(conf)
+    settings = type(settings)(**{**settings.__dict__, "wait_timeout": 1.0})
+    engine = db_engine.make_engine(database_url(conf))
+    creds = gce.credentials(project.info)
+    from google.auth.transport.requests import Request
+
+    creds.refresh(Request())
+    try:
+        deps = GceDeps(
+            settings=settings,
+            sessions=db_engine.session_factory(engine),
+            secret_box=load_secret_box(
+                conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir
+            ),
+        )
+        client = testing.TestClient(create_app(deps))
+        started = time.monotonic()
+        answer = client.simulate_post(
+            f"/compute/v1/projects/{p}/zones/{zone}/operations/{op['name']}/wait",
+            headers={"Authorization": f"Bearer {creds.token}"},
+        )
+        took = time.monotonic() - started
+    finally:
+        engine.dispose()
+    assert answer.status_code == 200 and answer.json["status"] == "RUNNING", answer.text
+    assert 1.0 <= took < 5, took
+    assert inst["status"] == "RUNNING"
+    assert api.instances().get(project=p, zone=zone, instance="slow-stop").execute()["status"] == "STOPPING"
