@@ -13,7 +13,8 @@ Two directions:
   the schema defines, recursively through objects, arrays and maps
   (``additionalProperties``, like ``labels``); ``int64``/``uint64`` as decimal
   strings, ``int32``/``uint32`` as numbers, booleans as booleans; enum values
-  checked; ``kind`` filled from the schema's default; ``None`` left out.  Data the
+  checked (a Python ``Enum`` gives its value); a ``datetime`` for a string field
+  as RFC 3339 with milliseconds and offset, as ``creationTimestamp`` is written; ``kind`` filled from the schema's default; ``None`` left out.  Data the
   schema cannot carry (an unknown enum value, a string for a boolean) is a server
   bug and raises ``ValueError``; fields the schema does not define are dropped.
 * :func:`parse_body` checks a request body the way Google's JSON front end does and
@@ -39,6 +40,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as _dt
+import enum
 import functools
 import json
 import math
@@ -49,7 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["BodyError", "Schema", "parse_body", "shape"]
+__all__ = ["BodyError", "Schema", "parse_body", "proto_name", "rfc3339", "shape"]
 
 DISCOVERY_PACKAGE = "googleapiclient"
 DISCOVERY_RESOURCE = "discovery_cache/documents/compute.v1.json"
@@ -97,6 +100,13 @@ class BodyError(ValueError):
 def proto_name(json_name: str) -> str:
     """The proto field name Google's messages use for a JSON name (``canIpForward`` -> ``can_ip_forward``)."""
     return json_name[:1] + re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), json_name[1:])
+
+
+def rfc3339(moment: _dt.datetime) -> str:
+    """A timestamp as Compute Engine writes one: milliseconds and a numeric offset (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return moment.isoformat(timespec="milliseconds")
 
 
 def _render(value: Any) -> str:
@@ -232,10 +242,14 @@ class Schema:
                 raise ValueError(f"{path}: {value!r} is no {fmt or 'number'}")
             return float(value)
         if kind == "string":
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, _dt.datetime):
+                value = rfc3339(value)
             if not isinstance(value, str):
                 raise ValueError(f"{path}: expected a string, got {value!r}")
-            enum = node.get("enum")
-            if enum is not None and value not in enum:
+            allowed = node.get("enum")
+            if allowed is not None and value not in allowed:
                 raise ValueError(f"{path}: {value!r} is not one of the schema's values")
             return str(value)
         return _plain_json(value, path)  # "any"

@@ -245,6 +245,11 @@ def test_quoting(expr, expected):
         ("labels.env eq p.*", ["web-1"]),
         ("labels.env ne p.*", ["db", "web-2"]),
         ("id eq 7", ["db"]),
+        # What gcloud sends for --filter terms it can hand to the server.
+        ('(name eq ".*\\bweb.*")', ["web-1", "web-2"]),
+        ('(status ne "TERMINATED") (name eq "web-.*")', ["web-1"]),
+        ("(labels.env eq 'prod')", ["web-1"]),
+        ('(cpuPlatform eq "Intel \\"Sky\\".*")', []),
     ],
 )
 def test_regex_form(expr, expected):
@@ -659,3 +664,109 @@ def test_aggregate_errors_like_list():
     _, token = list_page([{"name": "a"}, {"name": "b"}], max_results=1)
     with pytest.raises(ListError):  # a list token is no aggregated-list token when scopes differ
         aggregate(_scopes(), "instances", page_token=token, scope="agg")
+
+
+# --------------------------------------------------------------------------- structure against a model
+#
+# Random expression trees are rendered as filter text (with random spacing, quoting,
+# AND spelled out or by juxtaposition, NOT or "-", and only the parentheses that
+# precedence needs, or more) and must select what the tree selects.
+
+_FIELDS = [
+    "name",
+    "status",
+    "labels.env",
+    "id",
+    "scheduling.automaticRestart",
+    "networkInterfaces.networkIP",
+    "tags.items",
+]
+_VALUES = [
+    "web-1",
+    "RUNNING",
+    "prod",
+    "7",
+    "true",
+    "false",
+    "10.0.0.*",
+    "Intel Skylake",
+    'a"b',
+    "it's",
+    "(x)",
+    "web-*",
+    "*",
+]
+_OPS = ["=", "!=", ">", "<", ">=", "<=", ":"]
+
+
+def _quote(value: str, style: str) -> str:
+    if style == "bare" and value and all(c not in value for c in " ()\"'"):
+        return value
+    quote = "'" if style == "single" else '"'
+    return quote + value.replace("\\", "\\\\").replace(quote, "\\" + quote) + quote
+
+
+_restrictions = st.builds(
+    lambda f, op, v, style, sp: ("r", f"{f}{sp}{op}{sp}{_quote(v, style)}"),
+    st.sampled_from(_FIELDS),
+    st.sampled_from(_OPS),
+    st.sampled_from(_VALUES),
+    st.sampled_from(["bare", "single", "double"]),
+    st.sampled_from(["", " ", "  "]),
+)
+_trees = st.recursive(
+    _restrictions,
+    lambda kids: st.one_of(
+        st.tuples(st.just("not"), kids, st.sampled_from(["NOT ", "-"])),
+        st.tuples(
+            st.just("and"), st.lists(kids, min_size=2, max_size=3), st.sampled_from([" AND ", " ", "\n"])
+        ),
+        st.tuples(st.just("or"), st.lists(kids, min_size=2, max_size=3), st.just(" OR ")),
+    ),
+    max_leaves=8,
+)
+
+
+def _model(tree, item) -> bool:
+    kind = tree[0]
+    if kind == "r":
+        return compile_filter(tree[1])(item)
+    if kind == "not":
+        return not _model(tree[1], item)
+    if kind == "and":
+        return all(_model(t, item) for t in tree[1])
+    return any(_model(t, item) for t in tree[1])
+
+
+def _render(tree, extra_parens) -> str:
+    kind = tree[0]
+    if kind == "r":
+        return f"({tree[1]})" if extra_parens() else tree[1]
+    if kind == "not":
+        inner = _render(tree[1], extra_parens)
+        if tree[1][0] != "r":
+            inner = f"({inner})"
+        return tree[2] + inner
+    parts = []
+    for child in tree[1]:
+        text = _render(child, extra_parens)
+        # OR binds tighter than AND: an AND inside an OR needs parentheses, an OR inside an AND does not.
+        if (kind == "or" and child[0] == "and") or (
+            kind == "and" and tree[2] != " AND " and child[0] == "or" and extra_parens()
+        ):
+            text = f"({text})"
+        parts.append(text)
+    return tree[2].join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_trees, st.randoms(use_true_random=False))
+def test_filter_structure_matches_the_model(tree, rnd):
+    expr = _render(tree, lambda: rnd.random() < 0.3)
+    pred = compile_filter(expr)
+    for item in ALL + [
+        {},
+        {"name": 'a"b', "labels": {"env": "it's"}},
+        {"name": "(x)", "status": "Intel Skylake"},
+    ]:
+        assert pred(item) == _model(tree, item), expr
