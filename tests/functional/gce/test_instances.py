@@ -246,7 +246,21 @@ def test_ec2_instance_shows_under_its_id(cloud, project, zone, image_id, api):
         InstanceIds=[iid], WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
     )
     inst = api.instances().get(project=project.name, zone=zone, instance=iid).execute()
-    assert inst["name"] == iid and inst["status"] == "RUNNING"
+    assert inst["name"] == iid and inst["status"] == "RUNNING" and inst["labels"] == {}
+    op = (
+        api.instances()
+        .setLabels(
+            project=project.name,
+            zone=zone,
+            instance=iid,
+            body={"labels": {"from": "gce"}, "labelFingerprint": inst["labelFingerprint"]},
+        )
+        .execute()
+    )
+    wait(api, project.name, zone, op)
+    assert api.instances().get(project=project.name, zone=zone, instance=iid).execute()["labels"] == {
+        "from": "gce"
+    }
     ec2.terminate_instances(InstanceIds=[iid])
     with pytest.raises(HttpError) as gone:
         api.instances().get(project=project.name, zone=zone, instance=iid).execute()
@@ -367,3 +381,39 @@ def test_list_filters_orders_and_pages(api, project, zone, demo_image):
     assert bad.value.status_code == 400 and error_of(bad.value)["errors"][0]["reason"] == "invalid"
     for name in ("web-a", "web-b", "db-a"):
         wait(api, p, zone, api.instances().delete(project=p, zone=zone, instance=name).execute())
+
+
+def test_two_inserts_of_one_name_make_one_instance(cloud, project, zone, demo_image):
+    """The name is taken by a unique constraint: of concurrent inserts, one wins, the others 409."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    clients = [gce.discovery_client(cloud, project.info) for _ in range(4)]
+
+    def insert(api):
+        try:
+            return (
+                api.instances()
+                .insert(project=project.name, zone=zone, body=insert_body(zone, "race-1", demo_image))
+                .execute()
+            )
+        except HttpError as exc:
+            return exc.status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(insert, clients))
+    made = [r for r in results if isinstance(r, dict)]
+    assert len(made) == 1 and sorted(r for r in results if not isinstance(r, dict)) == [409, 409, 409], (
+        results
+    )
+    api = clients[0]
+    wait(api, project.name, zone, made[0])
+    ec2 = cloud.client(project.account)
+    named = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["race-1"]}])["Reservations"]
+    live = [i for r in named for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    assert len(live) == 1
+    wait(
+        api,
+        project.name,
+        zone,
+        api.instances().delete(project=project.name, zone=zone, instance="race-1").execute(),
+    )
