@@ -179,7 +179,6 @@ class ComputeSink:
                 request_id=request_id,
                 settings=deps.settings,
                 session=session,
-                sessions=deps.sessions,
                 now=deps.now,
                 services=deps.services,
             )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from ocs.api_ec2.context import RequestContext
 from ocs.api_ec2.context import Settings as Ec2Settings
@@ -98,7 +98,6 @@ class GceContext:
     request_id: str
     settings: Settings
     session: Session
-    sessions: sessionmaker[Session]
     now: Callable[[], datetime]
     services: dict[str, Any] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)

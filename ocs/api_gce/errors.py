@@ -107,9 +107,7 @@ def not_ready(path: str) -> GceError:
 
 
 def internal() -> GceError:
-    return GceError(
-        "Internal error. Please try again or contact Google Support.", reason="backendError", status=500
-    )
+    return GceError("Internal error. Please try again.", reason="backendError", status=500)
 
 
 _QUOTA_CODES = ("InstanceLimitExceeded", "VcpuLimitExceeded", "ResourceLimitExceeded", "AddressLimitExceeded")
