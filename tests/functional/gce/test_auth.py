@@ -225,3 +225,52 @@ def test_manage_gce_key_writes_a_working_key_file(cloud, tmp_path, project):
     with cloud.session() as s:  # only the public half is stored
         stored = db_gce.get_service_key(s, info["private_key_id"])
         assert stored is not None and "PRIVATE" not in stored.public_key
+
+
+def test_access_tokens_expire_after_their_lifetime(cloud, project):
+    """The sealed access token carries its expiry; the clock is injected here."""
+    from datetime import UTC, datetime, timedelta
+
+    from ocs.api_ec2.service import database_url
+    from ocs.api_gce.auth import Authenticator
+    from ocs.api_gce.errors import GceError
+    from ocs.crypto import load_secret_box
+    from ocs.db import engine as db_engine
+
+    conf = cloud.conf
+    clock = [datetime.now(UTC)]
+    engine = db_engine.make_engine(database_url(conf))
+    try:
+        auth = Authenticator(
+            db_engine.session_factory(engine),
+            load_secret_box(conf.auth.encryption_key, conf.auth.encryption_key_file, conf.state_dir),
+            now=lambda: clock[0],
+            token_lifetime=600,
+            clock_skew=300,
+        )
+        now = int(clock[0].timestamp())
+        assertion = jwt.sign(
+            {
+                "iss": project.info["client_email"],
+                "aud": project.info["token_uri"],
+                "iat": now,
+                "exp": now + 3600,
+            },
+            _private_key(project.info),
+            project.info["private_key_id"],
+        )
+        issued = auth.exchange(
+            {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+            project.info["token_uri"],
+        )
+        assert issued["expires_in"] == 600
+        header = f"Bearer {issued['access_token']}"
+        assert auth.authenticate(header).project == project.name
+        clock[0] += timedelta(seconds=599)
+        assert auth.authenticate(header).account_id == project.account.account_id
+        clock[0] += timedelta(seconds=2)
+        with pytest.raises(GceError) as expired:
+            auth.authenticate(header)
+        assert expired.value.status == 401 and expired.value.detail == "access token expired"
+    finally:
+        engine.dispose()
