@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import falcon
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,8 +170,30 @@ class ComputeSink:
         identity: Any,
         request_id: str,
     ) -> dict[str, Any]:
+        committed: list[bool] = []
+
+        def run() -> dict[str, Any]:
+            return self._run_once(route, params, query, body, identity, request_id, committed)
+
+        # Again when the database broke a deadlock, as long as nothing was committed yet.
+        return db_engine.retry_on_deadlock(
+            run, what=f"request {request_id}", may_retry=lambda _: not any(committed)
+        )
+
+    def _run_once(
+        self,
+        route: Route,
+        params: dict[str, str],
+        query: dict[str, str],
+        body: dict[str, Any] | None,
+        identity: Any,
+        request_id: str,
+        committed: list[bool],
+    ) -> dict[str, Any]:
         deps = self.deps
         with deps.sessions() as session:
+            # after_commit also fires when a savepoint is released: that is no commit.
+            event.listen(session, "after_commit", lambda s: committed.append(not s.in_nested_transaction()))
             ctx = GceContext(
                 account_id=identity.account_id,
                 project=identity.project,
