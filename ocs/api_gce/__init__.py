@@ -1,1 +1,1 @@
-"""Compute Engine v1 API front end."""
+"""The Compute Engine v1 front end (see :mod:`ocs.api_gce.app`)."""

@@ -1,4 +1,4 @@
-"""``ocs-api``: the EC2 front end under gunicorn."""
+"""``ocs-api``: the EC2 front end, and the Compute Engine one beside it, under gunicorn."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        from ocs.api_ec2.service import app_from_conf
+        from ocs.api_ec2.service import bus_clients
+        from ocs.api_gce.service import front_ends
+        from ocs.cmd.common import bus_from_conf
 
-        return app_from_conf(self.conf)
+        # gunicorn calls this in each worker after the fork: the bus belongs to that worker.
+        return front_ends(self.conf, bus_clients(bus_from_conf(self.conf)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
