@@ -264,8 +264,9 @@ class RbdBackend(VolumeBackend):
                 missing=f"snapshot {snapshot_id}",
             )
             self._rbd("flatten", self.spec(tmp), timeout=self.copy_timeout)
-            # Never shrinks (rbd resize refuses without --allow-shrink); same size: a no-op.
-            self._rbd("resize", "--size", f"{int(size_gib)}G", self.spec(tmp))
+            if int(self._json("info", self.spec(tmp))["size"]) < int(size_gib) * GIB:
+                # Never shrinks: rbd resize refuses that without --allow-shrink.
+                self._rbd("resize", "--size", f"{int(size_gib)}G", self.spec(tmp))
             self._place(tmp, volume_id)
         except BaseException:
             self._discard(tmp)
@@ -278,22 +279,39 @@ class RbdBackend(VolumeBackend):
         if self._exists(snapshot_id):
             return self._used_bytes(snapshot_id, SNAPSHOT_NAME)
         point = self._tmp(snapshot_id)  # the volume's RBD snapshot: the point in time
-        tmp = self._tmp(snapshot_id)
         self._rbd("snap", "create", self.spec(volume_id, point), missing=f"volume {volume_id}")
         try:
-            self._rbd("cp", self.spec(volume_id, point), self.spec(tmp), timeout=self.copy_timeout)
-            self._rbd("snap", "create", self.spec(tmp, SNAPSHOT_NAME))
-            self._rbd("snap", "protect", self.spec(tmp, SNAPSHOT_NAME))
-            self._place_snapshot(tmp, snapshot_id)
-        except BaseException:
-            self._discard(tmp, snapshot=True)
-            raise
+            self._frozen_copy(self.spec(volume_id, point), snapshot_id)
         finally:
             try:
                 self._drop_snap(volume_id, point)
             except BackendError as exc:  # cleanup() removes it later
                 LOG.warning("volume %s: cannot remove RBD snapshot %s: %s", volume_id, point, exc)
         return self._used_bytes(snapshot_id, SNAPSHOT_NAME)
+
+    def copy_snapshot(self, source_id: str, snapshot_id: str) -> int:
+        """CopySnapshot: ``snapshot_id`` as an image of its own, copied from the source's
+        frozen RBD snapshot (deleting either never touches the other). An existing
+        snapshot of that ID is left alone; ObjectMissing without the source."""
+        if self._exists(snapshot_id):
+            return self._used_bytes(snapshot_id, SNAPSHOT_NAME)
+        if not self._exists(source_id):
+            raise ObjectMissing(f"snapshot {source_id} is not in RBD pool {self.pool}")
+        self._frozen_copy(self.spec(source_id, SNAPSHOT_NAME), snapshot_id)
+        return self._used_bytes(snapshot_id, SNAPSHOT_NAME)
+
+    def _frozen_copy(self, source: str, snapshot_id: str) -> None:
+        """Copy ``source`` (``pool/image@snap``) into the snapshot image ``snapshot_id``,
+        frozen in its protected RBD snapshot, under a temporary name until complete."""
+        tmp = self._tmp(snapshot_id)
+        try:
+            self._rbd("cp", source, self.spec(tmp), timeout=self.copy_timeout)
+            self._rbd("snap", "create", self.spec(tmp, SNAPSHOT_NAME))
+            self._rbd("snap", "protect", self.spec(tmp, SNAPSHOT_NAME))
+            self._place_snapshot(tmp, snapshot_id)
+        except BaseException:
+            self._discard(tmp, snapshot=True)
+            raise
 
     def _place_snapshot(self, tmp: str, final: str) -> None:
         try:
