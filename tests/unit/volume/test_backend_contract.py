@@ -186,6 +186,25 @@ def test_a_snapshot_outlives_its_volume(case: Case) -> None:
     assert holds(case, "vol-c", 0x3C, 0, 65536)
 
 
+def test_a_copied_snapshot_has_its_own_bytes(case: Case) -> None:
+    backend = case.backend
+    if not hasattr(backend, "copy_snapshot"):  # CopySnapshot's method joins the contract with it
+        pytest.skip(f"the {backend.name} backend has no copy_snapshot yet")
+    backend.create("vol-a", 1)
+    write(case, "vol-a", 0x3C, 0, MIB)
+    size = backend.snapshot("vol-a", "snap-1")
+    assert backend.copy_snapshot("snap-1", "snap-2") == size
+    assert backend.copy_snapshot("snap-1", "snap-2") == size  # idempotent
+    backend.delete_snapshot("snap-1")
+    backend.delete("vol-a")
+    backend.clone("snap-2", "vol-b", 2)
+    assert holds(case, "vol-b", 0x3C, 0, MIB)
+    assert backend.snapshots() == {"snap-2"}
+    with pytest.raises(ObjectMissing):
+        backend.copy_snapshot("snap-1", "snap-3")
+    assert backend.snapshots() == {"snap-2"}  # nothing half-made
+
+
 def test_grow_never_shrinks(case: Case) -> None:
     backend = case.backend
     backend.create("vol-g", 1)
