@@ -5,7 +5,8 @@ packages (``ceph-mon ceph-mgr ceph-osd ceph-common``), without systemd: the
 keyrings, the monitor map and every daemon's data, run, log and pid files live
 under that directory, and every daemon runs in the foreground as a child of the
 test process, so it is stopped by its own PID (OSD, then manager, then monitor)
-and nothing else on the machine is touched. The monitor listens on two free
+and nothing else on the machine is touched (a test process that is killed takes them
+with it: they get SIGTERM when it dies). The monitor listens on two free
 ports of 127.0.0.1 (msgr2 and legacy), never the default 3300/6789, so test
 runs in parallel do not collide; the OSD and the manager take free ports of
 Ceph's own range. The OSD keeps its objects in memory (``memstore``): a cluster
@@ -24,6 +25,7 @@ Ceph clients hang rather than fail while PGs are unavailable.
 from __future__ import annotations
 
 import base64
+import ctypes
 import json
 import os
 import shutil
@@ -220,6 +222,7 @@ class CephCluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a test's Ctrl-C does not reach the daemons first
+                preexec_fn=_die_with_parent,
             )
 
     def _check_alive(self) -> None:
@@ -239,6 +242,16 @@ class CephCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(STOP_TIMEOUT)
+
+
+def _die_with_parent() -> None:
+    """In the daemon's child process: SIGTERM it when the test process dies (even by
+    SIGKILL), so that a killed test run leaves no Ceph daemons behind."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def missing_programs() -> list[str]:
