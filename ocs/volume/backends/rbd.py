@@ -370,7 +370,10 @@ class RbdBackend(VolumeBackend):
     def export(self, volume_id: str) -> Export:
         if not self._exists(volume_id):
             raise ObjectMissing(f"volume {volume_id} is not in RBD pool {self.pool}")
-        fsid, monitors = self.cluster()
+        if self._monitors and self._secret_uuid:  # configured: no need to ask the cluster
+            fsid, monitors = "", self._monitors
+        else:
+            fsid, monitors = self.cluster()
         return Export(
             backend=self.name,
             target=self.spec(volume_id),
