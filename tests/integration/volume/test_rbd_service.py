@@ -86,8 +86,10 @@ def test_volume_snapshot_restore_delete_on_ceph(cloud: Cloud, cluster: CephClust
     pool = cluster.pool
 
     # CreateVolume: an RBD image of the volume's size, and the export hosts attach it by.
+    started = time.monotonic()
     source = ec2.create_volume(AvailabilityZone=ZONE, Size=1)["VolumeId"]
     ec2.get_waiter("volume_available").wait(VolumeIds=[source], WaiterConfig=FAST)
+    print(f"CreateVolume to available (rbd): {time.monotonic() - started:.2f} s")
     assert source in cluster.images()
     assert rbd_json(cluster, "info", f"{pool}/{source}")["size"] == 1 << 30
     with cloud.session() as s:
