@@ -33,7 +33,10 @@ class ObjectMissing(BackendError):
 class Export:
     """How a hypervisor reaches a volume: the compute agent's ``VolumeAttachment``
     takes ``backend``, ``target`` (a path, ``pool/image``) and ``options``
-    (``format``: the disk format the hypervisor must declare)."""
+    (``format``: the disk format the hypervisor must declare; for ``rbd`` also
+    ``monitors`` (``host:port,…``), ``auth_username`` (the cephx user) and
+    ``secret_uuid`` (the libvirt secret holding that user's key on compute hosts),
+    never a key itself)."""
 
     backend: str
     target: str
