@@ -230,7 +230,12 @@ class VolumeService:
 
     def __init__(self, bus: Bus, endpoint: VolumeEndpoint) -> None:
         self.endpoint = endpoint
-        self.server = RpcServer(bus, VolumeApi, endpoint, workers=endpoint.settings.workers)
+        # Casts whose handler finds the database unreachable are held and run again
+        # once it is back (see RpcServer), not acknowledged and lost: a volume left
+        # ``creating`` would otherwise wait for the next start of the service.
+        self.server = RpcServer(
+            bus, VolumeApi, endpoint, workers=endpoint.settings.workers, transient=db_engine.is_outage
+        )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
