@@ -21,7 +21,11 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         self.cfg.set("bind", self.conf.api.listen)
         self.cfg.set("workers", self.conf.api.workers)
         self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", 8)
+        self.cfg.set("threads", self.conf.api.threads)
+        # gunicorn's default of 2 s let a worker whose main loop was late by that much
+        # (a loaded machine) close kept connections with a request already on them,
+        # answering the client with a reset (see the option's help).
+        self.cfg.set("keepalive", self.conf.api.keepalive)
         self.cfg.set("accesslog", None)
         self.cfg.set("proc_name", "ocs-api")
         if "control_socket_disable" in self.cfg.settings:
