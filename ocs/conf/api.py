@@ -40,6 +40,16 @@ OPTS = [
         "that client then sees a dropped connection (botocore's ConnectionClosedError). "
         "A worker holds at most 1000 connections; idle ones cost no thread.",
     ),
+    cfg.FloatOpt(
+        "max_queue_wait",
+        default=20.0,
+        min=0.0,
+        help="Seconds a request of ocs-api may have waited for a free thread (the server "
+        "overloaded) and still be served; one that waited longer is answered at once "
+        "with RequestLimitExceeded (HTTP 503, nothing done), which the AWS SDKs retry "
+        "with backoff, rather than after the client's own timeout (60 s in botocore; "
+        "RunInstances itself may take 30). 0: serve every request however late.",
+    ),
     cfg.StrOpt(
         "public_endpoint",
         help="URL by which clients reach the API, written into ocsrc as "
