@@ -58,6 +58,7 @@ class LoadResult:
     seconds: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)  # attempts boto3 retried, per action
     server_faults: list[str] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)
     unsettled: dict[str, str] = field(default_factory=dict)
@@ -87,6 +88,7 @@ class LoadResult:
             },
             "answers": {f"{a} {c}": n for (a, c), n in sorted(self.answers.items())},
             "server_faults": len(self.server_faults),
+            "retries": dict(sorted(self.retries.items())),
             "launched": len(self.launched),
             "unsettled": dict(sorted(self.unsettled.items())),
             "missing": sorted(self.missing),
@@ -109,12 +111,17 @@ class _Client:
         # connection the server closes as idle while the client reuses it shows here.
         idle = f"idle {started - self.last_answer:.1f} s" if self.last_answer else "first request"
         code, reply = "200", None
+        retried = 0
         try:
             reply = fn()
+            retried = reply.get("ResponseMetadata", {}).get("RetryAttempts", 0)
         except ClientError as exc:
+            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             code = f"{status} {exc.response.get('Error', {}).get('Code', '?')}"
-            if status >= 500 and code.split()[-1] in THROTTLED:
+            if "overloaded" in exc.response.get("Error", {}).get("Message", ""):
+                code += " (overloaded)"  # refused for waiting too long, not by the throttle
+            if status >= 500 and code.split()[1] in THROTTLED:
                 pass  # overload answered as EC2 does; a client's retries handle it
             elif status >= 500 or status == 0:
                 self._fault(action, code)
@@ -128,6 +135,7 @@ class _Client:
         with self.lock:
             self.result.latencies[action].append(took)
             self.result.answers[(action, code)] += 1
+            self.result.retries[action] += retried
         return reply
 
     def _fault(self, action: str, what: str) -> None:
@@ -229,6 +237,8 @@ def print_summary(summary: dict[str, Any], out: Any = sys.stdout) -> None:
     for action, row in summary["latency_ms"].items():
         print(f"{action:<20} {row['count']:>7} {row['p50']:>9} {row['p99']:>9}", file=out)
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in summary["answers"].items()), file=out)
+    if any(summary.get("retries", {}).values()):
+        print("boto3 retries: " + ", ".join(f"{k}: {v}" for k, v in summary["retries"].items()), file=out)
     if summary.get("tcp"):
         print("tcp (machine-wide): " + ", ".join(f"{k} +{v}" for k, v in summary["tcp"].items()), file=out)
     print(
