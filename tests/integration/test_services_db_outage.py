@@ -163,4 +163,6 @@ def test_volume_casts_sent_during_a_database_outage_are_carried_out_after_it(tmp
         finally:
             service.stop()
             bus.delete_topology(topics=("volume",), services=("volume",))
-    print(f"{len(ids)} create_volume sent during a {up_at - down_at:.1f} s outage, done {took:.1f} s after it")
+    print(
+        f"{len(ids)} create_volume sent during a {up_at - down_at:.1f} s outage, done {took:.1f} s after it"
+    )
