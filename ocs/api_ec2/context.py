@@ -31,6 +31,7 @@ class Settings:
     volume_gib_per_account: int = 51200
     snapshots_per_account: int = 100000
     provisioned_iops_per_account: int = 300000
+    max_queue_wait: float = 0.0  # seconds a request may wait for a thread (0: no limit)
 
 
 @dataclass

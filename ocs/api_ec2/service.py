@@ -43,6 +43,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         volume_gib_per_account=conf.volume.gib_per_account,
         snapshots_per_account=conf.volume.snapshots_per_account,
         provisioned_iops_per_account=conf.volume.provisioned_iops_per_account,
+        max_queue_wait=conf.api.max_queue_wait,
     )
 
 

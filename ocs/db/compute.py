@@ -541,7 +541,9 @@ def delete_unplaced(
         if instance_ids
         else []
     )
-    db_events.delete_unplaced(s, wanted, reservation_id=reservation_id)
+    db_events.delete_unplaced(
+        s, wanted, reservation_id=reservation_id, answered_after=None
+    )  # not answered yet
     left = set(s.scalars(select(Instance.id).where(Instance.id.in_(wanted)))) if wanted else set()
     gone = [i for i in instance_ids if i not in left]
     for instance_id in gone:  # also those the scheduler deleted

@@ -387,7 +387,12 @@ class VolumeService:
         self.endpoint = endpoint
         if endpoint.compute is None:
             endpoint.compute = ComputeApi(bus)
-        self.server = RpcServer(bus, VolumeApi, endpoint, workers=endpoint.settings.workers)
+        # Casts whose handler finds the database unreachable are held and run again
+        # once it is back (see RpcServer), not acknowledged and lost: a volume left
+        # ``creating`` would otherwise wait for the next start of the service.
+        self.server = RpcServer(
+            bus, VolumeApi, endpoint, workers=endpoint.settings.workers, transient=db_engine.is_outage
+        )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
