@@ -47,6 +47,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 STABLE = ("running", "stopped", "terminated")
 
+#: Answers that say "slow down" (HTTP 503 in EC2): the throttle's, not faults.
+THROTTLED = ("RequestLimitExceeded",)
+
 
 @dataclass
 class LoadResult:
@@ -55,6 +58,7 @@ class LoadResult:
     seconds: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)  # attempts boto3 retried, per action
     server_faults: list[str] = field(default_factory=list)
     launched: set[str] = field(default_factory=set)
     unsettled: dict[str, str] = field(default_factory=dict)
@@ -84,6 +88,7 @@ class LoadResult:
             },
             "answers": {f"{a} {c}": n for (a, c), n in sorted(self.answers.items())},
             "server_faults": len(self.server_faults),
+            "retries": dict(sorted(self.retries.items())),
             "launched": len(self.launched),
             "unsettled": dict(sorted(self.unsettled.items())),
             "missing": sorted(self.missing),
@@ -98,24 +103,39 @@ class _Client:
         self.result, self.lock = result, lock
         self.mine: dict[str, str] = {}  # instance id -> last state seen
         self.rng = random.Random()
+        self.last_answer = 0.0  # when the previous answer came (monotonic; 0: none yet)
 
     def call(self, action: str, fn: Callable[[], Any]) -> Any:
         started = time.monotonic()
+        # How long this client's connection sat idle since its previous answer: a
+        # connection the server closes as idle while the client reuses it shows here.
+        idle = f"idle {started - self.last_answer:.1f} s" if self.last_answer else "first request"
         code, reply = "200", None
+        retried = 0
         try:
             reply = fn()
+            retried = reply.get("ResponseMetadata", {}).get("RetryAttempts", 0)
         except ClientError as exc:
+            retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             code = f"{status} {exc.response.get('Error', {}).get('Code', '?')}"
-            if status >= 500 or status == 0:
+            if "overloaded" in exc.response.get("Error", {}).get("Message", ""):
+                code += " (overloaded)"  # refused for waiting too long, not by the throttle
+            if status >= 500 and code.split()[1] in THROTTLED:
+                pass  # overload answered as EC2 does; a client's retries handle it
+            elif status >= 500 or status == 0:
                 self._fault(action, code)
         except BotoCoreError as exc:  # a dropped connection, a timeout: the server's fault
             code = f"--- {type(exc).__name__}"
-            self._fault(action, f"{code}: {exc}")
-        took = time.monotonic() - started
+            cause = getattr(exc, "kwargs", {}).get("error")  # urllib3's, with the socket's error
+            why = repr(cause.args[-1]) if cause is not None and cause.args else str(exc)
+            self._fault(action, f"{code} ({idle}, after {time.monotonic() - started:.1f} s): {why}")
+        self.last_answer = time.monotonic()
+        took = self.last_answer - started
         with self.lock:
             self.result.latencies[action].append(took)
             self.result.answers[(action, code)] += 1
+            self.result.retries[action] += retried
         return reply
 
     def _fault(self, action: str, what: str) -> None:
@@ -217,6 +237,10 @@ def print_summary(summary: dict[str, Any], out: Any = sys.stdout) -> None:
     for action, row in summary["latency_ms"].items():
         print(f"{action:<20} {row['count']:>7} {row['p50']:>9} {row['p99']:>9}", file=out)
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in summary["answers"].items()), file=out)
+    if any(summary.get("retries", {}).values()):
+        print("boto3 retries: " + ", ".join(f"{k}: {v}" for k, v in summary["retries"].items()), file=out)
+    if summary.get("tcp"):
+        print("tcp (machine-wide): " + ", ".join(f"{k} +{v}" for k, v in summary["tcp"].items()), file=out)
     print(
         f"instances launched {summary['launched']}, unsettled {len(summary['unsettled'])}, "
         f"missing {len(summary['missing'])}",
@@ -224,13 +248,37 @@ def print_summary(summary: dict[str, Any], out: Any = sys.stdout) -> None:
     )
 
 
+def tcp_counters() -> dict[str, int]:
+    """This machine's TCP counters that tell how connections ended badly (Linux's
+    /proc/net/netstat; machine-wide): ``TCPAbortOnData`` counts sockets closed with
+    unread data (the peer gets a reset: an idle connection closed while a request
+    arrived on it), ``ListenOverflows`` connections the accept queue had no room for."""
+    wanted = ("TCPAbortOnData", "ListenOverflows", "ListenDrops")
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return {}
+    out: dict[str, int] = {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        for name, value in zip(names.split()[1:], values.split()[1:], strict=True):
+            if name in wanted:
+                out[name] = int(value)
+    return out
+
+
 # --- command line --------------------------------------------------------------------------------
 
 
-def _devcluster(state_dir: Path, hosts: int, database: str, transport: str, workers: int) -> dict[str, str]:
-    """``ocs-manage devcluster up`` with throttling off; the credentials it wrote."""
+def _devcluster(
+    state_dir: Path, hosts: int, database: str, transport: str, workers: int, throttling: bool, api: str = ""
+) -> dict[str, str]:
+    """``ocs-manage devcluster up`` (throttling on or off, ``api``: more lines of its
+    [api] section); the credentials it wrote."""
     conf = state_dir / "load.conf"
-    conf.write_text("[api]\nthrottling = false\n[compute]\nfake_vcpus = 4096\nfake_memory_mib = 4194304\n")
+    conf.write_text(
+        f"[api]\nthrottling = {str(throttling).lower()}\n{api}"
+        "[compute]\nfake_vcpus = 4096\nfake_memory_mib = 4194304\n"
+    )
     subprocess.run(
         [sys.executable, "-m", "ocs.cmd.manage", "--config-file", str(conf), "devcluster", "up",
          "--state-dir", str(state_dir / "dc"), "--hosts", str(hosts), "--schedulers", "2",
@@ -266,15 +314,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transport-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--image", help="AMI to launch (default: the image named ocs-demo)")
     parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument(
+        "--throttling",
+        action="store_true",
+        help="leave the dev cluster's EC2 throttling on (RequestLimitExceeded is then no fault)",
+    )
+    parser.add_argument(
+        "--api-keepalive", type=int, help="the dev cluster's [api] keepalive (default: OCS's own)"
+    )
+    parser.add_argument(
+        "--retry-mode",
+        choices=("off", "standard"),
+        default="off",
+        help="boto3's retries: off (every dropped connection counts) or its standard mode",
+    )
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ocs-load-"))
     env: dict[str, str] = dict(os.environ)
     try:
         if args.devcluster:
             env.update(
-                _devcluster(tmp, args.devcluster, args.database_url, args.transport_url, args.api_workers)
-            )
-        config = Config(retries={"max_attempts": 0}, read_timeout=60, max_pool_connections=4)
+                _devcluster(
+                    tmp, args.devcluster, args.database_url, args.transport_url, args.api_workers,
+                    args.throttling,
+                    "" if args.api_keepalive is None else f"keepalive = {args.api_keepalive}\n",
+                )
+            )  # fmt: skip
+        retries: dict[str, Any] = (
+            {"max_attempts": 0} if args.retry_mode == "off" else {"mode": "standard", "max_attempts": 5}
+        )
+        config = Config(retries=retries, read_timeout=60, max_pool_connections=4)
+        tcp_before = tcp_counters()
 
         def client() -> Any:
             return boto3.client(
@@ -296,7 +366,12 @@ def main(argv: list[str] | None = None) -> int:
             client, image, clients=args.clients, seconds=args.seconds, per_client=args.per_client
         )
         summary = result.summary()
+        summary["tcp"] = {k: v - tcp_before.get(k, 0) for k, v in tcp_counters().items()}
         print_summary(summary)
+        for fault in result.server_faults[:20]:
+            print(f"  fault: {fault}")
+        if args.devcluster:
+            print(f"logs: {tmp / 'dc' / 'logs'}")
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
         return 0 if not result.server_faults and not result.unsettled and not result.missing else 1

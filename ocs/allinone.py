@@ -11,7 +11,8 @@ network service of every compute host (``ocs-network``'s host endpoint on
 ``network.<host>``, in-process: the ``noop`` driver with the fake hypervisor,
 ``linux`` with real ones, or ``[network] driver``), then the compute agents (``[compute] fake_hosts`` simulated hosts named ``fake-1`` …
 ``fake-N``, spread over the configured availability zones; one agent named
-``[DEFAULT] host`` with another driver), then the EC2 API, which answers only
+``[DEFAULT] host`` with another driver), then the EC2 API (and the Compute Engine API
+beside it, :mod:`ocs.api_gce`), which answers only
 once every host has reported. :meth:`AllInOne.stop` stops them in reverse
 order and closes the bus, leaving no thread behind.
 
@@ -37,8 +38,8 @@ from typing import Any
 
 from oslo_config import cfg
 
-from ocs.api_ec2.app import create_app
-from ocs.api_ec2.service import bus_clients, database_url, deps_from_conf
+from ocs.api_ec2.service import bus_clients, database_url
+from ocs.api_gce.service import front_ends
 from ocs.bus import Bus
 from ocs.cmd.common import bus_from_conf
 from ocs.cmd.compute_agent import agent_settings, availability_zone, driver_from_conf
@@ -254,13 +255,15 @@ class AllInOne:
         listen = f"{host}:{port}"
         self.conf.set_override("listen", listen, group="api")
         assert self.bus is not None
-        self.server.set_app(create_app(deps_from_conf(self.conf, bus_clients(self.bus))))
+        self.server.set_app(front_ends(self.conf, bus_clients(self.bus)))
         self.server.start()
         write_private(self.conf_file, conf_text(self.conf, listen))
         wait_for_port(host, port)
         endpoint = self.conf.api.public_endpoint or f"http://{listen}"
         write_private(self.ocsrc, ocsrc_text(creds, self.conf.ec2.region, endpoint))
-        LOG.info("OCS all-in-one serves the EC2 API on http://%s", listen)
+        LOG.info(
+            "OCS all-in-one serves the EC2 API on http://%s (and Compute Engine under /compute/v1/)", listen
+        )
 
     def _start_services(self) -> None:
         conf = self.conf

@@ -183,6 +183,12 @@ class RequestLimitExceeded(OcsError):
     message = "Request limit exceeded."
 
 
+class ApiOverloaded(RequestLimitExceeded):
+    """A request that waited too long for the API to get to it: not served, retry later."""
+
+    message = "Request limit exceeded: the API is overloaded; retry with backoff."
+
+
 # --- resources --------------------------------------------------------------
 
 

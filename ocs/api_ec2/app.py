@@ -59,6 +59,18 @@ class ApiDeps:
     throttle: Throttle | None = None  # EC2's request throttling; None: off
 
 
+#: The WSGI environ key of the seconds a request waited for a thread of ocs-api's
+#: worker (set by ocs.cmd.api.QueueTimedWorker; absent elsewhere).
+QUEUED_ENVIRON = "HTTP_X_OCS_QUEUED_SECONDS"
+
+
+def queued_seconds(environ: dict[str, Any]) -> float:
+    try:
+        return max(0.0, float(environ.get(QUEUED_ENVIRON) or 0.0))
+    except ValueError:
+        return 0.0
+
+
 class Ec2Resource:
     """The single EC2 endpoint; GET and POST are the same protocol."""
 
@@ -84,6 +96,9 @@ class Ec2Resource:
         try:
             params = read_params(req.query_string, body, req.content_type)
             action = params.pop("Action", "") or ""
+            limit = self.deps.settings.max_queue_wait
+            if limit and queued_seconds(req.env) > limit:  # before anything costs a thing
+                raise errors.ApiOverloaded()
             payload = self._dispatch(req, body, action, params, request_id)
             resp.status = falcon.HTTP_200
             resp.data = payload

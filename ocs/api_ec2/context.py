@@ -30,6 +30,8 @@ class Settings:
     elastic_ips_per_account: int = 5
     volume_gib_per_account: int = 51200
     snapshots_per_account: int = 100000
+    provisioned_iops_per_account: int = 300000
+    max_queue_wait: float = 0.0  # seconds a request may wait for a thread (0: no limit)
 
 
 @dataclass

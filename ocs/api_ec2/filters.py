@@ -587,6 +587,38 @@ _SNAPSHOTS: FilterSpec = {
     "status": "State",
 }
 
+_VOLUME_STATUS: FilterSpec = {
+    **_group(
+        "action.",
+        "Actions.",
+        {"code": "Code", "description": "Description", "event-id": "EventId"},
+    ),
+    **_group(
+        "event.",
+        "Events.",
+        {
+            "description": "Description",
+            "event-id": "EventId",
+            "event-type": "EventType",
+            "not-after": "NotAfter",
+            "not-before": "NotBefore",
+        },
+    ),
+    "attachment-status.instance-id": "AttachmentStatuses.InstanceId",
+    "attachment-status.io-performance": "AttachmentStatuses.IoPerformance",
+    "availability-zone": "AvailabilityZone",
+    "volume-status.details-name": "VolumeStatus.Details.Name",
+    "volume-status.details-status": "VolumeStatus.Details.Status",
+    "volume-status.status": "VolumeStatus.Status",
+}
+
+_VOLUMES_MODIFICATIONS: FilterSpec = {
+    **_plain("modification-state original-iops original-size original-volume-type original-throughput"),
+    **_plain("start-time target-iops target-size target-volume-type target-throughput volume-id"),
+    "originalMultiAttachEnabled": "OriginalMultiAttachEnabled",
+    "targetMultiAttachEnabled": "TargetMultiAttachEnabled",
+}
+
 _ADDRESSES = _plain(
     "allocation-id association-id domain instance-id network-border-group network-interface-id"
     " network-interface-owner-id private-ip-address public-ip"
@@ -657,6 +689,8 @@ FILTERS: dict[str, FilterSpec] = {
     "DescribeInstanceStatus": _INSTANCE_STATUS,
     "DescribeVolumes": _VOLUMES,
     "DescribeSnapshots": _SNAPSHOTS,
+    "DescribeVolumeStatus": _VOLUME_STATUS,
+    "DescribeVolumesModifications": _VOLUMES_MODIFICATIONS,
     "DescribeAddresses": _ADDRESSES,
     "DescribeNetworkInterfaces": _NETWORK_INTERFACES,
     "DescribeInternetGateways": _INTERNET_GATEWAYS,
@@ -672,6 +706,8 @@ UNTAGGABLE: frozenset[str] = frozenset(
         "DescribeInstanceTypes",
         "DescribeTags",
         "DescribeInstanceStatus",
+        "DescribeVolumeStatus",
+        "DescribeVolumesModifications",
     }
 )
 """Actions whose items carry no tags: no ``tag:*``/``tag-key``/``tag-value`` there."""
@@ -693,6 +729,8 @@ ITEM_SHAPES: dict[str, tuple[str, ...]] = {
     "DescribeInstanceStatus": ("InstanceStatus",),
     "DescribeVolumes": ("Volume",),
     "DescribeSnapshots": ("Snapshot",),
+    "DescribeVolumeStatus": ("VolumeStatusItem",),
+    "DescribeVolumesModifications": ("VolumeModification",),
     "DescribeAddresses": ("Address",),
     "DescribeNetworkInterfaces": ("NetworkInterface",),
     "DescribeInternetGateways": ("InternetGateway",),
@@ -717,5 +755,7 @@ NOT_SUPPORTED: dict[str, tuple[str, ...]] = {
         "network-interface.tag-value",
     ),
     "DescribeInstanceStatus": ("tag:<key>", "tag-key", "tag-value"),
+    "DescribeVolumeStatus": ("tag:<key>", "tag-key", "tag-value"),
+    "DescribeVolumesModifications": ("tag:<key>", "tag-key", "tag-value"),
 }
 """Documented filters with no field in the output item: rejected as unknown."""

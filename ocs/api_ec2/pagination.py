@@ -91,6 +91,9 @@ LIMITS: dict[str, tuple[int, int]] = {
     "DescribeInternetGateways": (5, 1000),
     "DescribeRouteTables": (5, 100),
     "DescribeNatGateways": (5, 1000),
+    "DescribeVolumeStatus": (5, 1000),
+    # Documented: "up to a limit of 500"; no minimum is documented.
+    "DescribeVolumesModifications": (5, 500),
 }
 """MaxResults range of each paginated Describe action (its input has MaxResults)."""
 
@@ -105,7 +108,9 @@ NOT_PAGINATED: frozenset[str] = frozenset(
 )
 """Describe actions whose input has no MaxResults/NextToken: always one page."""
 
-CLAMPED: frozenset[str] = frozenset({"DescribeTags", "DescribeVolumes", "DescribeSnapshots"})
+CLAMPED: frozenset[str] = frozenset(
+    {"DescribeTags", "DescribeVolumes", "DescribeSnapshots", "DescribeVolumeStatus"}
+)
 """Actions that serve a MaxResults above their maximum as the maximum (not an error)."""
 
 DEFAULT_PAGE_SIZE: dict[str, int] = {"DescribeInstanceTypes": 100}

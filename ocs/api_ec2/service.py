@@ -42,6 +42,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> Settings:
         elastic_ips_per_account=conf.network.elastic_ips_per_account,
         volume_gib_per_account=conf.volume.gib_per_account,
         snapshots_per_account=conf.volume.snapshots_per_account,
+        provisioned_iops_per_account=conf.volume.provisioned_iops_per_account,
+        max_queue_wait=conf.api.max_queue_wait,
     )
 
 

@@ -23,7 +23,12 @@ acknowledged only after its handler returned:
   unreachable) is not the message's fault: the handler is run again, with a
   backoff, until it succeeds, and the message stays unacknowledged meanwhile
   (nothing is lost however long the outage; at stop it is requeued);
-  any other exception requeues it once, and drops it (logged) if it fails again;
+  any other exception (a bug, a poison message) sends it round again, to the end of
+  its queue, with a count of its failures in a header; once it has failed the bus's
+  ``handler_attempts`` times it is rejected, and the broker moves it to the
+  dead-letter queue (``<exchange>.dead``), logged, where an operator finds it
+  (``ocs-manage bus dead-letters``); a broadcast's failing message is dropped
+  (logged) after one redelivery;
 - a message whose handler never finished (crash, kill, lost connection) stays
   unacked and the broker delivers it again.
 
@@ -62,6 +67,9 @@ REPLY_TIMEOUT = 5.0
 
 #: Backoff between runs of a cast's handler that failed for a transient reason.
 TRANSIENT_BACKOFF = (0.5, 5.0)  # first, longest
+
+#: The header counting the runs of a cast's handler that failed (see RpcServer).
+FAILURES_HEADER = "x-ocs-failures"
 
 
 class RpcServer(ConsumerThread):
@@ -138,6 +146,8 @@ class RpcServer(ConsumerThread):
     # --- consuming (consumer thread) ----------------------------------------
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        if not self.bus.is_memory:  # before any message can be dead-lettered into it
+            self.bus.dead_letter_queue().bind(channel).declare()
         queues = [self.bus.topic_queue(topic) for topic in self.topics]
         self._subscription = self.bus.fanout_queue(self.api.service) if self._fanout else None
         if self._subscription is not None:
@@ -244,9 +254,12 @@ class RpcServer(ConsumerThread):
         if reply_to and self._expired(message):
             LOG.warning("%s: dropping %s, its caller gave up", self.name, op.name)
             return ACK
-        return self._dispatch(op, body.get("payload"), message, reply_to)
+        return self._dispatch(op, body, message, reply_to)
 
-    def _dispatch(self, op: Operation[Any, Any], payload: Any, message: Any, reply_to: str | None) -> str:
+    def _dispatch(
+        self, op: Operation[Any, Any], body: dict[str, Any], message: Any, reply_to: str | None
+    ) -> str:
+        payload = body.get("payload")
         backoff, longest = self.transient_backoff
         failures = 0
         while True:
@@ -278,21 +291,68 @@ class RpcServer(ConsumerThread):
                     self._wakeup.wait(backoff)
                     backoff = min(backoff * 2, longest)
                     continue
-                return self._failed(op, message, reply_to, exc)
+                return self._failed(op, body, message, reply_to, exc)
             if failures:
                 LOG.info("%s.%s succeeded after %d transient failures", self.api.service, op.name, failures)
             self._reply(message, reply_to, {"result": result})
             return ACK
 
-    def _failed(self, op: Operation[Any, Any], message: Any, reply_to: str | None, exc: Exception) -> str:
+    def _failed(
+        self,
+        op: Operation[Any, Any],
+        body: dict[str, Any],
+        message: Any,
+        reply_to: str | None,
+        exc: Exception,
+    ) -> str:
         LOG.error("%s.%s failed", self.api.service, op.name, exc_info=exc)
         if reply_to:
             self._reply(message, reply_to, {"error": error_to_wire(exc)})
             return ACK
-        if message.delivery_info.get("redelivered"):
-            LOG.error("%s.%s failed again on redelivery; dropping the message", self.api.service, op.name)
+        headers = dict(message.headers or {})
+        exchange, key = message.delivery_info.get("exchange"), message.delivery_info.get("routing_key") or ""
+        if exchange == self.bus.exchange_name:  # a cast to a topic
+            queue = self.bus.topic_queue(key).name
+        elif exchange == "" and key.startswith(self.bus.exchange_name + "."):  # one sent round again
+            queue = key
+        else:  # a broadcast, on this server's own queue
+            if message.delivery_info.get("redelivered"):
+                LOG.error("%s.%s failed again on redelivery; dropping the message", self.api.service, op.name)
+                return REJECT
+            return REQUEUE
+        failures = _count(headers.get(FAILURES_HEADER)) + 1
+        if failures >= self.bus.handler_attempts:
+            LOG.error(
+                "%s.%s failed %d times; the message goes to the dead-letter queue %s",
+                self.api.service,
+                op.name,
+                failures,
+                "(none: dropped)" if self.bus.is_memory else self.bus.dead_letter_exchange.name,
+            )
             return REJECT
-        return REQUEUE
+        # Round again, at the end of its queue (others go first), with its count: put
+        # back before it is acknowledged, so that it is never lost (a crash in between
+        # delivers it twice; handlers are idempotent).
+        try:
+            self.bus.publish(
+                body,
+                exchange="",
+                routing_key=queue,
+                timeout=REPLY_TIMEOUT,
+                persistent=True,
+                headers={**headers, FAILURES_HEADER: failures},
+            )
+        except errors.OcsError:
+            LOG.warning("%s.%s: could not send it round again; requeued", self.api.service, op.name)
+            return REQUEUE
+        LOG.warning(
+            "%s.%s failed (%d of %d runs); the message goes round again",
+            self.api.service,
+            op.name,
+            failures,
+            self.bus.handler_attempts,
+        )
+        return ACK
 
     def _reply(self, message: Any, reply_to: str | None, body: dict[str, Any]) -> None:
         if not reply_to:
@@ -312,3 +372,8 @@ class RpcServer(ConsumerThread):
     def _expired(message: Any) -> bool:
         deadline = (message.headers or {}).get(DEADLINE_HEADER)
         return isinstance(deadline, (int, float)) and time.time() > deadline
+
+
+def _count(value: Any) -> int:
+    """A failure count from a header (anything else counts as none)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -95,8 +95,10 @@ class Bus:
         reconnect_interval: float = 1.0,
         heartbeat: float = 30.0,
         max_idle_publishers: int = 8,
+        handler_attempts: int = 3,
     ) -> None:
         self.url = url
+        self.handler_attempts = handler_attempts
         self.exchange_name = exchange
         self.rpc_timeout = rpc_timeout
         self.reconnect_interval = reconnect_interval
@@ -130,14 +132,29 @@ class Bus:
         )
 
     def topic_queue(self, topic: str) -> Queue:
-        """The durable queue on which the service listening on ``topic`` consumes."""
+        """The durable queue on which the service listening on ``topic`` consumes.
+
+        A message rejected from it goes to the dead-letter exchange (RabbitMQ's DLX;
+        the memory transport drops it). A queue declared without that argument by an
+        older OCS must be deleted once (RabbitMQ refuses to redeclare it otherwise)."""
         return Queue(
             f"{self.exchange_name}.{topic}",
             exchange=self.exchange,
             routing_key=topic,
             durable=True,
             auto_delete=False,
+            queue_arguments={"x-dead-letter-exchange": self.dead_letter_exchange.name},
         )
+
+    @property
+    def dead_letter_exchange(self) -> Exchange:
+        """Where the broker sends what a service gave up on (a fanout exchange)."""
+        return Exchange(f"{self.exchange_name}.dead", type="fanout", durable=True)
+
+    def dead_letter_queue(self) -> Queue:
+        """The durable queue that keeps dead letters until an operator looks at them."""
+        exchange = self.dead_letter_exchange
+        return Queue(exchange.name, exchange=exchange, durable=True, auto_delete=False)
 
     def fanout_exchange(self, service: str) -> Exchange:
         """The exchange of ``service``'s broadcasts."""
@@ -242,7 +259,7 @@ class Bus:
         and the topic exchange, with whatever messages they hold (clean-up)."""
         entities: list[Exchange | Queue] = [self.topic_queue(t) for t in topics]
         entities += [self.fanout_exchange(s) for s in services]
-        entities.append(self.exchange)
+        entities += [self.dead_letter_queue(), self.dead_letter_exchange, self.exchange]
         absent: tuple[type[BaseException], ...] = (KeyError, *self.errors)
         with self.connection() as conn:
             for entity in entities:

@@ -26,4 +26,5 @@ def bus_from_conf(conf: cfg.ConfigOpts) -> Bus:
         conf.bus.exchange,
         rpc_timeout=conf.bus.rpc_timeout,
         reconnect_interval=conf.bus.reconnect_interval,
+        handler_attempts=conf.bus.handler_attempts,
     )

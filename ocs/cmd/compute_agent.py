@@ -65,6 +65,7 @@ def driver_settings(conf: cfg.ConfigOpts, host: str) -> dict[str, Any]:
             "config_drive_device": lv.config_drive_device,
             "qemu_img": lv.qemu_img,
             "detach_timeout": lv.detach_timeout,
+            "rbd_keyring": lv.rbd_keyring,
         }
     return {}
 

@@ -13,11 +13,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ocs import conf as ocs_conf
 from ocs import errors, log
-from ocs.manage import accounts, allinone, db, devcluster, hosts, images, instance_types, instances, quotas
+from ocs.manage import (
+    accounts,
+    allinone,
+    bus,
+    db,
+    devcluster,
+    hosts,
+    images,
+    instance_types,
+    instances,
+    quotas,
+)
 
 LOG = logging.getLogger("ocs.manage")
 
-_FAMILIES = (allinone, devcluster, db, accounts, instance_types, images, instances, quotas, hosts)
+_FAMILIES = (allinone, devcluster, db, accounts, instance_types, images, instances, quotas, hosts, bus)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from oslo_config import cfg
 
@@ -18,16 +19,32 @@ from ocs.volume.backends import make_backend
 from ocs.volume.service import VolumeEndpoint, VolumeService, VolumeSettings
 
 
+def backend_settings(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """The constructor keywords of the configured backend."""
+    vol = conf.volume
+    if vol.backend == "rbd":
+        return {
+            "pool": vol.rbd_pool,
+            "ceph_conf": vol.rbd_ceph_conf,
+            "user": vol.rbd_user,
+            "keyring": vol.rbd_keyring,
+            "timeout": float(vol.rbd_timeout),
+            "copy_timeout": float(vol.operation_timeout),
+            "monitors": vol.rbd_monitors,
+            "secret_uuid": vol.rbd_secret_uuid,
+        }
+    return {
+        "state_dir": state_path(conf),
+        "volume_format": vol.volume_format,
+        "qemu_img": vol.qemu_img,
+        "timeout": float(vol.operation_timeout),
+    }
+
+
 def backend_from_conf(conf: cfg.ConfigOpts) -> VolumeBackend:
     vol = conf.volume
     try:
-        return make_backend(
-            vol.backend,
-            state_dir=state_path(conf),
-            volume_format=vol.volume_format,
-            qemu_img=vol.qemu_img,
-            timeout=float(vol.operation_timeout),
-        )
+        return make_backend(vol.backend, **backend_settings(conf))
     except (ValueError, OSError) as exc:
         raise errors.ConfigError(reason=f"[volume] backend {vol.backend}: {exc}") from None
 
@@ -37,6 +54,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> VolumeSettings:
         host=str(conf.host),
         workers=int(conf.volume.workers),
         sweep_interval=float(conf.volume.sweep_interval),
+        attachment_timeout=float(conf.volume.attachment_timeout),
     )
 
 

@@ -417,6 +417,19 @@ class Driver(abc.ABC):
         volume then stays attached).
         """
 
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> bool:
+        """Grow a volume plugged into a running guest to ``size_bytes``: the hypervisor
+        resizes the image it holds open and the guest sees the new capacity at once
+        (ModifyVolume). False, and nothing done, if the volume is not plugged in or the
+        guest is not running (the backend then grows the bytes by itself).
+
+        Raises :class:`GuestNotFound`, :class:`InvalidGuestState` while spawning, and
+        :class:`DriverError` if the hypervisor refuses (the volume keeps its size).
+        Optional (outside the contract's abstract methods): a driver that cannot resize
+        a plugged volume answers False, as here.
+        """
+        return False
+
     @abc.abstractmethod
     def attach_interface(self, instance_id: str, nic: NicSpec) -> None:
         """Plug a network interface into a guest in any power state.

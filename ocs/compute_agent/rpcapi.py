@@ -51,6 +51,43 @@ class VolumeAction:
 
 
 @dataclass(frozen=True)
+class VolumeResize:
+    """Grow EBS volume ``volume_id``, plugged into one running guest of ``host``, to
+    ``size_gib`` (ModifyVolume): the hypervisor resizes it and the guest sees it."""
+
+    host: str
+    instance_id: str
+    volume_id: str
+    size_gib: int
+
+
+@dataclass(frozen=True)
+class VolumeResized:
+    """``resized``: the guest has the new size. False with no ``error``: the volume is
+    not plugged in or the guest is not running (the backend grows the bytes itself)."""
+
+    volume_id: str
+    resized: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class GuestVolumesRequest:
+    host: str
+    instance_id: str
+
+
+@dataclass(frozen=True)
+class GuestVolumes:
+    """The EBS volumes plugged into the guest now (``exists`` False: the host has no such
+    guest), for the volume service to settle an attachment whose report was lost."""
+
+    instance_id: str
+    exists: bool
+    volumes: list[str]
+
+
+@dataclass(frozen=True)
 class InterfaceAction:
     """Plug network interface ``interface_id`` (MAC ``mac``) into one guest of ``host`` at
     ``device_index``, or unplug it. ``force`` (a detach): EC2's Force, the interface
@@ -105,3 +142,5 @@ class ComputeApi(ServiceApi):
     detach_volume = cast(VolumeAction)
     image_guest = cast(ImageGuest)
     console_output = call(ConsoleRequest, ConsoleOutput, timeout=10.0)
+    resize_volume = call(VolumeResize, VolumeResized, timeout=60.0)
+    guest_volumes = call(GuestVolumesRequest, GuestVolumes, timeout=10.0)

@@ -21,6 +21,10 @@ attach_      a ``VolumeEvent``: ``attached`` or ``attach_failed`` (the reason); 
 volume       guest still being spawned is waited for, as for interfaces
 detach_      ``detached`` (also for a guest that is gone, and with Force whatever
 volume       the guest did) or ``detach_failed`` (the volume stays attached)
+resize_      a call: the answer says whether the running guest's hypervisor grew
+volume       the plugged volume (ModifyVolume)
+guest_       a call: the volumes plugged into the guest now (the volume service
+volumes      settles an attachment whose ``VolumeEvent`` was lost)
 image_guest  ``rebooted`` once the guest runs again (CreateImage: it was powered off
              while the volume service copied its volumes, ``VolumeApi.snapshot_now``),
              or what a failed start sends
@@ -96,10 +100,14 @@ from ocs.compute_agent.rpcapi import (
     ConsoleOutput,
     ConsoleRequest,
     GuestAction,
+    GuestVolumes,
+    GuestVolumesRequest,
     ImageGuest,
     InterfaceAction,
     Spawn,
     VolumeAction,
+    VolumeResize,
+    VolumeResized,
 )
 from ocs.network.rpcapi import NetworkHostApi, PortBinding, SetupPort, SetupPorts, TeardownPort
 from ocs.scheduler.rpcapi import GuestSummary, HostReport, InstanceEvent, SchedulerApi, VolumeEvent
@@ -541,6 +549,32 @@ class ComputeEndpoint(StatusEndpoint):
             self.tell_volume(iid, volume_id, "detached")
         else:
             self.tell_volume(iid, volume_id, "detach_failed", why)
+
+    def resize_volume(self, req: VolumeResize) -> VolumeResized:
+        """Grow a plugged volume through the hypervisor (ModifyVolume of an attached volume)."""
+        iid, volume_id = req.instance_id, req.volume_id
+        resized: list[bool] = []
+        why = self._on_guest(
+            iid,
+            lambda: resized.append(self.driver.resize_volume(iid, volume_id, req.size_gib * 1024**3)),
+            f"resize {volume_id}",
+            0.0,
+        )
+        if why == NO_GUEST:
+            return VolumeResized(volume_id, False)
+        if why is not None:
+            return VolumeResized(volume_id, False, why)
+        if resized and resized[0]:
+            LOG.info("%s: volume %s grown to %d GiB", iid, volume_id, req.size_gib)
+        return VolumeResized(volume_id, bool(resized and resized[0]))
+
+    def guest_volumes(self, req: GuestVolumesRequest) -> GuestVolumes:
+        """The volumes the guest has plugged in, as the hypervisor says."""
+        try:
+            info = self.driver.guest_info(req.instance_id)
+        except GuestNotFound:
+            return GuestVolumes(req.instance_id, False, [])
+        return GuestVolumes(req.instance_id, True, list(info.volumes))
 
     # --- CreateImage ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from ocs.conf import (
     database,
     default,
     ec2,
+    gce,
     images,
     libvirt,
     network,
@@ -24,7 +25,7 @@ from ocs.conf import (
     volume,
 )
 
-_MODULES = (default, database, bus, api, auth, ec2, scheduler, compute, libvirt, images, network, volume)
+_MODULES = (default, database, bus, api, auth, ec2, gce, scheduler, compute, libvirt, images, network, volume)
 
 
 def register_all(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

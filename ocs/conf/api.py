@@ -21,6 +21,35 @@ OPTS = [
         help="Number of gunicorn worker processes of ocs-api. The all-in-one "
         "always serves from threads inside its single process.",
     ),
+    cfg.IntOpt(
+        "threads",
+        default=8,
+        min=1,
+        help="Request threads of each gunicorn worker of ocs-api (gthread workers). "
+        "Connections beyond them wait in the worker, not in a thread, until one is free.",
+    ),
+    cfg.IntOpt(
+        "keepalive",
+        default=75,
+        min=0,
+        help="Seconds ocs-api keeps an idle client connection open for its next "
+        "request (0: one request per connection). Keep it well above how long the "
+        "server may take to notice a request on a kept connection under load, and "
+        "above the idle timeout of any load balancer in front: the server closes a "
+        "connection it counts as idle even when a request has just arrived on it, and "
+        "that client then sees a dropped connection (botocore's ConnectionClosedError). "
+        "A worker holds at most 1000 connections; idle ones cost no thread.",
+    ),
+    cfg.FloatOpt(
+        "max_queue_wait",
+        default=20.0,
+        min=0.0,
+        help="Seconds a request of ocs-api may have waited for a free thread (the server "
+        "overloaded) and still be served; one that waited longer is answered at once "
+        "with RequestLimitExceeded (HTTP 503, nothing done), which the AWS SDKs retry "
+        "with backoff, rather than after the client's own timeout (60 s in botocore; "
+        "RunInstances itself may take 30). 0: serve every request however late.",
+    ),
     cfg.StrOpt(
         "public_endpoint",
         help="URL by which clients reach the API, written into ocsrc as "

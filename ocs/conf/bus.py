@@ -28,6 +28,16 @@ OPTS = [
         help="Seconds a call waits for its reply before it fails with a timeout "
         "error. Individual operations may declare a shorter or longer timeout.",
     ),
+    cfg.IntOpt(
+        "handler_attempts",
+        default=3,
+        min=1,
+        help="Runs a cast gets when its handler fails with an unexpected error (not an "
+        "EC2-style error, not an unreachable database, which are retried until it "
+        "is back): after that many failures the message goes to the bus's dead-letter "
+        "queue (<exchange>.dead on RabbitMQ, logged; 'ocs-manage bus dead-letters' "
+        "lists and requeues them) instead of looping or being lost.",
+    ),
     cfg.FloatOpt(
         "reconnect_interval",
         default=1.0,

@@ -65,6 +65,14 @@ OPTS = [
         help="Attach the config drive as a read-only virtio disk or as a cdrom.",
     ),
     cfg.StrOpt("qemu_img", default="qemu-img", help="Command that creates the qcow2 overlays of guests."),
+    cfg.StrOpt(
+        "rbd_keyring",
+        default="",
+        help="Keyring file with the cephx keys of the users that Ceph RBD volumes are "
+        "attached as ([volume] rbd_user). The agent keeps each key in a libvirt secret "
+        "(the UUID comes with the volume) that QEMU authenticates with. Empty: "
+        "/etc/ceph/ceph.client.<user>.keyring, then /etc/ceph/keyring.",
+    ),
     cfg.FloatOpt(
         "detach_timeout",
         default=30.0,

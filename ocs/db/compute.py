@@ -59,6 +59,10 @@ STATE_CODES: Final = {
 COUNTED_STATES: Final = ("pending", "running", "stopping", "shutting-down")
 DEFAULT_QUOTAS: Final = {"instances": 20, "vcpus": 64}
 QUOTA_RESOURCES: Final = tuple(DEFAULT_QUOTAS)
+#: Limits whose defaults come from configuration ([volume] gib_per_account,
+#: snapshots_per_account and provisioned_iops_per_account); a row in ``quotas``
+#: overrides them for one account.
+CONFIGURED_QUOTAS: Final = ("volume_gib", "snapshots", "provisioned_iops")
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -203,11 +207,19 @@ def list_all(s: Session, account_id: str | None = None) -> list[Instance]:
 
 
 def _check_resource(resource: str) -> str:
-    if resource not in QUOTA_RESOURCES:
+    if resource not in QUOTA_RESOURCES + CONFIGURED_QUOTAS:
         raise errors.InvalidParameterValue(
-            value=resource, name="resource", reason="Valid values: " + ", ".join(QUOTA_RESOURCES) + "."
+            value=resource,
+            name="resource",
+            reason="Valid values: " + ", ".join(QUOTA_RESOURCES + CONFIGURED_QUOTAS) + ".",
         )
     return resource
+
+
+def quota_override(s: Session, account_id: str, resource: str) -> int | None:
+    """The account's own limit on ``resource`` (None: it has the default)."""
+    row = s.get(Quota, (account_id, _check_resource(resource)))
+    return None if row is None else row.limit
 
 
 def get_quotas(s: Session, account_id: str) -> dict[str, int]:
@@ -529,7 +541,9 @@ def delete_unplaced(
         if instance_ids
         else []
     )
-    db_events.delete_unplaced(s, wanted, reservation_id=reservation_id)
+    db_events.delete_unplaced(
+        s, wanted, reservation_id=reservation_id, answered_after=None
+    )  # not answered yet
     left = set(s.scalars(select(Instance.id).where(Instance.id.in_(wanted)))) if wanted else set()
     gone = [i for i in instance_ids if i not in left]
     for instance_id in gone:  # also those the scheduler deleted

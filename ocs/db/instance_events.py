@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ocs.db import hosts as db_hosts
 from ocs.db import interface_cleanup, launch_volumes, public_addresses, volume_cleanup
 from ocs.db import tags as db_tags
+from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance, Reservation
 
 TERMINATED = "terminated"
@@ -196,12 +197,34 @@ def unassign(s: Session, instance_ids: Sequence[str], host: str, task: str) -> i
     return len(doomed)
 
 
-def delete_unplaced(s: Session, instance_ids: Sequence[str], *, reservation_id: str | None = None) -> int:
+#: Seconds after its launch within which an instance's RunInstances surely still waits
+#: for the scheduler: its call (SchedulerApi.schedule_instances) times out after 30 s,
+#: counted from after the launch was committed, and the API then answers every
+#: instance ``pending``. Later, a scheduler still working on the launch must not
+#: delete what it could not place: the client may have been told about it.
+LAUNCH_ANSWER_WINDOW = 25.0
+
+
+def delete_unplaced(
+    s: Session,
+    instance_ids: Sequence[str],
+    *,
+    reservation_id: str | None = None,
+    answered_after: float | None = LAUNCH_ANSWER_WINDOW,
+) -> int:
     """Delete the instances among ``instance_ids`` that have no host (they never
-    will), and the reservation when none of its instances is left."""
-    doomed = list(
-        s.scalars(select(Instance.id).where(Instance.id.in_(instance_ids), Instance.host.is_(None)))
-    )
+    will), and the reservation when none of its instances is left.
+
+    ``answered_after``: instances launched longer ago than that many seconds are kept
+    (pending without a host): their RunInstances may have answered them already (see
+    :data:`LAUNCH_ANSWER_WINDOW`), so the scheduler's periodic task places them later or
+    ends them ``terminated`` with a StateReason, as for any launch answered unplaced.
+    The scheduler, which cannot know whether its caller still waits, keeps the default;
+    the API, deleting before it answers, passes None."""
+    query = select(Instance.id).where(Instance.id.in_(instance_ids), Instance.host.is_(None))
+    if answered_after is not None:
+        query = query.where(Instance.launch_time > utcnow() - dt.timedelta(seconds=answered_after))
+    doomed = list(s.scalars(query))
     _delete(s, doomed)
     if reservation_id is not None:
         delete_empty_reservations(s, [reservation_id])

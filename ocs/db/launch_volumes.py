@@ -84,6 +84,7 @@ def create(
                 state="attaching",
                 delete_on_termination=p.delete_on_termination,
                 attach_time=when,
+                changed_at=when,
             )
         )
         made.append(volume.id)
@@ -98,6 +99,12 @@ def room(s: Session, account_id: str, gib_each: int, limit_gib: int) -> int:
         select(func.coalesce(func.sum(Volume.size_gib), 0)).where(Volume.account_id == account_id)
     )
     return max(0, (limit_gib - int(held or 0)) // max(1, gib_each))
+
+
+def is_launching(instance: Instance) -> bool:
+    """Whether the instance is being built: its ``attaching`` volumes are its launch's,
+    which become ``attached`` with its guest (not through a hot-plug's report)."""
+    return instance.state == "pending" and instance.task in ("scheduling", "spawning")
 
 
 def ready_state(s: Session, volume_id: str) -> str:
@@ -137,7 +144,7 @@ def mark_attached(s: Session, instance_id: str) -> None:
     s.execute(
         update(VolumeAttachment)
         .where(VolumeAttachment.instance_id == instance_id, VolumeAttachment.state == "attaching")
-        .values(state="attached")
+        .values(state="attached", changed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
 

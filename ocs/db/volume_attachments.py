@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from ocs import errors
 from ocs.db import compute as db_compute
+from ocs.db import volume_modifications as db_modifications
 from ocs.db import volumes as db_volumes
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance
@@ -104,6 +105,7 @@ def start_attach(
         raise errors.InUse(f"{volume.id} is already attached to an instance", code="VolumeInUse")
     if volume.state != "available":
         raise db_volumes.incorrect_state("Volume", volume.id, volume.state)
+    db_modifications.check_attachable(s, volume.id)
     if instance.state not in ATTACHABLE:
         raise errors.IncorrectState(f"Instance '{instance.id}' is not 'running'.")
     if volume.availability_zone != instance.availability_zone:
@@ -127,6 +129,7 @@ def start_attach(
         state="attaching" if hot else "attached",
         delete_on_termination=False,
         attach_time=now or utcnow(),
+        changed_at=now or utcnow(),
     )
     try:
         with s.begin_nested():
@@ -173,6 +176,7 @@ def start_detach(
         _forget(s, row)
     elif row.state != "detaching":
         row.state = "detaching"
+        row.changed_at = utcnow()
         s.flush()
     return Change(row, instance, volume, hot)
 

@@ -27,14 +27,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db import tags as db_tags
-from ocs.db.compute import lock_account
+from ocs.db.compute import lock_account, quota_override
 from ocs.db.models.base import utcnow
-from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment
+from ocs.db.models.volumes import Snapshot, SnapshotPermission, Volume, VolumeAttachment
 from ocs.db.owned import get_owned, owned_exists
 
 DELETABLE = ("available", "error")
@@ -180,16 +180,50 @@ def snapshot_exists(s: Session, account_id: str, snapshot_id: str) -> bool:
     return owned_exists(s, Snapshot, account_id, snapshot_id)
 
 
-def list_snapshots(
-    s: Session, account_id: str, snapshot_ids: Sequence[str] = (), owner_ids: Sequence[str] = ()
-) -> list[Snapshot]:
-    """The snapshots the account can see (its own: none are shared yet), by ID.
+def visible_to(account_id: str) -> ColumnElement[bool]:
+    """The snapshots ``account_id`` may see and create volumes from: its own, those
+    shared with it, and public ones (createVolumePermission ``all``)."""
+    shared = select(SnapshotPermission.snapshot_id).where(SnapshotPermission.grantee.in_([account_id, "all"]))
+    return or_(Snapshot.account_id == account_id, Snapshot.id.in_(shared))
 
-    ``owner_ids`` (``self``, account IDs, ``amazon``) narrows them to those owners;
-    every snapshot named must be visible, else InvalidSnapshot.NotFound."""
+
+def get_visible_snapshot(s: Session, account_id: str, snapshot_id: str) -> Snapshot:
+    """A snapshot the account owns or that is shared with it; one it may not see is
+    InvalidSnapshot.NotFound, exactly as one that does not exist."""
+    ids.validate("snapshot", snapshot_id)
+    row = s.scalar(select(Snapshot).where(Snapshot.id == snapshot_id, visible_to(account_id)))
+    if row is None:
+        raise ids.not_found("snapshot", snapshot_id)
+    return row
+
+
+def permissions_of(s: Session, snapshot_ids: Sequence[str]) -> dict[str, set[str]]:
+    """The grantees (account IDs, ``all``) of each snapshot's createVolumePermission."""
+    out: dict[str, set[str]] = defaultdict(set)
+    if snapshot_ids:
+        q = select(SnapshotPermission).where(SnapshotPermission.snapshot_id.in_(list(snapshot_ids)))
+        for row in s.scalars(q):
+            out[row.snapshot_id].add(row.grantee)
+    return out
+
+
+def list_snapshots(
+    s: Session,
+    account_id: str,
+    snapshot_ids: Sequence[str] = (),
+    owner_ids: Sequence[str] = (),
+    restorable_by: Sequence[str] = (),
+) -> list[Snapshot]:
+    """The snapshots the account can see (its own, shared with it, public), by ID.
+
+    ``owner_ids`` (``self``, account IDs; aliases such as ``amazon`` own none here)
+    narrows them to those owners; ``restorable_by`` (``self``, account IDs, ``all``)
+    to those these accounts may create volumes from (whom the caller's own snapshots
+    are shared with; of others' snapshots only whether they are public is told).
+    Every snapshot named must be visible, else InvalidSnapshot.NotFound."""
     for snapshot_id in snapshot_ids:
         ids.validate("snapshot", snapshot_id)
-    q = select(Snapshot).where(Snapshot.account_id == account_id)
+    q = select(Snapshot).where(visible_to(account_id))
     if snapshot_ids:
         q = q.where(Snapshot.id.in_(list(snapshot_ids)))
     rows = list(s.scalars(q.order_by(Snapshot.id)))
@@ -197,9 +231,22 @@ def list_snapshots(
     for snapshot_id in snapshot_ids:
         if snapshot_id not in found:
             raise ids.not_found("snapshot", snapshot_id)
-    if owner_ids and not {"self", account_id} & set(owner_ids):
-        return []
+    if owner_ids:
+        owners = {account_id if o == "self" else o for o in owner_ids}
+        rows = [r for r in rows if r.account_id in owners]
+    if restorable_by:
+        users = {account_id if u == "self" else u for u in restorable_by}
+        grants = permissions_of(s, [r.id for r in rows])
+        rows = [r for r in rows if _restorable(r, grants[r.id], users, account_id)]
     return rows
+
+
+def _restorable(row: Snapshot, grantees: set[str], users: set[str], caller: str) -> bool:
+    if "all" in grantees:
+        return True  # public: anyone, "all" included, may restore it
+    if row.account_id == caller:
+        return bool(users & ({caller} | grantees))
+    return caller in users  # shared with the caller: only the caller's own access is told
 
 
 def create_snapshot(
@@ -227,8 +274,9 @@ def create_snapshot(
 
 
 def usable_snapshot(s: Session, account_id: str, snapshot_id: str) -> Snapshot:
-    """The snapshot a new volume is made from: visible and ``completed``."""
-    row = get_snapshot(s, account_id, snapshot_id)
+    """The snapshot a new volume is made from: visible (its own, or shared with the
+    account) and ``completed``."""
+    row = get_visible_snapshot(s, account_id, snapshot_id)
     if row.state != "completed":
         raise incorrect_state("Snapshot", row.id, row.state)
     return row
@@ -278,24 +326,79 @@ def finish_snapshot(
 
 
 def check_volume_limit(s: Session, account_id: str, adding_gib: int, limit_gib: int) -> None:
-    """VolumeLimitExceeded if the account's volumes would exceed ``limit_gib`` in total
+    """VolumeLimitExceeded if the account's volumes would exceed its limit in total:
+    its own (``ocs-manage quota set --volume-gib``) or else ``limit_gib``, the default
     (checked under the account's lock: concurrent requests cannot pass it together)."""
     lock_account(s, account_id)
-    held = s.scalar(
-        select(func.coalesce(func.sum(Volume.size_gib), 0)).where(Volume.account_id == account_id)
-    )
-    if int(held or 0) + adding_gib > limit_gib:
+    limit_gib = volume_gib_limit(s, account_id, limit_gib)
+    held = volume_gib_used(s, account_id)
+    if held + adding_gib > limit_gib:
         raise errors.LimitExceeded(
             f"You have exceeded your maximum volume storage limit of {limit_gib} GiB.",
             code="VolumeLimitExceeded",
         )
 
 
-def check_snapshot_limit(s: Session, account_id: str, limit: int) -> None:
-    """SnapshotLimitExceeded if the account holds ``limit`` snapshots already."""
+def check_snapshot_limit(s: Session, account_id: str, limit: int, adding: int = 1) -> None:
+    """SnapshotLimitExceeded if ``adding`` more snapshots would exceed the account's
+    limit: its own (``ocs-manage quota set --snapshots``) or else ``limit``."""
     lock_account(s, account_id)
-    held = s.scalar(select(func.count()).where(Snapshot.account_id == account_id))
-    if int(held or 0) >= limit:
+    limit = snapshot_limit(s, account_id, limit)
+    if snapshots_used(s, account_id) + adding > limit:
         raise errors.LimitExceeded(
             "The maximum number of snapshots has been reached.", code="SnapshotLimitExceeded"
+        )
+
+
+def volume_gib_limit(s: Session, account_id: str, default: int) -> int:
+    found = quota_override(s, account_id, "volume_gib")
+    return default if found is None else found
+
+
+def snapshot_limit(s: Session, account_id: str, default: int) -> int:
+    found = quota_override(s, account_id, "snapshots")
+    return default if found is None else found
+
+
+def volume_gib_used(s: Session, account_id: str) -> int:
+    held = s.scalar(
+        select(func.coalesce(func.sum(Volume.size_gib), 0)).where(Volume.account_id == account_id)
+    )
+    return int(held or 0)
+
+
+def snapshots_used(s: Session, account_id: str) -> int:
+    return int(s.scalar(select(func.count()).where(Snapshot.account_id == account_id)) or 0)
+
+
+#: The volume types whose IOPS are provisioned (and count against the IOPS limit).
+PROVISIONED_IOPS_TYPES = ("io1", "io2")
+
+
+def provisioned_iops_limit(s: Session, account_id: str, default: int) -> int:
+    found = quota_override(s, account_id, "provisioned_iops")
+    return default if found is None else found
+
+
+def provisioned_iops_used(s: Session, account_id: str) -> int:
+    held = s.scalar(
+        select(func.coalesce(func.sum(Volume.iops), 0)).where(
+            Volume.account_id == account_id, Volume.volume_type.in_(PROVISIONED_IOPS_TYPES)
+        )
+    )
+    return int(held or 0)
+
+
+def check_iops_limit(s: Session, account_id: str, adding_iops: int, limit: int) -> None:
+    """MaxIOPSLimitExceeded if ``adding_iops`` more provisioned IOPS (io1, io2) would
+    exceed the account's limit: its own (``ocs-manage quota set --provisioned-iops``)
+    or else ``limit``. EC2's words: "You've reached the limit on your IOPS usage for
+    that region." (its error-code list)."""
+    if adding_iops <= 0:
+        return
+    lock_account(s, account_id)
+    limit = provisioned_iops_limit(s, account_id, limit)
+    if provisioned_iops_used(s, account_id) + adding_iops > limit:
+        raise errors.LimitExceeded(
+            "You've reached the limit on your IOPS usage for that region.", code="MaxIOPSLimitExceeded"
         )

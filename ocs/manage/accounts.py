@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 
 from oslo_config import cfg
 
+from ocs.api_ec2.service import endpoint_url
+from ocs.api_gce import keyfile
 from ocs.db import accounts as repo
+from ocs.db import gce as db_gce
 from ocs.manage.common import print_json, print_table, secret_box, session
 
 
@@ -91,6 +96,64 @@ def key_revoke(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
     return 0
 
 
+def gce_key(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    """A new service-account key for the Compute Engine API: its public half is stored, the
+    key file (with the private half) is written to --output (mode 0600) or printed, once."""
+    private_pem, public_pem = keyfile.generate()
+    with session(conf) as s:
+        account = repo.get_account(s, args.name)
+        key_id = db_gce.new_key_id()
+        email = keyfile.client_email(account.name, key_id)
+        key = db_gce.create_service_key(s, account.id, email, public_pem, key_id)
+        content = keyfile.key_file(
+            project=account.name,
+            key_id=key.id,
+            private_key_pem=private_pem,
+            email=email,
+            endpoint=endpoint_url(conf),
+        )
+    text = json.dumps(content, indent=2) + "\n"
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        print(
+            f"service-account key {content['private_key_id']} of project {account.name} written to {args.output}"
+        )
+    else:
+        print(text, end="")
+    return 0
+
+
+def gce_key_list(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    with session(conf) as s:
+        account = repo.get_account(s, args.name)
+        rows = [
+            {"private_key_id": k.id, "client_email": k.client_email, "created_at": k.created_at}
+            for k in db_gce.list_service_keys(s, account.id)
+        ]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(
+            ["KEY ID", "CLIENT EMAIL", "CREATED"],
+            [[r["private_key_id"], r["client_email"], r["created_at"]] for r in rows],
+        )
+    return 0
+
+
+def gce_key_revoke(conf: cfg.ConfigOpts, args: argparse.Namespace) -> int:
+    with session(conf) as s:
+        account = repo.get_account(s, args.name)
+        key = db_gce.get_service_key(s, args.key_id)
+        if key is None or key.account_id != account.id:
+            print(f"no service-account key {args.key_id} in account {account.name}")
+            return 1
+        db_gce.delete_service_key(s, key.id)
+    print(f"service-account key {args.key_id} revoked")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     acc = sub.add_parser("account", help="accounts (tenants) of the cloud")
     accsub = acc.add_subparsers(dest="account_command", required=True, metavar="COMMAND")
@@ -101,6 +164,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = accsub.add_parser("list", help="list accounts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=account_list)
+    p = accsub.add_parser("gce-key", help="a service-account key file for the Compute Engine API")
+    p.add_argument("name", help="account name or id (its name is the GCE project id)")
+    p.add_argument("--output", help="write the key file here (mode 0600) instead of printing it")
+    p.set_defaults(func=gce_key)
+    p = accsub.add_parser("gce-key-list", help="list an account's service-account keys")
+    p.add_argument("name", help="account name or id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=gce_key_list)
+    p = accsub.add_parser("gce-key-revoke", help="revoke a service-account key (its tokens stop working)")
+    p.add_argument("name", help="account name or id")
+    p.add_argument("key_id", help="the key file's private_key_id")
+    p.set_defaults(func=gce_key_revoke)
 
     key = sub.add_parser("access-key", help="access keys that sign API requests")
     keysub = key.add_subparsers(dest="key_command", required=True, metavar="COMMAND")

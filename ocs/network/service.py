@@ -608,12 +608,16 @@ class NetworkService:
                 if status
                 else []
             ),
+            # A cast whose handler finds the database unreachable (teardown_port of a
+            # port not converged yet, sync_host) is held and run again once it is back,
+            # as the scheduler's are, rather than acknowledged and lost.
             RpcServer(
                 bus,
                 NetworkHostApi,
                 self.endpoint,
                 topic=f"network.{settings.host}",
                 workers=settings.workers,
+                transient=db_engine.is_outage,
             ),
         ]
         self._stopping = threading.Event()

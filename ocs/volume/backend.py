@@ -33,7 +33,10 @@ class ObjectMissing(BackendError):
 class Export:
     """How a hypervisor reaches a volume: the compute agent's ``VolumeAttachment``
     takes ``backend``, ``target`` (a path, ``pool/image``) and ``options``
-    (``format``: the disk format the hypervisor must declare)."""
+    (``format``: the disk format the hypervisor must declare; for ``rbd`` also
+    ``monitors`` (``host:port,…``), ``auth_username`` (the cephx user) and
+    ``secret_uuid`` (the libvirt secret holding that user's key on compute hosts),
+    never a key itself)."""
 
     backend: str
     target: str
@@ -90,6 +93,16 @@ class VolumeBackend(abc.ABC):
         ObjectMissing if the volume does not exist; on failure no snapshot of that
         ID exists. The copy is crash-consistent only while nothing writes to the
         volume: a volume attached to a running guest needs the hypervisor's help."""
+
+    @abc.abstractmethod
+    def copy_snapshot(self, source_id: str, snapshot_id: str) -> int:
+        """Make snapshot ``snapshot_id`` an independent copy of snapshot ``source_id``
+        (CopySnapshot: its own bytes, so deleting either never touches the other);
+        the bytes it holds, as :meth:`snapshot` returns them.
+
+        An existing snapshot of that ID is left alone (and its size returned).
+        ObjectMissing if the source does not exist; on failure no snapshot of that ID
+        exists."""
 
     @abc.abstractmethod
     def delete_snapshot(self, snapshot_id: str) -> None:

@@ -14,10 +14,17 @@ operation until the next start, never loses it.
   then the ``deleting`` row.
 - ``create_snapshot``: copy the volume's bytes, then ``pending`` → ``completed``.
 - ``delete_snapshot``: the row is gone already; remove the bytes (after the
-  volumes being made from it are made).
+  volumes being made from it, and the copies being made of it, are made).
 - ``snapshot_now`` (a call, from a compute agent during CreateImage): copy the
   bytes of these pending snapshots now, while the agent holds the instance's
   guest powered off, and answer once they are done (their states).
+- ``modify_volume``: grow the volume's bytes to its modification's target size
+  (through the hypervisor of a running guest it is plugged into, so that the guest
+  sees it), then the modification ``modifying`` → ``optimizing`` and the volume its
+  new values (``failed`` if that cannot be done).
+
+A snapshot with a ``source_snapshot_id`` (CopySnapshot) is made by
+``create_snapshot`` too: its bytes are copied from that snapshot.
 """
 
 from __future__ import annotations
@@ -49,6 +56,11 @@ class DeleteSnapshot:
 
 
 @dataclass(frozen=True)
+class ModifyVolume:
+    volume_id: str
+
+
+@dataclass(frozen=True)
 class SnapshotNow:
     snapshot_ids: list[str]
 
@@ -69,4 +81,5 @@ class VolumeApi(ServiceApi):
     delete_volume = cast(DeleteVolume)
     create_snapshot = cast(CreateSnapshot)
     delete_snapshot = cast(DeleteSnapshot)
+    modify_volume = cast(ModifyVolume)
     snapshot_now = call(SnapshotNow, SnapshotsTaken, timeout=SNAPSHOT_NOW_TIMEOUT)

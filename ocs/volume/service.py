@@ -19,7 +19,24 @@ interrupted), and records the export (:meth:`~ocs.volume.backend.VolumeBackend.e
 of volumes that have none. Then :meth:`VolumeEndpoint.sweep` runs every
 ``sweep_interval`` seconds: it deletes volumes moved to ``deleting`` by others
 (an instance that ends deletes its DeleteOnTermination volumes in the same
-transaction as its own change, see :mod:`ocs.db.volume_cleanup`).
+transaction as its own change, see :mod:`ocs.db.volume_cleanup`), completes the
+volume modifications that are ``optimizing``, and settles attachments stuck in
+``attaching`` or ``detaching`` for longer than ``attachment_timeout`` seconds (the
+agent's report, or the request to the agent, was lost): it asks the instance's
+host which volumes its guest has plugged in (``ComputeApi.guest_volumes``) and
+records that — ``attached``, or detached (the volume ``available``; the host is
+then told to detach, so that a request to attach that is only late cannot plug in
+a volume the record gave back). An instance that is stopped or gone needs no
+question: a stopped one's guest gets its volumes when it starts. A host that does
+not answer is asked again at the next sweep: the record is never guessed. The
+volumes of an instance still being built are left to the scheduler (they become
+``attached`` when the guest runs, :mod:`ocs.db.launch_volumes`).
+
+ModifyVolume (:meth:`VolumeEndpoint.modify_volume`): a volume plugged into a
+running guest is grown by the guest's hypervisor (``ComputeApi.resize_volume``:
+QEMU holds the image open, and the guest sees the new size at once); the backend's
+:meth:`~ocs.volume.backend.VolumeBackend.grow` then grows what is still short (all
+of it for a volume no running guest has).
 
 A volume made for an instance's launch (attached already: :mod:`ocs.db.launch_volumes`)
 becomes ``in-use`` rather than ``available``, and the scheduler is told
@@ -50,15 +67,20 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus, RpcServer
+from ocs.compute_agent.driver import VolumeAttachment as AgentVolume
+from ocs.compute_agent.rpcapi import ComputeApi, GuestVolumesRequest, VolumeAction, VolumeResize
 from ocs.db import block_devices, launch_volumes
 from ocs.db import engine as db_engine
+from ocs.db import volume_attachments as db_attachments
+from ocs.db import volume_modifications as db_modifications
 from ocs.db import volumes as repo
 from ocs.db.models.base import utcnow
-from ocs.db.models.volumes import Snapshot, Volume
+from ocs.db.models.compute import Instance
+from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment, VolumeModification
 from ocs.scheduler.rpcapi import LaunchVolume, SchedulerApi
 from ocs.service import StatusEndpoint
 from ocs.volume.backend import BackendError, VolumeBackend
@@ -67,6 +89,7 @@ from ocs.volume.rpcapi import (
     CreateVolume,
     DeleteSnapshot,
     DeleteVolume,
+    ModifyVolume,
     SnapshotNow,
     SnapshotsTaken,
     VolumeApi,
@@ -82,6 +105,7 @@ class VolumeSettings:
     host: str = "volume"
     workers: int = 4
     sweep_interval: float = 5.0
+    attachment_timeout: float = 120.0
 
 
 class VolumeEndpoint(StatusEndpoint):
@@ -93,6 +117,7 @@ class VolumeEndpoint(StatusEndpoint):
         *,
         now: Callable[[], dt.datetime] = utcnow,
         on_launch_volume: Callable[[LaunchVolume], object] | None = None,
+        compute: ComputeApi | None = None,
     ) -> None:
         self.settings = settings = settings or VolumeSettings()
         super().__init__("volume", settings.host)
@@ -100,6 +125,7 @@ class VolumeEndpoint(StatusEndpoint):
         self.backend = backend
         self.now = now
         self.on_launch_volume = on_launch_volume  # tells the scheduler (SchedulerApi.launch_volume)
+        self.compute = compute  # the compute agents (None: no hypervisor to tell)
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -184,9 +210,12 @@ class VolumeEndpoint(StatusEndpoint):
             row = s.get(Snapshot, req.snapshot_id)
             if row is None or row.state != "pending":
                 return
-            volume_id = row.volume_id
+            volume_id, source_id = row.volume_id, row.source_snapshot_id
         try:
-            data_bytes = self.backend.snapshot(volume_id, req.snapshot_id)
+            if source_id:
+                data_bytes = self.backend.copy_snapshot(source_id, req.snapshot_id)
+            else:
+                data_bytes = self.backend.snapshot(volume_id, req.snapshot_id)
         except BackendError as exc:
             LOG.error("snapshot %s of %s failed: %s", req.snapshot_id, volume_id, exc)
             with self._tx() as s:
@@ -227,8 +256,17 @@ class VolumeEndpoint(StatusEndpoint):
                     select(Volume.id).where(Volume.snapshot_id == req.snapshot_id, Volume.state == "creating")
                 )
             )
+            copying = list(
+                s.scalars(
+                    select(Snapshot.id).where(
+                        Snapshot.source_snapshot_id == req.snapshot_id, Snapshot.state == "pending"
+                    )
+                )
+            )
         for volume_id in cloning:
             self.create_volume(CreateVolume(volume_id))
+        for snapshot_id in copying:
+            self.create_snapshot(CreateSnapshot(snapshot_id))
         self.backend.delete_snapshot(req.snapshot_id)
         LOG.info("snapshot %s: bytes removed", req.snapshot_id)
 
@@ -246,6 +284,10 @@ class VolumeEndpoint(StatusEndpoint):
             self.create_snapshot(CreateSnapshot(snapshot_id))
         for volume_id in sorted(v for v, st in states.items() if st == "deleting"):
             self.delete_volume(DeleteVolume(volume_id))
+        with self._tx() as s:
+            modifying = db_modifications.modifying(s)
+        for volume_id in modifying:
+            self.modify_volume(ModifyVolume(volume_id))
         self.record_exports()
         with self._tx() as s:
             volumes = set(s.scalars(select(Volume.id)))
@@ -281,6 +323,117 @@ class VolumeEndpoint(StatusEndpoint):
             doomed = list(s.scalars(select(Volume.id).where(Volume.state == "deleting").order_by(Volume.id)))
         for volume_id in doomed:
             self.delete_volume(DeleteVolume(volume_id))
+        with self._tx() as s:
+            for volume_id in db_modifications.complete_optimized(s, now=self.now()):
+                LOG.info("volume %s: modification completed", volume_id)
+        self.settle_attachments()
+
+    # --- modifications ---------------------------------------------------------------------
+
+    def modify_volume(self, req: ModifyVolume) -> None:
+        """Grow the bytes to the modification's target size, then record the outcome."""
+        with self._tx() as s:
+            mod = s.get(VolumeModification, req.volume_id)
+            if mod is None or mod.state != "modifying":
+                return
+            size = mod.target_size
+            guests = [
+                (a.instance_id, inst.host)
+                for a, inst in s.execute(
+                    select(VolumeAttachment, Instance)
+                    .join(Instance, Instance.id == VolumeAttachment.instance_id)
+                    .where(VolumeAttachment.volume_id == req.volume_id)
+                )
+                if db_attachments.is_hot(inst) and inst.host
+            ]
+        try:
+            for instance_id, host in guests:
+                self._resize_guest(host, instance_id, req.volume_id, size)
+            self.backend.grow(req.volume_id, size)
+        except (BackendError, _GuestResizeFailed) as exc:
+            LOG.error("volume %s: could not grow it to %d GiB: %s", req.volume_id, size, exc)
+            with self._tx() as s:
+                db_modifications.finish_modify(s, req.volume_id, ok=False, message=str(exc), now=self.now())
+            return
+        with self._tx() as s:
+            if db_modifications.finish_modify(s, req.volume_id, ok=True, now=self.now()):
+                LOG.info("volume %s: modified (%d GiB), optimizing", req.volume_id, size)
+
+    def _resize_guest(self, host: str, instance_id: str, volume_id: str, size_gib: int) -> None:
+        if self.compute is None:
+            return
+        try:
+            answer = self.compute.resize_volume(VolumeResize(host, instance_id, volume_id, size_gib))
+        except Exception as exc:  # the agent did not answer: the guest's image is held open
+            raise _GuestResizeFailed(f"the host {host} of {instance_id} did not answer: {exc}") from exc
+        if answer.error:
+            raise _GuestResizeFailed(f"the hypervisor of {instance_id} could not resize it: {answer.error}")
+
+    # --- attachments whose report was lost ------------------------------------------------
+
+    def settle_attachments(self) -> None:
+        """Record the true state of attachments stuck in attaching/detaching."""
+        cutoff = self.now() - dt.timedelta(seconds=self.settings.attachment_timeout)
+        with self._tx() as s:
+            stuck = [
+                (a.volume_id, a.instance_id, a.device, a.state, inst)
+                for a, inst in s.execute(
+                    select(VolumeAttachment, Instance)
+                    .outerjoin(Instance, Instance.id == VolumeAttachment.instance_id)
+                    .where(
+                        VolumeAttachment.state.in_(("attaching", "detaching")),
+                        or_(
+                            VolumeAttachment.changed_at < cutoff,
+                            VolumeAttachment.changed_at.is_(None) & (VolumeAttachment.attach_time < cutoff),
+                        ),
+                    )
+                    .order_by(VolumeAttachment.volume_id)
+                )
+            ]
+            hosts = {inst.id: (inst.host or "", db_attachments.is_hot(inst)) for *_, inst in stuck if inst}
+        for volume_id, instance_id, device, state, inst in stuck:
+            if inst is not None and launch_volumes.is_launching(inst):
+                continue  # a launch's volumes: the scheduler settles them with the build
+            host, hot = hosts.get(instance_id, ("", False))
+            if inst is None or not hot or not host or self.compute is None:
+                plugged = state == "attaching" and inst is not None  # a stopped guest gets it at start
+            else:
+                try:
+                    found = self.compute.guest_volumes(GuestVolumesRequest(host, instance_id))
+                except Exception as exc:  # noqa: BLE001 - asked again at the next sweep
+                    LOG.warning("%s: cannot settle %s of %s: %s", instance_id, state, volume_id, exc)
+                    continue
+                plugged = found.exists and volume_id in found.volumes
+            self._settle(volume_id, instance_id, device, state, plugged, host if inst is not None else "")
+
+    def _settle(
+        self, volume_id: str, instance_id: str, device: str, state: str, plugged: bool, host: str
+    ) -> None:
+        with self._tx() as s:
+            if state == "attaching":
+                changed = db_attachments.finish_attach(s, volume_id, instance_id, plugged)
+            else:
+                changed = db_attachments.finish_detach(s, volume_id, instance_id, not plugged)
+        if not changed:
+            return
+        LOG.warning(
+            "%s: volume %s was stuck %s: settled %s (what its host says)",
+            instance_id,
+            volume_id,
+            state,
+            "attached" if plugged else "detached",
+        )
+        if not plugged and host and self.compute is not None:
+            # A request to attach that is only late must not plug in a volume now free.
+            volume = AgentVolume(volume_id=volume_id, device=device, backend="", target="")
+            try:
+                self.compute.detach_volume(VolumeAction(host, instance_id, volume, force=True))
+            except Exception:
+                LOG.exception("%s: could not tell %s to let go of %s", instance_id, host, volume_id)
+
+
+class _GuestResizeFailed(Exception):
+    """The hypervisor of a guest the volume is plugged into did not grow it."""
 
 
 class VolumeService:
@@ -291,7 +444,14 @@ class VolumeService:
         self.endpoint = endpoint
         if endpoint.on_launch_volume is None:
             endpoint.on_launch_volume = SchedulerApi(bus).launch_volume
-        self.server = RpcServer(bus, VolumeApi, endpoint, workers=endpoint.settings.workers)
+        if endpoint.compute is None:
+            endpoint.compute = ComputeApi(bus)
+        # Casts whose handler finds the database unreachable are held and run again
+        # once it is back (see RpcServer), not acknowledged and lost: a volume left
+        # ``creating`` would otherwise wait for the next start of the service.
+        self.server = RpcServer(
+            bus, VolumeApi, endpoint, workers=endpoint.settings.workers, transient=db_engine.is_outage
+        )
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 

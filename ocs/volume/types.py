@@ -143,3 +143,36 @@ def performance(vtype: VolumeType, size_gib: int, iops: int | None, throughput: 
             f"maximum is {GP3_MIB_PER_IOPS:f} MiBps per iops"
         )
     return Performance(vtype.name, iops, throughput)
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a volume is now, as ModifyVolume starts from it."""
+
+    size_gib: int
+    volume_type: str
+    iops: int | None
+    throughput: int | None
+
+
+def modification(
+    current: Current, size: int | None, type_name: str | None, iops: int | None, throughput: int | None
+) -> tuple[int, Performance]:
+    """The target size and performance of a ModifyVolume request (EC2's rules).
+
+    Unchanged members keep the volume's values: its IOPS while the type still takes
+    provisioned IOPS (a gp3 volume moved to io1 keeps its 3,000), its throughput while
+    it stays gp3. Size grows only: ``InvalidParameterValue`` "New size cannot be
+    smaller than existing size" [aws/aws-cli#4216]. The target is checked as
+    CreateVolume checks a new volume (ranges, ratios, iops for io1/io2)."""
+    if size is not None and size < current.size_gib:
+        raise errors.InvalidParameterValue("New size cannot be smaller than existing size")
+    target_size = current.size_gib if size is None else size
+    vtype = volume_type(type_name or current.volume_type)
+    keeps_iops = vtype.iops is not None and TYPES[current.volume_type].iops is not None
+    if iops is None and keeps_iops and current.iops is not None:
+        iops = current.iops
+    if throughput is None and vtype.throughput is not None and current.volume_type == vtype.name:
+        throughput = current.throughput
+    check_size(vtype, target_size)
+    return target_size, performance(vtype, target_size, iops, throughput)

@@ -33,9 +33,15 @@ class Reply:
 
 
 def signed_post(
-    cloud, account, body: bytes | str | dict, content_type: str = FORM, timeout: float = 30
+    cloud,
+    account,
+    body: bytes | str | dict,
+    content_type: str = FORM,
+    timeout: float = 30,
+    extra_headers: dict[str, str] | None = None,
 ) -> Reply:
-    """POST ``body`` (form text, raw bytes, or a dict of parameters) to ``cloud``, signed as ``account``."""
+    """POST ``body`` (form text, raw bytes, or a dict of parameters) to ``cloud``, signed as
+    ``account``; ``extra_headers`` are sent too, unsigned."""
     if isinstance(body, dict):
         body = urlencode(body)
     data = body.encode("utf-8") if isinstance(body, str) else body
@@ -50,7 +56,8 @@ def signed_post(
     url = urlsplit(prepared.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
     try:
-        conn.request("POST", url.path or "/", body=prepared.body, headers=dict(prepared.headers))
+        headers = {**dict(prepared.headers), **(extra_headers or {})}
+        conn.request("POST", url.path or "/", body=prepared.body, headers=headers)
         resp = conn.getresponse()
         return Reply(resp.status, resp.read())
     finally:

@@ -17,9 +17,18 @@ Three layers are fuzzed:
   prefix (random, malformed, and the fuzzing account's real ones), negative
   and huge numbers, unknown parameters.
 
-The run is reproducible (``derandomize=True``) and bounded for CI; set
-``OCS_FUZZ_EXAMPLES=N`` to try N examples per action (and 10 N for the parser)
-locally. The figures of each run are printed at the end of the module.
+Every answer must be EC2's: a 200 with the action's response document, or an error
+document whose code is one EC2 documents (:data:`EC2_ERROR_CODES`) with a 4xx status;
+after each action's examples the account must still be served (DescribeInstances and
+DescribeVpcs answer, its VPCs are all there).
+
+The run is reproducible (``derandomize=True``) and bounded for CI: the ``ci`` profile
+(the default) tries a few examples per action and stops sending requests once the
+module's cloud has served for ``OCS_FUZZ_BUDGET`` seconds (60, so that the module ends
+within about 90 s; the actions not reached by then
+are each tried once). ``OCS_FUZZ_PROFILE=long`` tries 80 per action with no budget;
+``OCS_FUZZ_EXAMPLES=N`` tries N per action (and 10 N for the parser). The figures of
+each run are printed at the end of the module.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import collections
 import os
 import socket
 import string
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -51,10 +61,152 @@ from tests.dbfixtures import throwaway_database
 from tests.framework.cloud import Cloud
 from tests.framework.raw import Reply, signed_post
 
+PROFILE = os.environ.get("OCS_FUZZ_PROFILE", "ci")
+if PROFILE not in ("ci", "long"):
+    raise ValueError(f"OCS_FUZZ_PROFILE must be ci or long, not {PROFILE!r}")
 EXAMPLES = int(os.environ.get("OCS_FUZZ_EXAMPLES") or 0)
-PER_ACTION = EXAMPLES or 80
-PER_ENVELOPE = EXAMPLES or 60
-PER_PARSER = EXAMPLES * 10 or 500
+PER_ACTION = EXAMPLES or (80 if PROFILE == "long" else 6)
+PER_ENVELOPE = EXAMPLES or (60 if PROFILE == "long" else 20)
+PER_PARSER = EXAMPLES * 10 or (500 if PROFILE == "long" else 100)
+#: Seconds the module may take (ci): past them, each remaining action gets one request.
+BUDGET = float(os.environ.get("OCS_FUZZ_BUDGET") or (0 if PROFILE == "long" or EXAMPLES else 60))
+STARTED = [time.monotonic()]  # when the module's cloud was up
+
+#: The error codes of the EC2 API reference ("Error codes for the Amazon EC2 API":
+#: the common client errors, the client errors of specific actions and the server
+#: errors) that OCS may answer, and the NotFound/Malformed codes of each resource ID
+#: kind (ocs.ids.KINDS, EC2's per-kind codes). A code outside it is one no EC2
+#: client knows.
+EC2_ERROR_CODES = frozenset(
+    {code for kind in ids.KINDS.values() for code in (kind.not_found, kind.malformed)}
+) | frozenset(
+    [
+        "AddressLimitExceeded",
+        "AttachmentLimitExceeded",
+        "AuthFailure",
+        "CannotDelete",
+        "DefaultVpcAlreadyExists",
+        "DependencyViolation",
+        "DryRunOperation",
+        "Gateway.NotAttached",
+        "IdempotentParameterMismatch",
+        "IncompleteSignature",
+        "IncorrectInstanceState",
+        "IncorrectState",
+        "InstanceLimitExceeded",
+        "InsufficientAddressCapacity",
+        "InsufficientFreeAddressesInSubnet",
+        "InsufficientInstanceCapacity",
+        "InternalError",
+        "InvalidAMIAttributeItemValue",
+        "InvalidAMIID.Malformed",
+        "InvalidAMIID.NotFound",
+        "InvalidAMIID.Unavailable",
+        "InvalidAMIName.Duplicate",
+        "InvalidAMIName.Malformed",
+        "InvalidAction",
+        "InvalidAddress.NotFound",
+        "InvalidAddressID.NotFound",
+        "InvalidAllocationID.NotFound",
+        "InvalidAssociationID.NotFound",
+        "InvalidAttachment.NotFound",
+        "InvalidAttachmentID.NotFound",
+        "InvalidBlockDeviceMapping",
+        "InvalidCharacter",
+        "InvalidClientTokenId",
+        "InvalidFilter",
+        "InvalidGatewayID.NotFound",
+        "InvalidGroup.Duplicate",
+        "InvalidGroup.NotFound",
+        "InvalidGroup.Reserved",
+        "InvalidGroupId.Malformed",
+        "InvalidID",
+        "InvalidIPAddress.InUse",
+        "InvalidInstanceAttributeValue",
+        "InvalidInstanceID",
+        "InvalidInstanceID.Malformed",
+        "InvalidInstanceID.NotFound",
+        "InvalidInstanceType",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidKey.Format",
+        "InvalidKeyPair.Duplicate",
+        "InvalidKeyPair.Format",
+        "InvalidKeyPair.NotFound",
+        "InvalidManifest",
+        "InvalidNatGatewayID.NotFound",
+        "InvalidNetworkInterface.InUse",
+        "InvalidNetworkInterfaceAttachmentId.Malformed",
+        "InvalidNetworkInterfaceID.Malformed",
+        "InvalidNetworkInterfaceID.NotFound",
+        "InvalidPaginationToken",
+        "InvalidParameter",
+        "InvalidParameterCombination",
+        "InvalidParameterDependency",
+        "InvalidParameterValue",
+        "InvalidPermission.Duplicate",
+        "InvalidPermission.Malformed",
+        "InvalidPermission.NotFound",
+        "InvalidPlacementGroup.Unknown",
+        "InvalidPrefixListID.NotFound",
+        "InvalidQueryParameter",
+        "InvalidRequest",
+        "InvalidRoute.InvalidState",
+        "InvalidRoute.NotFound",
+        "InvalidRouteTableID.Malformed",
+        "InvalidRouteTableID.NotFound",
+        "InvalidSecurityGroupID.NotFound",
+        "InvalidSecurityGroupRuleId.Malformed",
+        "InvalidSecurityGroupRuleId.NotFound",
+        "InvalidSnapshot.InUse",
+        "InvalidSnapshot.NotFound",
+        "InvalidSnapshotID.Malformed",
+        "InvalidSubnet.Conflict",
+        "InvalidSubnet.Range",
+        "InvalidSubnetID.Malformed",
+        "InvalidSubnetID.NotFound",
+        "InvalidTagKey.Malformed",
+        "InvalidUserData.Malformed",
+        "InvalidUserID.Malformed",
+        "InvalidVolume.NotFound",
+        "InvalidVolume.ZoneMismatch",
+        "InvalidVolumeID.Malformed",
+        "InvalidVpc.Range",
+        "InvalidVpcID.Malformed",
+        "InvalidVpcID.NotFound",
+        "InvalidZone.NotFound",
+        "MalformedQueryString",
+        "MissingAction",
+        "MissingAuthenticationToken",
+        "MissingInput",
+        "MissingParameter",
+        "NatGatewayNotFound",
+        "OperationNotPermitted",
+        "OptInRequired",
+        "PrivateIpAddressLimitExceeded",
+        "RequestExpired",
+        "RequestLimitExceeded",
+        "Resource.AlreadyAssociated",
+        "ResourceLimitExceeded",
+        "RouteAlreadyExists",
+        "RulesPerSecurityGroupLimitExceeded",
+        "SecurityGroupsPerInterfaceLimitExceeded",
+        "ServiceUnavailable",
+        "SignatureDoesNotMatch",
+        "SnapshotLimitExceeded",
+        "TagLimitExceeded",
+        "UnauthorizedOperation",
+        "Unavailable",
+        "UnknownParameter",
+        "Unsupported",
+        "UnsupportedHibernationConfiguration",
+        "UnsupportedOperation",
+        "UnsupportedProtocol",
+        "VPCIdNotSpecified",
+        "VcpuLimitExceeded",
+        "VolumeInUse",
+        "VolumeLimitExceeded",
+    ]
+)
 NS = "{" + protocol.XML_NAMESPACE + "}"
 VERSION = "2016-11-15"
 
@@ -131,6 +283,7 @@ def cloud(tmp_path_factory, request, database):
         c.start()  # its app copies the (counting) dispatch table
     finally:
         HANDLERS.update(original)
+    STARTED[0] = time.monotonic()
     yield c
     c.stop()
     summary = (
@@ -384,8 +537,14 @@ def shape_params(
         count = draw(st.integers(1, 2) if ctx["mode"] == "sane" else st.integers(0, 3))
         if count == 0:
             return draw(st.sampled_from([{}, {prefix: ""}]))
-        regular = list(range(1, count + 1))
-        odd = [[0, 7, 3][:count], [2**40][:count]] if ctx["mode"] == "chaos" else []
+        regular = [str(i) for i in range(1, count + 1)]
+        # EC2 numbers members from 1; out of order, 0, negative, zero-padded and huge
+        # indices (Filter.0.Name, Filter.99999999999.Name) are the client's mistake.
+        odd = (
+            [["0", "7", "3"][:count], [str(2**40)][:count], ["99999999999"], ["-1"], ["01", "1"][:count]]
+            if ctx["mode"] == "chaos"
+            else []
+        )
         indexes = draw(st.sampled_from([regular, *odd]))
         out: dict[str, str] = {}
         for index in indexes:
@@ -453,9 +612,11 @@ def check(reply: Reply, sent: dict[str, str], action: str | None) -> None:
         assert root.tag == f"{NS}{action}Response", context
         SUCCEEDED[action] += 1
         return
+    assert reply.body.lstrip().startswith(b"<"), context  # XML, whatever happened
     code, message, request_id = reply.error()
     CODES[code] += 1
     assert code and request_id, context
+    assert code in EC2_ERROR_CODES, f"{code} is no EC2 error code; {context}"
     assert 400 <= reply.status < 500 or code in ALLOWED_5XX, context
     assert code != "InternalError", context
     assert not leaked(reply.text, sent), context
@@ -607,15 +768,33 @@ def test_a_nul_character_is_a_client_error(cloud, fuzzer, params):
 # --- every action, over HTTP ------------------------------------------------------------------
 
 
+def over_budget() -> bool:
+    return bool(BUDGET) and time.monotonic() - STARTED[0] > BUDGET
+
+
+def still_served(cloud, fuzzer, vpcs: set[str]) -> None:
+    """The account's state survived: its instances and VPCs can be listed, all VPCs there."""
+    ec2 = cloud.client(fuzzer)
+    ec2.describe_instances()
+    assert vpcs <= {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]}
+
+
 @pytest.mark.parametrize("action", sorted(HANDLERS))
 def test_every_action_answers_garbage_like_ec2(cloud, fuzzer, known, action):
+    vpcs = {i for i in known["id"] if i.startswith("vpc-")}
+    sent = [0]
+
     @settings(FUZZ, max_examples=PER_ACTION)
     @given(params=action_request(action, known))
     def fuzz(params):
+        if sent[0] and over_budget():
+            return  # the module's time is up: this action had its one request
+        sent[0] += 1
         COUNTS["action"] += 1
         check(signed_post(cloud, fuzzer, params), params, action)
 
     fuzz()
+    still_served(cloud, fuzzer, vpcs)
 
 
 def test_the_fuzzed_account_is_still_served(cloud, fuzzer):

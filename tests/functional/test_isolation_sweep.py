@@ -405,6 +405,28 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
             lambda i: {"VolumeId": w.b["volume"], "InstanceId": i, "Device": "/dev/sdf"},
         ),
         ("DetachVolume", "volume", lambda i: {"VolumeId": i}),
+        ("ModifyVolume", "volume", lambda i: {"VolumeId": i, "Size": "5"}),
+        ("DescribeVolumesModifications", "volume", lambda i: {"VolumeId.1": i}),
+        ("DescribeVolumeStatus", "volume", lambda i: {"VolumeId.1": i}),
+        ("DescribeVolumeAttribute", "volume", lambda i: {"VolumeId": i, "Attribute": "autoEnableIO"}),
+        ("ModifyVolumeAttribute", "volume", lambda i: {"VolumeId": i, "AutoEnableIO.Value": "true"}),
+        ("CopySnapshot", "snapshot", lambda i: {"SourceSnapshotId": i, "SourceRegion": "us-east-1"}),
+        ("CreateSnapshots", "instance", lambda i: {"InstanceSpecification.InstanceId": i}),
+        (
+            "DescribeSnapshotAttribute",
+            "snapshot",
+            lambda i: {"SnapshotId": i, "Attribute": "createVolumePermission"},
+        ),
+        (
+            "ModifySnapshotAttribute",
+            "snapshot",
+            lambda i: {"SnapshotId": i, "CreateVolumePermission.Add.1.Group": "all"},
+        ),
+        (
+            "ResetSnapshotAttribute",
+            "snapshot",
+            lambda i: {"SnapshotId": i, "Attribute": "createVolumePermission"},
+        ),
     ]
     for kind in (
         "instance",
@@ -550,6 +572,9 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeVolumes", {}),
         ("DescribeSnapshots", {}),
         ("DescribeSnapshots", {"Owner.1": world.owner.account_id}),
+        ("DescribeSnapshots", {"RestorableBy.1": world.stranger.account_id}),
+        ("DescribeVolumeStatus", {}),
+        ("DescribeVolumesModifications", {}),
         ("DescribeVolumes", {"Filter.1.Name": "snapshot-id", "Filter.1.Value.1": world.ids["snapshot"]}),
         (
             "DescribeNetworkInterfaces",

@@ -19,6 +19,7 @@ does not fit at all forgets its ClientToken, so that a retry runs anew.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -179,3 +180,48 @@ def test_concurrent_retries_with_one_token_make_one_reservation(cloud, ec2):
     assert len(rows_with_token(cloud, "raced-1")) == 2
     with cloud.session() as s:
         assert s.scalar(select(Reservation).where(Reservation.id == answers[0]["ReservationId"]))
+
+
+class LateScheduler:
+    """The scheduler client of an API whose call reaches the scheduler only after the API
+    gave up on it (answering the launch ``pending``): the test delivers it later."""
+
+    def __init__(self) -> None:
+        self.requests: list[ScheduleInstances] = []
+
+    def schedule_instances(self, req: ScheduleInstances) -> ScheduleResult:
+        self.requests.append(req)
+        raise errors.BusTimeout(target="scheduler", method="schedule_instances", timeout="30")
+
+
+def test_a_scheduler_working_past_the_api_timeout_deletes_nothing_the_client_was_told(cloud, ec2):
+    """A scheduler still placing a launch after the API's 30 s call timeout (which answered
+    every instance ``pending``) finds that they do not fit (MinCount 5, room for 4). It
+    used to delete them: instance IDs the client had been given vanished
+    (InvalidInstanceID.NotFound). Now what was launched longer ago than the API waits
+    (LAUNCH_ANSWER_WINDOW) is kept; the periodic task places what fits and ends the rest
+    ``terminated`` with Server.InsufficientInstanceCapacity."""
+    late = LateScheduler()
+    client = next(gen := lossy_client(cloud, late))
+    try:
+        answered = ids_of(launch(client, 5, 5))
+    finally:
+        gen.close()
+    assert len(answered) == 5 and late.requests
+    with cloud.session() as s:  # the scheduler gets to it past the API's timeout
+        for row in s.scalars(select(Instance).where(Instance.id.in_(answered))):
+            row.launch_time -= dt.timedelta(seconds=60)
+        s.commit()
+    assert cloud.aio.bus is not None
+    with pytest.raises(errors.InsufficientInstanceCapacity):
+        SchedulerApi(cloud.aio.bus).schedule_instances(late.requests[0])
+    assert sorted(describe(ec2, answered)) == sorted(answered)  # none vanished
+    wait_for(
+        lambda: {s["State"]["Name"] for s in describe(ec2, answered).values()} <= {"running", "terminated"},
+        30,
+        "the launch settled",
+    )
+    ended = describe(ec2, answered)
+    assert sorted(ended) == sorted(answered)
+    failed = [i for i in ended.values() if i["State"]["Name"] == "terminated"]
+    assert failed and all(i["StateReason"]["Code"] == "Server.InsufficientInstanceCapacity" for i in failed)

@@ -182,3 +182,39 @@ def test_throttling_is_configured_in_the_api_group(cloud):
     assert policy.classes["non-mutating"] == Limit(5, SLOW)
     assert policy.actions["RunInstances"] == Limit(2, 0.1)
     assert policy.actions["CreateTags"] == Limit(100, 10)  # built-in EC2 size kept
+
+
+def test_a_request_that_waited_too_long_for_the_api_is_refused_unserved(cloud):
+    """ocs-api's worker tells the app how long a request waited for a thread (the
+    X-OCS-QUEUED-SECONDS header its gthread worker sets, replacing a client's own); past
+    ``[api] max_queue_wait`` (20 s) the request is answered at once with
+    RequestLimitExceeded and nothing is done (no instance, no throttle token taken), so
+    that an overloaded API answers "slow down" before the client's own timeout instead
+    of dropping it. Here the header is sent directly (the test cloud has no gunicorn)."""
+    account = cloud.create_account("late")
+    ec2 = cloud.client(account)
+    image = ec2.describe_images(Filters=[{"Name": "name", "Values": ["ocs-demo"]}])["Images"][0]["ImageId"]
+    run = {
+        "Action": "RunInstances",
+        "Version": "2016-11-15",
+        "ImageId": image,
+        "MinCount": "1",
+        "MaxCount": "1",
+        "InstanceType": "t2.micro",
+    }
+    from tests.framework.raw import signed_post
+
+    for _ in range(2):
+        late = signed_post(cloud, account, run, extra_headers={"X-OCS-QUEUED-SECONDS": "20.5"})
+        assert late.status == 503 and late.error()[0] == "RequestLimitExceeded", late.text
+        assert "overloaded" in late.error()[1]
+    assert ec2.describe_instances()["Reservations"] == []  # nothing was launched
+    for _ in range(2):  # the bucket (2/0.1) still has both tokens: the refused took none
+        in_time = signed_post(cloud, account, run, extra_headers={"X-OCS-QUEUED-SECONDS": "19.5"})
+        assert in_time.status == 200, in_time.text
+    for junk in ("x", "-5", "nan"):
+        reply = signed_post(
+            cloud, account, {"Action": "DescribeRegions", "Version": "2016-11-15"},
+            extra_headers={"X-OCS-QUEUED-SECONDS": junk},
+        )  # fmt: skip
+        assert reply.status == 200, (junk, reply.text)

@@ -655,3 +655,13 @@ def test_user_data_normalization() -> None:
         api.normalize_user_data("a")
     assert info.value.code == "InvalidUserData.Malformed"
     assert api.private_dns_name("eu-west-1", "10.0.0.5") == "ip-10-0-0-5.eu-west-1.compute.internal"
+
+
+def test_the_scheduler_deletes_only_while_the_api_surely_waits() -> None:
+    """LAUNCH_ANSWER_WINDOW must end before the API's schedule_instances call times out
+    (after which it answers the launch pending), with room for a slow commit."""
+    from ocs.db.instance_events import LAUNCH_ANSWER_WINDOW
+    from ocs.scheduler.rpcapi import SchedulerApi
+
+    timeout = SchedulerApi.operations["schedule_instances"].timeout
+    assert timeout is not None and 0 < LAUNCH_ANSWER_WINDOW <= timeout - 5

@@ -25,8 +25,10 @@ from ocs.api_ec2.actions import (
     regions,
     route_tables,
     security_groups,
+    snapshot_sharing,
     snapshots,
     tags,
+    volume_modifications,
     volumes,
     vpcs,
 )
@@ -51,6 +53,8 @@ _MODULES = (
     addresses,
     volumes,
     snapshots,
+    volume_modifications,
+    snapshot_sharing,
     image_builds,
 )
 

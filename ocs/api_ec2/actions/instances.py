@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -855,7 +856,11 @@ def _left_pending(ctx: RequestContext, instance_ids: list[str], exc: errors.OcsE
     return instance_ids
 
 
-def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+def run_instances(
+    ctx: RequestContext, params: dict[str, Any], *, on_made: Callable[[list[Instance]], None] | None = None
+) -> dict[str, Any]:
+    """RunInstances. ``on_made(rows)`` (the Compute Engine front end's) writes what goes with the
+    new instances in their transaction, before it commits; it may raise: nothing is made."""
     refuse_unsupported(params)
     low, high = counts(params)
     spec, image, disks = launch_spec(ctx, params, high)
@@ -869,6 +874,8 @@ def run_instances(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     reservation, made = repo.launch(s, ctx.account_id, spec, count, now=now)
     volume_ids = _launch_volumes(ctx, made, disks)
     _tag_new(ctx, made, volume_ids, tags)
+    if on_made is not None:
+        on_made(made)
     db_images.mark_launched(s, image.id, now)
     ids_ = [r.id for r in made]
     reservation_id = reservation.id

@@ -6,11 +6,14 @@ service copies the volume's bytes and moves the snapshot to ``completed`` and
 in ``StateMessage``. A snapshot is a copy: deleting or writing to its volume later
 changes nothing in it, and volumes made from it outlive it.
 
-* DescribeSnapshots shows the caller's own snapshots (no snapshot is shared or
-  public yet): ``OwnerIds`` ``self`` or the caller's account ID keep them, any
-  other owner (``amazon``, another account) matches none; ``RestorableByUserIds``
-  narrows nothing further. Filters, tags and ``MaxResults``/``NextToken`` (not with
-  ``SnapshotIds``; past 1000 returns 1000, as documented).
+* DescribeSnapshots shows the snapshots the caller may create volumes from: its
+  own, those shared with it and public ones (createVolumePermission, see
+  :mod:`ocs.api_ec2.actions.snapshot_sharing`); one it may not see is
+  ``InvalidSnapshot.NotFound`` when named, as if it did not exist. ``OwnerIds``
+  (``self``, account IDs; an alias such as ``amazon`` owns none here) and
+  ``RestorableByUserIds`` (``self``, account IDs, ``all``) narrow them. Filters,
+  tags and ``MaxResults``/``NextToken`` (not with ``SnapshotIds``; past 1000
+  returns 1000, as documented).
 * DeleteSnapshot removes the snapshot at once (also a pending one: its copy is
   discarded when done); the service then removes its bytes. A snapshot a live
   image uses is ``InvalidSnapshot.InUse`` (:mod:`ocs.db.block_devices`).
@@ -51,6 +54,7 @@ def snapshot_items(ctx: RequestContext, rows: list[Snapshot]) -> list[dict[str, 
             "Encrypted": r.encrypted,
             "StorageTier": "standard",
             "FullSnapshotSizeInBytes": r.data_bytes,
+            "KmsKeyId": r.kms_key_id,
             "Tags": tags[r.id] or None,
         }
         items.append({k: v for k, v in item.items() if v is not None})
@@ -101,12 +105,32 @@ def describe_snapshots(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     action = "DescribeSnapshots"
     pagination.check_max_results_combination(action, params)
     rows = repo.list_snapshots(
-        ctx.session, ctx.account_id, params.get("SnapshotIds") or [], params.get("OwnerIds") or []
+        ctx.session,
+        ctx.account_id,
+        params.get("SnapshotIds") or [],
+        _users("owner", params.get("OwnerIds") or [], ("self",)),
+        _users("restorableBy", params.get("RestorableByUserIds") or [], ("self", "all")),
     )
     items = filters.filter_action(action, snapshot_items(ctx, rows), params.get("Filters"))
     scope = pagination.token_scope(action, ctx.account_id)
     page, token = pagination.paginate_action(action, items, params, key="SnapshotId", scope=scope)
     return {"Snapshots": page, "NextToken": token}
+
+
+_OWNER_ALIASES = ("amazon", "aws-marketplace", "aws-backup-vault")
+
+
+def _users(name: str, values: list[str], words: tuple[str, ...]) -> list[str]:
+    """Owner or user IDs as given: 12-digit account IDs, ``words`` and owner aliases;
+    anything else is ``InvalidUserID.Malformed``, as for DescribeImages."""
+    for value in values:
+        if value in words or (name == "owner" and value in _OWNER_ALIASES):
+            continue
+        if not (isinstance(value, str) and len(value) == 12 and value.isdigit()):
+            raise errors.InvalidParameterValue(
+                f"User ID '{value}' is invalid", code="InvalidUserID.Malformed"
+            )
+    return values
 
 
 ACTIONS = {

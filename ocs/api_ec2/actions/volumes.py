@@ -147,6 +147,8 @@ def create_volume(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]
     perf = types.performance(vtype, size, params.get("Iops"), params.get("Throughput"))
     tags = tagging.tag_specifications_for(params, "volume", action="CreateVolume")
     repo.check_volume_limit(s, ctx.account_id, size, ctx.settings.volume_gib_per_account)
+    if perf.volume_type in repo.PROVISIONED_IOPS_TYPES and perf.iops:
+        repo.check_iops_limit(s, ctx.account_id, perf.iops, ctx.settings.provisioned_iops_per_account)
     row = repo.create_volume(
         s,
         ctx.account_id,

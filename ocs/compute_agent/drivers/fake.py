@@ -74,6 +74,7 @@ FAILABLE_OPERATIONS = frozenset(
         "console_output",
         "attach_volume",
         "detach_volume",
+        "resize_volume",
         "attach_interface",
         "detach_interface",
     }
@@ -174,6 +175,7 @@ class _Guest:
     boots: int = 0
     console: bytearray = field(default_factory=bytearray)
     volumes: dict[str, VolumeAttachment] = field(default_factory=dict)
+    volume_bytes: dict[str, int] = field(default_factory=dict)  # the size a resize gave
     nics: dict[str, NicSpec] = field(default_factory=dict)
 
     def info(self) -> GuestInfo:
@@ -449,6 +451,17 @@ class FakeDriver(Driver):
             self._fail_if_planned("detach_volume", instance_id)
             volume = guest.volumes.pop(volume_id)
             self._log(guest, f"virtio_blk: {volume_id} at {volume.device} detached")
+
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> bool:
+        with self._connected():
+            guest = self._ready(instance_id, "resize a volume of")
+            root = guest.spec.root_volume.volume_id if guest.spec.root_volume else None
+            if (volume_id not in guest.volumes and volume_id != root) or guest.power_state not in _ON:
+                return False
+            self._fail_if_planned("resize_volume", instance_id)
+            guest.volume_bytes[volume_id] = size_bytes
+            self._log(guest, f"virtio_blk: {volume_id}: new size {size_bytes // 512} 512-byte logical blocks")
+            return True
 
     def attach_interface(self, instance_id: str, nic: NicSpec) -> None:
         with self._connected():

@@ -61,6 +61,7 @@ from ocs.compute_agent.driver import (
     VolumeAttachment,
 )
 from ocs.compute_agent.image_cache import ImageCache, ImageUnavailable
+from ocs.compute_agent.libvirt import ceph_secrets
 from ocs.compute_agent.libvirt.connection import Connection, guest_event, power_state
 from ocs.compute_agent.libvirt.host import (
     HostCapabilities,
@@ -108,8 +109,10 @@ class LibvirtDriver(Driver):
     ``kernel_cmdline`` for direct kernel boots, ``machine``, ``cpu_mode``
     ('' means host-passthrough under KVM), ``force_config_drive`` (every guest
     gets a config drive, not only those that ask), ``config_drive_device``
-    (``disk`` or ``cdrom``), ``qemu_img`` and ``detach_timeout`` (seconds a
-    guest may take to release a hot-unplugged device).
+    (``disk`` or ``cdrom``), ``qemu_img``, ``detach_timeout`` (seconds a
+    guest may take to release a hot-unplugged device) and ``rbd_keyring`` (the
+    keyring with the cephx keys of Ceph RBD volumes' users, '' for Ceph's
+    defaults; see :mod:`.ceph_secrets`).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class LibvirtDriver(Driver):
         config_drive_device: str = "disk",
         qemu_img: str = "qemu-img",
         detach_timeout: float = 30.0,
+        rbd_keyring: str = "",
     ) -> None:
         self.hostname = hostname or socket.gethostname()
         self.uri = uri
@@ -136,6 +140,7 @@ class LibvirtDriver(Driver):
         self.requested_virt_type = virt_type
         self.force_config_drive = force_config_drive
         self.detach_timeout = detach_timeout
+        self.rbd_keyring = rbd_keyring
         self.virt_type = ""  # chosen by init_host
         self._settings = DomainSettings(
             kernel_cmdline=kernel_cmdline,
@@ -299,6 +304,7 @@ class LibvirtDriver(Driver):
             files = self._make_files(job)
             self._checkpoint(job)
             xml = domain_xml.domain_xml(spec, files, self._settings)
+            self._ceph_secrets(spec.volumes)
             with self._errors(action="define the domain"):
                 dom = self._virconn().defineXML(xml)
             self._checkpoint(job)
@@ -527,6 +533,7 @@ class LibvirtDriver(Driver):
             raise DriverError(f"{volume.volume_id} is already attached to {instance_id} as {current}")
         if target in facts.targets:
             raise DriverError(f"device {volume.device} of {instance_id} is in use")
+        self._ceph_secrets((volume,))
         with self._errors(instance_id, f"attach {volume.volume_id}"):
             dom.attachDeviceFlags(xml, self._device_flags(dom))
 
@@ -540,6 +547,21 @@ class LibvirtDriver(Driver):
             dom.detachDeviceAlias(alias, flags)
 
         self._detach(instance_id, dom, detach, lambda f: volume_id not in f.volume_targets, volume_id)
+
+    def resize_volume(self, instance_id: str, volume_id: str, size_bytes: int) -> bool:
+        dom, facts = self._domain(instance_id, "resize a volume of")
+        target = facts.volume_targets.get(volume_id)
+        if target is None and volume_id and facts.root_volume == volume_id:
+            target = domain_xml.ROOT_TARGET  # an EBS root grows like any volume
+        if target is None:
+            return False
+        with self._errors(instance_id, f"resize {volume_id}"):
+            if not dom.isActive():
+                return False
+            # QEMU grows the image it holds open (a file through its block layer, an RBD
+            # image through librbd) and the virtio disk reports its new capacity.
+            dom.blockResize(target, size_bytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+        return True
 
     def attach_interface(self, instance_id: str, nic: NicSpec) -> None:
         dom, facts = self._domain(instance_id, "attach an interface to")
@@ -597,6 +619,20 @@ class LibvirtDriver(Driver):
                     except libvirt.libvirtError as exc:
                         LOG.debug("repeating the detach of %s from %s: %s", what, iid, exc)
             time.sleep(_POLL * 4)
+
+    def _ceph_secrets(self, volumes: tuple[VolumeAttachment, ...]) -> None:
+        """Define the libvirt secrets that the Ceph RBD volumes authenticate with
+        (DriverError if this host has no key for their user)."""
+        for volume in volumes:
+            user, uuid = volume.options.get("auth_username", ""), volume.options.get("secret_uuid", "")
+            if volume.backend != "rbd" or not user or not uuid:
+                continue
+            try:
+                key = ceph_secrets.find_key(user, self.rbd_keyring)
+            except ceph_secrets.KeyMissing as exc:
+                raise DriverError(f"cannot attach {volume.volume_id}: {exc}") from None
+            with self._errors(action=f"define the Ceph secret of {volume.volume_id}"):
+                ceph_secrets.ensure_secret(self._virconn(), uuid, user, key)
 
     @staticmethod
     def _device_flags(dom: Any) -> int:

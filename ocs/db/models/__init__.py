@@ -17,6 +17,7 @@ from ocs.db.models.accounts import (
 )
 from ocs.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation, ServiceRecord  # noqa: F401
+from ocs.db.models.gce import GceInstance, GceOperation, GceServiceKey  # noqa: F401
 from ocs.db.models.images import Image, ImageBlockDevice, ImageLaunchPermission  # noqa: F401
 from ocs.db.models.instance_types import InstanceType  # noqa: F401
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface  # noqa: F401
@@ -30,7 +31,13 @@ from ocs.db.models.routing import (  # noqa: F401
     RouteTableAssociation,
 )
 from ocs.db.models.tags import ClientToken, Tag
-from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment  # noqa: F401
+from ocs.db.models.volumes import (  # noqa: F401
+    Snapshot,
+    SnapshotPermission,
+    Volume,
+    VolumeAttachment,
+    VolumeModification,
+)
 
 __all__ = [
     "ACCESS_KEY_ACTIVE",

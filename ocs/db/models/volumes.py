@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
@@ -48,6 +48,7 @@ class Volume(Base):
     # Where a hypervisor finds the bytes ({"backend", "target", "options"}: the backend's
     # Export), recorded by the volume service once it has made them; None before.
     export: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    auto_enable_io: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class VolumeAttachment(Base):
@@ -62,6 +63,9 @@ class VolumeAttachment(Base):
     state: Mapped[str] = mapped_column(String(16), default="attaching")
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
     attach_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the attachment entered its state (None: before this was kept; attach_time
+    # then): the volume service settles one stuck attaching or detaching past a timeout.
+    changed_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Snapshot(Base):
@@ -81,3 +85,45 @@ class Snapshot(Base):
     data_bytes: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column()
+    # CopySnapshot: the snapshot whose bytes the service copies (None: from volume_id).
+    source_snapshot_id: Mapped[str | None] = mapped_column(String(_ID))
+    kms_key_id: Mapped[str | None] = mapped_column(String(255))
+
+
+class SnapshotPermission(Base):
+    """EC2's createVolumePermission: ``grantee`` (an account ID, or ``all``) may see the
+    snapshot and create volumes from it."""
+
+    __tablename__ = "snapshot_permissions"
+
+    snapshot_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    grantee: Mapped[str] = mapped_column(String(12), primary_key=True, index=True)
+
+
+class VolumeModification(Base):
+    """The latest ModifyVolume of a volume: ``modifying`` (the service grows the bytes)
+    → ``optimizing`` (the volume has its new size and type) → ``completed``, or
+    ``failed`` (the volume keeps its original values)."""
+
+    __tablename__ = "volume_modifications"
+
+    volume_id: Mapped[str] = mapped_column(
+        String(_ID), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="modifying")
+    status_message: Mapped[str] = mapped_column(String(255), default="")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    original_size: Mapped[int] = mapped_column(Integer)
+    original_volume_type: Mapped[str] = mapped_column(String(16))
+    original_iops: Mapped[int | None] = mapped_column(Integer)
+    original_throughput: Mapped[int | None] = mapped_column(Integer)
+    original_multi_attach: Mapped[bool] = mapped_column(Boolean, default=False)
+    target_size: Mapped[int] = mapped_column(Integer)
+    target_volume_type: Mapped[str] = mapped_column(String(16))
+    target_iops: Mapped[int | None] = mapped_column(Integer)
+    target_throughput: Mapped[int | None] = mapped_column(Integer)
+    target_multi_attach: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_time: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    end_time: Mapped[dt.datetime | None] = mapped_column()

@@ -1,7 +1,7 @@
 """The volume backends, by the name ``[volume] backend`` gives them.
 
 A plain dictionary: a backend is a class whose constructor takes keyword
-settings. Only ``file`` exists so far; ``rbd`` (Ceph) is the next one.
+settings: ``file`` (image files made with qemu-img) and ``rbd`` (Ceph RBD images).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import Any
 
 from ocs.volume.backend import VolumeBackend
 from ocs.volume.backends.file import FileBackend
+from ocs.volume.backends.rbd import RbdBackend
 
-BACKENDS: dict[str, type[VolumeBackend]] = {"file": FileBackend}
+BACKENDS: dict[str, type[VolumeBackend]] = {"file": FileBackend, "rbd": RbdBackend}
 
 
 def make_backend(name: str, **settings: Any) -> VolumeBackend:

@@ -236,3 +236,49 @@ def test_nothing_hangs_when_the_broker_is_unreachable() -> None:
     server.stop()
     bus.close()
     assert time.monotonic() - start < 0.5
+
+
+def test_a_poison_message_is_dead_lettered_and_can_be_requeued(
+    amqp_bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cast whose handler keeps failing (a bug, not an outage) runs ``handler_attempts``
+    times, the casts behind it are handled meanwhile, and then RabbitMQ holds it in the
+    dead-letter queue (with its origin and count), logged, its topic queue empty: no
+    endless loop, nothing silently lost. Requeued once the fault is gone, it is applied."""
+    from ocs.bus import deadletters
+
+    endpoint = EchoEndpoint()
+    server = RpcServer(amqp_bus, EchoClient, endpoint)
+    server.start()
+    try:
+        assert server.ready
+        client = EchoClient(amqp_bus)
+        client.note(Ping(1000, fail="crash"))  # fails on every run (1000 > attempts)
+        client.note(Ping(5))
+        assert wait_for(lambda: endpoint.notes == [5])
+        assert wait_for(lambda: endpoint.crashes == 3, timeout=10)
+        assert wait_for(lambda: len(deadletters.peek(amqp_bus)) == 1, timeout=10)
+        time.sleep(0.3)
+        assert endpoint.crashes == 3  # not looping
+        [letter] = deadletters.peek(amqp_bus)
+        assert deadletters.peek(amqp_bus) == [letter]  # looking takes nothing away
+        assert (letter.queue, letter.operation, letter.failures, letter.reason) == (
+            f"{amqp_bus.exchange_name}.echo",
+            "note",
+            3,
+            "rejected",
+        )
+        assert '"n": 1000' in letter.payload
+        assert any(
+            "failed 3 times; the message goes to the dead-letter queue" in r.message for r in caplog.records
+        )
+        with amqp_bus.connection() as conn:  # the topic queue holds nothing more
+            _, ready, _ = amqp_bus.topic_queue("echo").bind(conn.channel()).queue_declare(passive=True)
+            assert ready == 0
+
+        endpoint.crashes = 1000  # the bug is fixed: the next run succeeds
+        assert deadletters.requeue(amqp_bus) == [letter]
+        assert wait_for(lambda: endpoint.notes == [5, 1000], timeout=10)
+        assert deadletters.peek(amqp_bus) == []
+    finally:
+        server.stop()

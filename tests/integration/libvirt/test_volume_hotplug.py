@@ -122,3 +122,69 @@ def test_hot_plug_write_detach(cloud: Cloud, test_image: GuestImage, workdir: Pa
         ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
         ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
         ec2.delete_volume(VolumeId=vol)
+
+
+# The guest's user-data: wait for a 1 GiB disk, then report when it has grown to 2 GiB.
+WATCHES_GROWTH = r"""#!/bin/sh
+i=0
+name=""
+while [ $i -lt 600 ] && [ -z "$name" ]; do
+    for dev in /sys/block/vd*; do
+        if [ "$(cat $dev/size)" = "2097152" ]; then name=${dev##*/}; fi
+    done
+    i=$((i + 1))
+    sleep 0.2
+done
+echo "volume-test: found /dev/$name"
+i=0
+while [ $i -lt 600 ]; do
+    if [ "$(cat /sys/block/$name/size)" = "4194304" ]; then
+        echo "volume-test: /dev/$name grew to 4194304 sectors"
+        exit 0
+    fi
+    i=$((i + 1))
+    sleep 0.2
+done
+echo "volume-test: /dev/$name never grew"
+"""
+
+
+def test_modify_volume_grows_a_plugged_volume_in_the_guest(cloud: Cloud, test_image: GuestImage) -> None:
+    """ModifyVolume of a volume attached to a running guest: QEMU grows the image it holds
+    open (virDomainBlockResize through the agent) and the guest's kernel sees 2 GiB."""
+    ec2 = cloud.client()
+    ami = register(cloud, test_image)
+    iid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData=WATCHES_GROWTH)["Instances"][0][
+        "InstanceId"
+    ]
+    zone = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["Placement"][
+        "AvailabilityZone"
+    ]
+    vol = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    try:
+        ec2.attach_volume(VolumeId=vol, InstanceId=iid, Device="/dev/sdf")
+        console(ec2, iid, "volume-test: found /dev/vd")
+        started = time.monotonic()
+        ec2.modify_volume(VolumeId=vol, Size=2)
+        deadline = time.monotonic() + 60
+        while True:
+            [mod] = ec2.describe_volumes_modifications(VolumeIds=[vol])["VolumesModifications"]
+            if mod["ModificationState"] in ("optimizing", "completed", "failed"):
+                break
+            assert time.monotonic() < deadline, "the modification never left 'modifying'"
+            time.sleep(0.2)
+        assert mod["ModificationState"] != "failed", mod
+        print(f"ModifyVolume to optimizing: {time.monotonic() - started:.2f} s")
+        out = console(ec2, iid, "grew to 4194304 sectors")
+        print(f"ModifyVolume to the guest's new size: {time.monotonic() - started:.2f} s")
+        assert "never grew" not in out
+        backend = cloud.aio.volume.endpoint.backend  # type: ignore[union-attr]
+        assert backend.size_gib(vol) == 2
+        assert ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Size"] == 2
+    finally:
+        ec2.terminate_instances(InstanceIds=[iid])
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+        ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+        ec2.delete_volume(VolumeId=vol)

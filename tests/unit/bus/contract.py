@@ -199,14 +199,29 @@ class BusContract:
         assert wait_for(lambda: endpoint.notes == [1])
         assert endpoint.crashes == 1
 
-    def test_cast_that_crashes_twice_is_dropped(self, bus: Bus, serve: Callable[..., RpcServer]) -> None:
+    def test_cast_that_keeps_failing_runs_handler_attempts_times_then_stops(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        """A poison message neither loops nor blocks the others: its handler runs
+        ``handler_attempts`` times (3), the message behind it is handled meanwhile, and
+        then it is given up (dead-lettered on RabbitMQ: see test_bus_amqp)."""
         endpoint = EchoEndpoint()
         serve(endpoint)
         client = EchoClient(bus)
         client.note(Ping(100, fail="crash"))
         client.note(Ping(5))
         assert wait_for(lambda: endpoint.notes == [5])
-        time.sleep(0.1)
+        assert wait_for(lambda: endpoint.crashes == bus.handler_attempts == 3)
+        time.sleep(0.2)
+        assert endpoint.crashes == 3 and endpoint.notes == [5]
+
+    def test_a_cast_failing_less_often_than_handler_attempts_is_applied(
+        self, bus: Bus, serve: Callable[..., RpcServer]
+    ) -> None:
+        endpoint = EchoEndpoint()
+        serve(endpoint)
+        EchoClient(bus).note(Ping(2, fail="crash"))  # fails twice, then succeeds
+        assert wait_for(lambda: endpoint.notes == [2])
         assert endpoint.crashes == 2
 
     def test_cast_failing_for_a_transient_reason_is_held_until_it_succeeds(

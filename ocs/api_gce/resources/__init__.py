@@ -1,0 +1,8 @@
+"""The Compute Engine resources, one module per family; ``ROUTES`` is every route of them."""
+
+from __future__ import annotations
+
+from ocs.api_gce.resources import catalog, instances, networks, operations
+from ocs.api_gce.routes import Route
+
+ROUTES: list[Route] = [*catalog.ROUTES, *instances.ROUTES, *networks.ROUTES, *operations.ROUTES]
