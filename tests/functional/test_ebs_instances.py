@@ -749,3 +749,14 @@ def test_a_launch_that_finds_no_room_leaves_no_volume(cloud, tenant):
     assert tenant.instances() == []
     wait(lambda: {v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]} == before)
     wait(lambda: backend(cloud).volumes() <= made)  # their bytes too, if any were made
+
+
+def test_modify_volume_grows_a_running_instances_root_through_its_hypervisor(cloud, tenant):
+    ec2 = tenant.ec2
+    ami = ebs_ami(ec2, snapshot(ec2, 1))
+    [iid] = tenant.running(ami)
+    root = devices_of(tenant.one(iid))["/dev/xvda"]["VolumeId"]
+    ec2.modify_volume(VolumeId=root, Size=3)
+    wait(lambda: fake_guest(cloud, iid).volume_bytes.get(root) == 3 * 1024**3)
+    wait(lambda: volume(ec2, root)["Size"] == 3)
+    assert backend(cloud).size_gib(root) == 3

@@ -412,6 +412,29 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         ("ModifyVolumeAttribute", "volume", lambda i: {"VolumeId": i, "AutoEnableIO.Value": "true"}),
         ("CopySnapshot", "snapshot", lambda i: {"SourceSnapshotId": i, "SourceRegion": "us-east-1"}),
         ("CreateSnapshots", "instance", lambda i: {"InstanceSpecification.InstanceId": i}),
+        # EBS-backed images and block device mappings
+        ("CreateImage", "instance", lambda i: {"InstanceId": i, "Name": "b-image"}),
+        (
+            "RegisterImage",
+            "snapshot",
+            lambda i: {
+                "Name": "b-ebs",
+                "RootDeviceName": "/dev/sda1",
+                "BlockDeviceMapping.1.DeviceName": "/dev/sda1",
+                "BlockDeviceMapping.1.Ebs.SnapshotId": i,
+            },
+        ),
+        (
+            "RunInstances",
+            "snapshot",
+            lambda i: {
+                "ImageId": w.b["public_image"],
+                "MinCount": "1",
+                "MaxCount": "1",
+                "BlockDeviceMapping.1.DeviceName": "/dev/sdf",
+                "BlockDeviceMapping.1.Ebs.SnapshotId": i,
+            },
+        ),
         (
             "DescribeSnapshotAttribute",
             "snapshot",
