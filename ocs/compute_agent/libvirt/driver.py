@@ -304,7 +304,7 @@ class LibvirtDriver(Driver):
             files = self._make_files(job)
             self._checkpoint(job)
             xml = domain_xml.domain_xml(spec, files, self._settings)
-            self._ceph_secrets(spec.volumes)
+            self._ceph_secrets(spec.volumes + ((spec.root_volume,) if spec.root_volume else ()))
             with self._errors(action="define the domain"):
                 dom = self._virconn().defineXML(xml)
             self._checkpoint(job)

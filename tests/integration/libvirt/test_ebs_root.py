@@ -1,21 +1,25 @@
 """A real guest that boots from an EBS root volume, through the whole API path.
 
-boto3 → ocs-api → volume service (``file`` backend) → scheduler → agent → libvirt → QEMU:
+boto3 → ocs-api → volume service → scheduler → agent → libvirt → QEMU:
 
 1. a volume holding the OCS test image's disk (the test writes the disk's bytes into
-   the backend's file), a snapshot of it, and an EBS-backed AMI registered from the
+   the backend), a snapshot of it, and an EBS-backed AMI registered from the
    snapshot (RegisterImage with a BlockDeviceMapping, the test image's kernel and
    initramfs);
 2. RunInstances of the AMI: its root volume is made from the snapshot and is the
-   domain's root disk (the backend's file, not an overlay in the image cache); the
-   guest finds its root disk (the test image's marker) and its user-data writes a
-   marker of its own past the image's bytes;
+   domain's root disk (the backend's export, not an overlay in the image cache);
+   the guest finds its root disk (the test image's marker) and its user-data writes
+   a marker of its own past the image's bytes;
 3. StopInstances, StartInstances: the guest boots from the same volume and finds
    its marker (the data survived);
 4. CreateImage (the guest is shut down, its volume copied, started again), then
    RunInstances of the new image: a second guest boots from a volume made from that
    copy and finds the first guest's marker;
 5. TerminateInstances: the root volumes (DeleteOnTermination) are deleted.
+
+Twice: on the ``file`` backend (the root disk is the volume's qcow2 file) and on the
+``rbd`` backend (a network disk on the private Ceph test cluster of
+:mod:`tests.framework.ceph`, a clone of the snapshot's RBD snapshot).
 """
 
 from __future__ import annotations
@@ -50,10 +54,45 @@ fi
 """
 
 
-@pytest.fixture
-def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
-    host = f"itest-ebs-{os.getpid()}"
-    overrides = {
+class Backend:
+    """Where the test reaches a volume's bytes: a file of the ``file`` backend, or an
+    RBD image of the test cluster (``ceph``)."""
+
+    def __init__(self, cloud: Cloud, ceph: Any = None) -> None:
+        self.cloud, self.ceph = cloud, ceph
+
+    def _files(self) -> Any:
+        return self.cloud.aio.volume.endpoint.backend  # type: ignore[union-attr]
+
+    def write_image(self, volume_id: str, image: GuestImage) -> None:
+        """Put the test image's disk into the volume, straight into the backend."""
+        if self.ceph is None:
+            target, fmt = str(self._files().volume_path(volume_id)), "qcow2"
+        else:
+            c = self.ceph
+            target, fmt = (
+                f"rbd:{c.pool}/{volume_id}:conf={c.conf}:id={c.client}:keyring={c.client_keyring}",
+                "raw",
+            )
+        cmd = ["qemu-img", "convert", "-n", "-f", "raw", "-O", fmt, str(image.disk), target]
+        subprocess.run(cmd, check=True, timeout=120)
+
+    def export(self, volume_id: str) -> str:
+        """What the domain's root disk must be: the file, or ``rbd:pool/image``."""
+        if self.ceph is None:
+            return str(self._files().volume_path(volume_id).resolve())
+        return f"rbd:{self.ceph.pool}/{volume_id}"
+
+    def has(self, volume_id: str) -> bool:
+        if self.ceph is None:
+            return bool(self._files().volume_path(volume_id).exists())
+        return volume_id in self.ceph.images()
+
+
+@pytest.fixture(params=["file", "rbd"])
+def cloud(request: Any, libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[tuple[Cloud, Backend]]:
+    host = f"itest-ebs-{request.param}-{os.getpid()}"
+    overrides: dict[str, dict[str, Any]] = {
         "DEFAULT": {"host": host},
         "compute": {"driver": "libvirt", "shutdown_timeout": 30.0},
         "libvirt": {
@@ -61,15 +100,30 @@ def cloud(libvirt_uri: str, workdir: Path, tmp_path: Path) -> Iterator[Cloud]:
             "instances_path": str(workdir / "ebs-instances"),
             "image_cache_path": str(workdir / "ebs-cache"),
         },
-        # QEMU opens root volumes by path: a directory it can reach.
+        # QEMU opens root volumes of the file backend by path: a directory it can reach.
         "volume": {"state_dir": str(workdir / f"ebs-backend-{os.getpid()}"), "sweep_interval": 0.5},
     }
+    ceph = None
+    if request.param == "rbd":
+        ceph = request.getfixturevalue("ceph_cluster")
+        settings = ceph.backend_settings()
+        overrides["libvirt"]["rbd_keyring"] = settings["keyring"]
+        overrides["volume"].update(
+            backend="rbd",
+            rbd_pool=settings["pool"],
+            rbd_ceph_conf=settings["ceph_conf"],
+            rbd_user=settings["user"],
+            rbd_keyring=settings["keyring"],
+            rbd_timeout=settings["timeout"],
+        )
     with host_network(host, required=False) as network:
         cloud = Cloud(tmp_path / "state", merged(overrides, network)).start()
         try:
-            yield cloud
+            yield cloud, Backend(cloud, ceph)
         finally:
             cloud.stop()
+            if ceph is not None:
+                ceph.wipe_pool()
 
 
 def boot_images(cloud: Cloud, image: GuestImage) -> tuple[str, str]:
@@ -91,6 +145,7 @@ def boot_images(cloud: Cloud, image: GuestImage) -> tuple[str, str]:
 
 
 def root_disk_of(cloud: Cloud, instance_id: str) -> str:
+    """The source of the domain's root disk (``vda``): a file, or ``rbd:pool/image``."""
     import xml.etree.ElementTree as ET
 
     import libvirt
@@ -101,7 +156,9 @@ def root_disk_of(cloud: Cloud, instance_id: str) -> str:
     finally:
         conn.close()
     disk = next(d for d in root.iterfind("devices/disk") if d.find("target").get("dev") == "vda")  # type: ignore[union-attr]
-    return str(disk.find("source").get("file"))  # type: ignore[union-attr]
+    source = disk.find("source")
+    assert source is not None
+    return str(source.get("file") or f"{source.get('protocol')}:{source.get('name')}")
 
 
 def root_volume(ec2: Any, instance_id: str) -> str:
@@ -111,27 +168,23 @@ def root_volume(ec2: Any, instance_id: str) -> str:
 
 
 def launch(ec2: Any, ami: str) -> str:
-    iid = str(
-        ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData=MARKS)["Instances"][0]["InstanceId"]
-    )
+    reply = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, UserData=MARKS)
+    iid = str(reply["Instances"][0]["InstanceId"])
     ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
     return iid
 
 
 def test_a_guest_boots_from_an_ebs_root_keeps_its_data_and_is_imaged(
-    cloud: Cloud, test_image: GuestImage
+    cloud: tuple[Cloud, Backend], test_image: GuestImage
 ) -> None:
-    ec2 = cloud.client()
+    cloud_, backend = cloud
+    ec2 = cloud_.client()
     started = time.monotonic()
-    aki, ari = boot_images(cloud, test_image)
-    backend = cloud.aio.volume.endpoint.backend  # type: ignore[union-attr]
+    aki, ari = boot_images(cloud_, test_image)
     zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
     source = ec2.create_volume(AvailabilityZone=zone, Size=1)["VolumeId"]
     ec2.get_waiter("volume_available").wait(VolumeIds=[source], WaiterConfig=WAIT)
-    target = str(backend.volume_path(source))
-    subprocess.run(
-        ["qemu-img", "convert", "-n", "-f", "raw", "-O", "qcow2", str(test_image.disk), target], check=True
-    )
+    backend.write_image(source, test_image)
     snap = ec2.create_snapshot(VolumeId=source, Description="the OCS test image")["SnapshotId"]
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=WAIT)
     ec2.delete_volume(VolumeId=source)
@@ -147,7 +200,7 @@ def test_a_guest_boots_from_an_ebs_root_keeps_its_data_and_is_imaged(
 
     first = launch(ec2, ami)
     root = root_volume(ec2, first)
-    assert root_disk_of(cloud, first) == str(backend.volume_path(root).resolve())
+    assert root_disk_of(cloud_, first) == backend.export(root)
     out = console(ec2, first, "ebs-test: marker written")
     assert "OCS-TEST-IMAGE: root disk /dev/vda 1024 MiB" in out
     print(f"RunInstances of an EBS-backed AMI to its user-data: {time.monotonic() - started:.1f} s")
@@ -179,7 +232,7 @@ def test_a_guest_boots_from_an_ebs_root_keeps_its_data_and_is_imaged(
     ec2.terminate_instances(InstanceIds=[first, second])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[first, second], WaiterConfig=WAIT)
     deadline = time.monotonic() + 30
-    while backend.volume_path(root).exists() or backend.volume_path(second_root).exists():
+    while backend.has(root) or backend.has(second_root):
         assert time.monotonic() < deadline, "the root volumes were not deleted"
         time.sleep(0.2)
     print(f"whole test: {time.monotonic() - started:.1f} s")
