@@ -21,7 +21,7 @@ from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from ocs.db import hosts as db_hosts
-from ocs.db import interface_cleanup, launch_volumes, public_addresses, volume_cleanup
+from ocs.db import interface_cleanup, public_addresses, volume_cleanup
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance, Reservation
@@ -235,7 +235,7 @@ def _delete(s: Session, instance_ids: Sequence[str]) -> None:
     if not instance_ids:
         return
     interface_cleanup.release_instance_interfaces(s, instance_ids)
-    launch_volumes.discard(s, instance_ids)  # a launch that never happened leaves no volume
+    volume_cleanup.discard_instance_volumes(s, instance_ids)  # a launch that never happened
     for hook in ON_DELETE:
         hook(s, instance_ids)
     for iid in instance_ids:

@@ -17,7 +17,8 @@ fails). When the guest runs, the attachments become ``attached``
 
 An instance deleted without ever having existed for the account (a launch that
 found no room: its rows are deleted, not terminated) takes all its volumes with
-it, whatever DeleteOnTermination said (:func:`discard`); an instance that ends
+it, whatever DeleteOnTermination said
+(:func:`ocs.db.volume_cleanup.discard_instance_volumes`); an instance that ends
 terminated keeps the rules of :mod:`ocs.db.volume_cleanup`.
 """
 
@@ -27,10 +28,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from ocs import ids
+from ocs.db import volumes as db_volumes
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance
 from ocs.db.models.volumes import Volume, VolumeAttachment
@@ -60,9 +61,9 @@ def create(
     when = now or utcnow()
     made = []
     for p in planned:
-        volume = Volume(
-            id=ids.new_id("volume"),
-            account_id=instance.account_id,
+        volume = db_volumes.create_volume(
+            s,
+            instance.account_id,
             availability_zone=instance.availability_zone,
             size_gib=p.size_gib,
             volume_type=p.volume_type,
@@ -70,12 +71,8 @@ def create(
             throughput=p.throughput,
             encrypted=p.encrypted,
             snapshot_id=p.snapshot_id,
-            multi_attach_enabled=False,
-            state="creating",
-            status_reason="",
-            created_at=when,
+            now=when,
         )
-        s.add(volume)
         s.add(
             VolumeAttachment(
                 volume_id=volume.id,
@@ -167,28 +164,3 @@ def waiting_launches(s: Session, before: dt.datetime, limit: int = 500) -> list[
         .limit(limit)
     )
     return list(s.scalars(q))
-
-
-def discard(s: Session, instance_ids: Sequence[str]) -> list[str]:
-    """Delete the volumes of instances about to be deleted (they never existed for the
-    account): detached, then ``deleting``, whatever DeleteOnTermination says. Their IDs."""
-    wanted = list(instance_ids)
-    if not wanted:
-        return []
-    doomed = sorted(
-        set(s.scalars(select(VolumeAttachment.volume_id).where(VolumeAttachment.instance_id.in_(wanted))))
-    )
-    if not doomed:
-        return []
-    s.execute(
-        delete(VolumeAttachment)
-        .where(VolumeAttachment.instance_id.in_(wanted))
-        .execution_options(synchronize_session=False)
-    )
-    s.execute(
-        update(Volume)
-        .where(Volume.id.in_(doomed), Volume.state.in_(("creating", "in-use", "available", "error")))
-        .values(state="deleting")
-        .execution_options(synchronize_session=False)
-    )
-    return doomed

@@ -5,7 +5,9 @@ instance (it moves to ``deleting``: the volume service removes its bytes, then t
 row; one still ``creating`` for the instance's launch too), every other one is
 detached and ``available`` again. Called in the same
 transaction as the instance's change, so no volume is ever left attached to an
-instance that is gone.
+instance that is gone. An instance deleted without ever having existed for the
+account (a launch that found no room) takes all its volumes, made for that launch,
+with it (:func:`discard_instance_volumes`).
 """
 
 from __future__ import annotations
@@ -53,4 +55,29 @@ def release_instance_volumes(s: Session, instance_ids: Sequence[str]) -> list[st
             .values(state="deleting")
             .execution_options(synchronize_session=False)
         )
+    return doomed
+
+
+def discard_instance_volumes(s: Session, instance_ids: Sequence[str]) -> list[str]:
+    """Delete the volumes of instances about to be deleted (they never existed for the
+    account): detached, then ``deleting``, whatever DeleteOnTermination says. Their IDs."""
+    wanted = list(instance_ids)
+    if not wanted:
+        return []
+    doomed = sorted(
+        set(s.scalars(select(VolumeAttachment.volume_id).where(VolumeAttachment.instance_id.in_(wanted))))
+    )
+    if not doomed:
+        return []
+    s.execute(
+        delete(VolumeAttachment)
+        .where(VolumeAttachment.instance_id.in_(wanted))
+        .execution_options(synchronize_session=False)
+    )
+    s.execute(
+        update(Volume)
+        .where(Volume.id.in_(doomed), Volume.state.in_(("creating", "in-use", "available", "error")))
+        .values(state="deleting")
+        .execution_options(synchronize_session=False)
+    )
     return doomed
