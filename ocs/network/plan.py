@@ -631,7 +631,9 @@ def nat_script(
     """The subnet namespace's table: the metadata redirect and, with an ``uplink``, the
     one-to-one NAT of ``mapped`` (public, private) pairs and a forward filter that lets
     only those through, and never to link-local or ``local`` (the VPC's own) addresses:
-    the VPC's local route beats any route to the gateway (see the module). With a
+    the VPC's local route beats any route to the gateway (see the module). Answers
+    to the instances' own connections come back (``established``; their replies are
+    de-SNATed, which is no ``dnat`` status). With a
     ``router`` port, the subnet's traffic to outside the VPC may leave through it (to a
     NAT gateway or an interface; their answers come back to the instances directly)."""
     never = ", ".join(["169.254.0.0/16", *local])
@@ -669,6 +671,7 @@ def nat_script(
         lines += [
             f'\t\tiifname "{ns_dev}" oifname "{uplink}" ip saddr @exposed ip daddr != {{ {never} }} accept',
             f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct status dnat accept',
+            f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct state established,related accept',
         ]
     if router:
         lines.append(f'\t\tiifname "{ns_dev}" oifname "{router}" ip daddr != {{ {never} }} accept')

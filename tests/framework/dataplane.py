@@ -28,7 +28,7 @@ from ocs.network.drivers.linux import LinuxDriver
 from ocs.network.plan import PlanSettings
 from ocs.network.rpcapi import PortBinding, SetupPort
 from ocs.network.service import NetworkHostEndpoint, NetworkSettings
-from tests.framework.netns import PREFIX, Namespace, run
+from tests.framework.netns import PREFIX, Namespace, run, wait_until
 
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -148,6 +148,11 @@ class DataPlaneLab:
         for host in (a, b):
             host.ns.ip("addr", "add", f"{host.tunnel_ip}/24", "dev", "under0")
             host.ns.ip("link", "set", "under0", "up")
+        # A fresh link drops what it sends until the kernel activates it (up to a second),
+        # and an ARP lost then leaves the peer unresolved for seconds: wait until it answers.
+        assert b.tunnel_ip is not None
+        up = wait_until(lambda: a.ns.agent("ping", str(b.tunnel_ip), "--timeout", "0.3").returncode == 0, 10)
+        assert up is not None, "the underlay never came up"
 
     def internet(self, host: Host, address: str, letter: str = "w") -> Namespace:
         """A namespace standing for the world outside: plugged into the host's public

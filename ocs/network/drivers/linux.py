@@ -235,7 +235,7 @@ class LinuxDriver(NetworkDriver):
                 changes.append(f"uplink of {s.subnet_id} removed")
             return
         self._veth(s.netns, s.uplink_host, s.uplink_ns, pub.bridge, links, changes, "uplink")
-        self._in(s.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        self._routing_sysctls(s.netns)
         want = {(ip, 32) for ip in s.public_ips} | {_pair(UPLINK_ADDRESS)}
         self._addresses(s.netns, s.uplink_ns, want, s.subnet_id, changes)
 
@@ -286,6 +286,13 @@ class LinuxDriver(NetworkDriver):
             if prefixlen == 32:
                 changes.append(f"public address {ip} added to {label}")
 
+    def _routing_sysctls(self, netns: str) -> None:
+        """A namespace that routes: it forwards, and answers ARP only on the interface that
+        holds the address asked for (``arp_ignore=1``). Linux otherwise answers on every
+        interface: a subnet's router port (no address) would answer for the gateway with
+        its own MAC, an uplink for private addresses on the public network."""
+        self._in(netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.arp_ignore=1"])
+
     def _router_port(self, s: SubnetPlan, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
         """The subnet namespace's port for routed traffic (see :mod:`ocs.network.plan`):
         its own MAC, no address, a permanent neighbour entry per next hop. Without hop
@@ -293,7 +300,7 @@ class LinuxDriver(NetworkDriver):
         if not s.router_ns:
             return
         self._veth(s.netns, s.router_host, s.router_ns, s.bridge, links, changes, "router port", s.router_mac)
-        self._in(s.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        self._routing_sysctls(s.netns)
         want = {h.via: h.mac for h in s.hop_routes if h.via}
         entries = json.loads(self._ip("-j", "neigh", "show", "dev", s.router_ns, ns=s.netns) or "[]")
         have = {e["dst"]: e.get("lladdr", "") for e in entries if "PERMANENT" in e.get("state", [])}
@@ -324,7 +331,7 @@ class LinuxDriver(NetworkDriver):
         _up(self, "lo", inner.get("lo", {}), changes, ns=n.netns)
         self._veth(n.netns, n.veth_host, n.veth_ns, n.bridge, links, changes, "NAT gateway port", n.mac)
         self._addresses(n.netns, n.veth_ns, {(n.ip, n.prefixlen)}, n.nat_id, changes)
-        self._in(n.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        self._routing_sysctls(n.netns)
         routes: dict[str, tuple[str, ...]] = {_normal(n.vpc_cidr_block): ("dev", n.veth_ns)}
         if pub is not None and n.uplink_ns:
             self._veth(n.netns, n.uplink_host, n.uplink_ns, pub.bridge, links, changes, "uplink")
