@@ -342,7 +342,7 @@ def nat_gateways_on(s: Session, host: str) -> tuple[NatGatewayState, ...]:
         eni, subnet, public = (
             enis.get(n.network_interface_id),
             subnets.get(n.subnet_id),
-            publics.get(n.allocation_id),
+            publics.get(n.allocation_id or ""),
         )
         if eni is None or subnet is None or not public:
             continue
