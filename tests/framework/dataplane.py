@@ -102,8 +102,12 @@ class Guest:
 
 
 class DataPlaneLab:
-    def __init__(self, sessions: sessionmaker[Session]):
+    """``configured_peers`` False: the hosts' settings name no other host's tunnel
+    address; they find each other in the database (what each network service records)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, configured_peers: bool = True):
         self.sessions = sessions
+        self.configured_peers = configured_peers
         self.tag = PREFIX + secrets.token_hex(3)
         self.root = Path(f"/run/ocs-test-{self.tag}")
         self.root.mkdir(mode=0o755)
@@ -134,7 +138,7 @@ class DataPlaneLab:
                 state_dir=str(state_dir), lease_time=600, netns_scope=self.tag, public_gateway=public_gateway
             ),
             tunnel_ip=tunnel_ip,
-            tunnel_ips=self.tunnel_ips,  # shared: hosts added later are peers too
+            tunnel_ips=self.tunnel_ips if self.configured_peers else {},  # shared: later hosts are peers too
         )
         host = Host(
             name, ns, NetworkHostEndpoint(self.sessions, driver, settings), driver, state_dir, tunnel_ip

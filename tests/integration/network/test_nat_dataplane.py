@@ -1,6 +1,7 @@
 """NAT gateways and routes to network interfaces on the wire, in namespaces.
 
-Two "hosts" joined by VXLAN; only the second has a public network (a namespace the
+Two "hosts" joined by VXLAN, which find each other's tunnel address in the database
+(no host's settings name the other); only the second has a public network (a namespace the
 test makes stands for the internet, at the public router's address). An instance in
 a private subnet of the first host reaches the internet through a NAT gateway (or a
 NAT instance) on the second, with the NAT's elastic IP as its source, and the
@@ -58,7 +59,7 @@ def lab(request: pytest.FixtureRequest, sessions: sessionmaker[Session]) -> Iter
         if services_required():
             pytest.fail(reason + " and OCS_TEST_REQUIRE_SERVICES is set", pytrace=False)
         pytest.skip(reason)
-    with DataPlaneLab(sessions) as made:
+    with DataPlaneLab(sessions, configured_peers=False) as made:  # tunnel addresses from the database
         yield made
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
