@@ -7,6 +7,16 @@ must carry (:func:`desired_state`, through :mod:`ocs.network.ports`), plan it
 converges idempotently; ``security_groups_changed`` takes the fast path and only
 reloads the ruleset, and only when a port here is touched by the groups.
 
+Besides ports, the desired state holds the NAT gateways placed on this host
+(:func:`nat_gateways_on`) and, per subnet, its routes to NAT gateways and network
+interfaces resolved to next hops (:func:`hop_routes`). After each convergence the
+endpoint records what it built (:meth:`NetworkHostEndpoint._record`): its ``pending``
+NAT gateways become ``available``, its ``deleting`` ones ``deleted``, and its tunnel
+address goes into its ``services`` row, where the other hosts read their peers
+(:func:`tunnel_ips_of`; ``[network] tunnel_ips`` only overrides). A route whose
+target instance stops is re-resolved (a blackhole) at the hosts' next convergence;
+until then its packets go to a MAC nobody answers.
+
 The endpoint also runs the metadata service's listeners: one per subnet namespace
 on the host (``driver.listen``), each knowing its subnet, so the metadata app tells
 callers apart by (subnet, source address) and answers only with that caller's own
