@@ -265,6 +265,15 @@ def test_states_and_addresses_follow_the_host_that_carries_it(fresh, net, alloca
             else:
                 call(NetworkInterfaceId=eni["NetworkInterfaceId"])
         assert error_of(exc)[0] in ("InvalidNetworkInterface.InUse", "InvalidIPAddress.InUse")
+    # Its address is EC2's to manage while it lives.
+    with pytest.raises(ClientError) as exc:
+        fresh.disassociate_address(AssociationId=address["AssociationId"])
+    assert error_of(exc)[0] == "AuthFailure"
+    with pytest.raises(ClientError) as exc:
+        other = fresh.allocate_address(Domain="vpc")["AllocationId"]
+        fresh.associate_address(AllocationId=other, NetworkInterfaceId=address["NetworkInterfaceId"])
+    assert error_of(exc)[0] == "AuthFailure"
+    fresh.release_address(AllocationId=other)
     # Another gateway cannot take an address associated already.
     second = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=allocation)["NatGateway"]
     assert second["FailureCode"] == "Resource.AlreadyAssociated"
