@@ -34,6 +34,7 @@ import binascii
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -97,6 +98,8 @@ LOG = logging.getLogger(__name__)
 #: Seconds the sync thread waits once asked to converge (only bookkeeping drivers ask),
 #: so that a burst of launches or terminations is one convergence.
 COALESCE_DELAY = 0.5
+#: Seconds between two heartbeats of a host's network service (its tunnel address).
+HEARTBEAT_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -522,6 +525,7 @@ class NetworkHostEndpoint(StatusEndpoint):
         #: Told the groups whose members here came or went (other hosts' group references).
         self.notify_groups: Callable[[list[str]], None] | None = None
         self._memberships: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
+        self._beat_at: float | None = None  # when _record last wrote the heartbeat
         #: Asks for a convergence soon (the service's sync thread); by default, now.
         self.converge_soon: Callable[[], object] = self.converge
 
@@ -566,14 +570,20 @@ class NetworkHostEndpoint(StatusEndpoint):
     def _record(self, plan: HostPlan) -> None:
         """Tell the database what this host built: its NAT gateways are ``available``
         (and those it tore down ``deleted``), and it is alive at its tunnel address
-        (the other hosts' peer, without configuration)."""
+        (the other hosts' peer, without configuration), at most every
+        :data:`HEARTBEAT_EVERY` seconds."""
+        now = time.monotonic()
+        beat = self._beat_at is None or now - self._beat_at >= HEARTBEAT_EVERY
         with self._tx() as s:
             settled = db_routing.settle_nat_gateways(
                 s, self.settings.host, [n.nat_id for n in plan.nat_gateways]
             )
-            db_hosts.record_heartbeat(
-                s, "network", self.settings.host, pid=os.getpid(), tunnel_ip=self.settings.tunnel_ip
-            )
+            if beat:
+                db_hosts.record_heartbeat(
+                    s, "network", self.settings.host, pid=os.getpid(), tunnel_ip=self.settings.tunnel_ip
+                )
+        if beat:
+            self._beat_at = now
         if settled:
             LOG.info("network on %s: NAT gateways settled: %s", self.settings.host, ", ".join(settled))
 
