@@ -758,6 +758,12 @@ def nat_hosts(
     return [h.name for h in rows]
 
 
+def has_unsettled_nat_gateways(s: Session, host: str) -> bool:
+    """Whether ``host`` carries NAT gateways that are ``pending`` or ``deleting``."""
+    q = select(NatGateway.id).where(NatGateway.host == host, NatGateway.state.in_(("pending", "deleting")))
+    return s.scalar(q.limit(1)) is not None
+
+
 def settle_nat_gateways(
     s: Session, host: str, built: Iterable[str], *, now: dt.datetime | None = None
 ) -> list[str]:

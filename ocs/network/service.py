@@ -309,9 +309,19 @@ def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | 
 class NetworkHostEndpoint(StatusEndpoint):
     """Serves one host's data plane (see the module)."""
 
-    def __init__(self, sessions: sessionmaker[Session], driver: NetworkDriver, settings: NetworkSettings):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        driver: NetworkDriver,
+        settings: NetworkSettings,
+        *,
+        writers: sessionmaker[Session] | None = None,
+    ):
+        """``sessions`` read (they may be read-only); ``writers`` (default: ``sessions``)
+        record what the host built, rarely (see :meth:`_record`)."""
         super().__init__("network", settings.host)
         self.sessions = sessions
+        self.writers = writers or sessions
         self.driver = driver
         if not driver.enforcing:  # nothing enforces a ruleset: do not compile one
             settings = replace(settings, plan=replace(settings.plan, firewall=False))
@@ -377,10 +387,16 @@ class NetworkHostEndpoint(StatusEndpoint):
         :data:`HEARTBEAT_EVERY` seconds."""
         now = time.monotonic()
         beat = self._beat_at is None or now - self._beat_at >= HEARTBEAT_EVERY
-        with self._tx() as s:
-            settled = db_routing.settle_nat_gateways(
-                s, self.settings.host, [n.nat_id for n in plan.nat_gateways]
-            )
+        with self._tx() as s:  # a write only when there is something to write
+            unsettled = db_routing.has_unsettled_nat_gateways(s, self.settings.host)
+        if not (beat or unsettled):
+            return
+        settled: list[str] = []
+        with db_engine.transaction(self.writers) as s:
+            if unsettled:
+                settled = db_routing.settle_nat_gateways(
+                    s, self.settings.host, [n.nat_id for n in plan.nat_gateways]
+                )
             if beat:
                 db_hosts.record_heartbeat(
                     s, "network", self.settings.host, pid=os.getpid(), tunnel_ip=self.settings.tunnel_ip

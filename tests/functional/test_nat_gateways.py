@@ -216,6 +216,9 @@ def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net, allocation
     ]
     fresh.create_tags(Resources=[nat_id], Tags=[{"Key": "k", "Value": "v"}])
     fresh.delete_nat_gateway(NatGatewayId=nat_id)
+    fresh.get_waiter("nat_gateway_deleted").wait(
+        NatGatewayIds=[nat_id], WaiterConfig=FAST
+    )  # its host tore it down
     ep = cloud.aio.scheduler.endpoint
     Periodic(ep).purge()  # not an hour yet: still there
     assert fresh.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"] == "deleted"
