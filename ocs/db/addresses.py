@@ -227,6 +227,7 @@ def associate(
             f"The private IP address {private} is not associated with network interface {eni.id}."
         )
     same = row.network_interface_id == eni.id and row.private_ip_address == private
+    _not_managed(s, eni.id, row.network_interface_id)
     if row.association_id and not same and not allow_reassociation:
         raise errors.InUse(
             f"resource {row.id} is already associated with associate-id {row.association_id}",
@@ -276,10 +277,20 @@ def disassociate(
         row = by_public_ip(s, account_id, public_ip)
     else:
         raise errors.MissingParameter("Either public IP or association id must be specified")
+    _not_managed(s, row.network_interface_id)
     left = (row.network_interface_id, row.private_ip_address)
     _clear(row)
     s.flush()
     public_addresses.restore(s, left[0], left[1], pool)
+
+
+def _not_managed(s: Session, *interface_ids: str | None) -> None:
+    """AuthFailure when an interface is requester-managed (a NAT gateway's): EC2 manages
+    its address, which goes with the gateway."""
+    for interface_id in interface_ids:
+        eni = s.get(NetworkInterface, interface_id) if interface_id else None
+        if eni is not None and eni.requester_managed:
+            raise errors.AuthFailure("You do not have permission to access the specified resource.")
 
 
 def instances_of(s: Session, interface_ids: Sequence[str]) -> dict[str, str]:
