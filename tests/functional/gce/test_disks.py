@@ -301,3 +301,55 @@ def test_disks_with_google_cloud_compute(cloud, fresh, zone):
     disk = client.get(project=project.name, zone=zone, disk="gcc-disk")
     assert disk.size_gb == 4 and disk.status == "READY"
     assert _volume(ec2, "gcc-disk")["Size"] == 4
+
+
+@pytest.fixture(scope="module")
+def mistakes(cloud, zone, demo_image):
+    """A project with a disk ``d0`` and an instance ``vm-b`` that client mistakes must not change."""
+    project = make_project(cloud, "gce-bad")
+    api = gce.discovery_client(cloud, project.info)
+    p = project.name
+    wait(api, p, zone, api.disks().insert(project=p, zone=zone, body={"name": "d0", "sizeGb": "1"}).execute())
+    _instance(api, p, zone, "vm-b", demo_image)
+    return api, p
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda api, p, z: api.disks().insert(project=p, zone=z, body={"name": "Bad_Name"}),
+        lambda api, p, z: api.disks().insert(project=p, zone=z, body={"name": "z", "sizeGb": "0"}),
+        lambda api, p, z: api.disks().insert(project=p, zone=z, body={"name": "z", "sizeGb": "lots"}),
+        lambda api, p, z: api.disks().insert(project=p, zone=z, body={"name": "z", "sizeGb": "99999999"}),
+        lambda api, p, z: api.disks().insert(
+            project=p, zone=z, body={"name": "z", "sourceSnapshot": "x/y/z"}
+        ),
+        lambda api, p, z: api.disks().resize(project=p, zone=z, disk="d0", body={"sizeGb": "lots"}),
+        lambda api, p, z: api.disks().resize(project=p, zone=z, disk="d0", body={}),
+        lambda api, p, z: api.disks().setLabels(
+            project=p, zone=z, resource="d0", body={"labels": {"A": "b"}}
+        ),
+        lambda api, p, z: api.disks().createSnapshot(project=p, zone=z, disk="d0", body={"name": "-x"}),
+        lambda api, p, z: api.instances().attachDisk(project=p, zone=z, instance="vm-b", body={}),
+        lambda api, p, z: api.instances().attachDisk(
+            project=p, zone=z, instance="vm-b", body={"source": "zones/us-east-1b/disks/d0"}
+        ),
+        lambda api, p, z: api.instances().attachDisk(
+            project=p,
+            zone=z,
+            instance="vm-b",
+            body={"source": "zones/" + z + "/disks/d0", "mode": "READ_ONLY"},
+        ),
+        lambda api, p, z: api.instances().detachDisk(project=p, zone=z, instance="vm-b", deviceName="d0"),
+        lambda api, p, z: api.instances().setMachineType(project=p, zone=z, instance="vm-b", body={}),
+        lambda api, p, z: api.snapshots().setLabels(project=p, resource="nope", body={"labels": {}}),
+    ],
+)
+def test_client_mistakes_are_4xx(mistakes, zone, call):
+    api, p = mistakes
+    with pytest.raises(HttpError) as bad:
+        call(api, p, zone).execute()
+    assert 400 <= bad.value.status_code < 500, bad.value.content
+    assert error_of(bad.value)["reason"] in ("invalid", "notFound", "quotaExceeded", "resourceNotReady")
+    disk = api.disks().get(project=p, zone=zone, disk="d0").execute()
+    assert (disk["sizeGb"], disk["labels"], disk.get("users", [])) == ("1", {}, [])
