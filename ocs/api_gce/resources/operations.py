@@ -12,6 +12,13 @@ reports), so every API process answers the same without a background task:
   ``delete`` once it is terminated (gone from Compute Engine's view);
 * ``reset``, ``setLabels`` and ``setMetadata`` are DONE when made.
 
+An operation on a disk or snapshot (its target a ``vol-``/``snap-`` ID) follows the
+volume: a disk's ``insert`` is DONE once the volume is available (failed if it ends
+``error``), ``delete`` once it is gone, ``resize`` once its modification is
+optimizing or completed, ``createSnapshot`` once the snapshot is completed (failed
+on ``error``), ``attachDisk`` once the attachment is attached (failed if it is
+dropped), ``detachDisk`` once it is gone (:func:`_storage_outcome`).
+
 ``wait`` blocks until the operation is DONE or ``[gce] operation_wait_timeout``
 (2 minutes, as Compute Engine) has passed, then answers it as it is.
 """
