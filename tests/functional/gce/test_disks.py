@@ -301,6 +301,22 @@ def test_disks_with_google_cloud_compute(cloud, fresh, zone):
     disk = client.get(project=project.name, zone=zone, disk="gcc-disk")
     assert disk.size_gb == 4 and disk.status == "READY"
     assert _volume(ec2, "gcc-disk")["Size"] == 4
+    snap = compute_v1.Snapshot(name="gcc-snap")
+    client.create_snapshot(project=project.name, zone=zone, disk="gcc-disk", snapshot_resource=snap).result(
+        timeout=60
+    )
+    snapshots = gce.compute_client(cloud, project.info, "SnapshotsClient")
+    got = snapshots.get(project=project.name, snapshot="gcc-snap")
+    assert got.status == "READY" and got.disk_size_gb == 4 and got.source_disk.endswith("/disks/gcc-disk")
+    client.resize(
+        project=project.name,
+        zone=zone,
+        disk="gcc-disk",
+        disks_resize_request_resource=compute_v1.DisksResizeRequest(size_gb=6),
+    ).result(timeout=60)
+    assert client.get(project=project.name, zone=zone, disk="gcc-disk").size_gb == 6
+    client.delete(project=project.name, zone=zone, disk="gcc-disk").result(timeout=60)
+    assert [v["Size"] for v in ec2.describe_volumes()["Volumes"]] == []
 
 
 @pytest.fixture(scope="module")
