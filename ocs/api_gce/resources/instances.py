@@ -18,7 +18,8 @@ instance made here is the instance DescribeInstances shows, and the other way ro
   ``tags.items`` are kept as given (their EC2 view is not written).
 * The boot disk: ``disks[]`` must hold exactly one disk, the boot disk, with
   ``initializeParams.sourceImage`` (an image URL) and optionally ``diskSizeGb``.
-  Attaching existing disks and extra disks are not supported yet (400).
+  Existing disks are attached afterwards (``attachDisk``, :mod:`.instance_disks`) and
+  follow the boot disk in ``disks[]``.
 * ``networkInterfaces``: at most one; ``subnetwork`` names an OCS subnet by ID,
   ``network`` a VPC (``default`` or its ID: its subnet in the zone); neither: the
   default subnet of the zone; ``networkIP`` a private address; an
@@ -168,7 +169,12 @@ def items(ctx: GceContext, pairs: list[tuple[Instance, GceInstance | None]]) -> 
     rel = ec2_instances.related(ec2ctx, rows)
     vpc = db_vpcs.default_vpc(ctx.session, ctx.account_id)
     default_vpc = vpc.id if vpc is not None else None
-    return [item(ctx, r, g, ec2_instances.instance_item(ec2ctx, r, rel), default_vpc) for r, g in pairs]
+    out = [item(ctx, r, g, ec2_instances.instance_item(ec2ctx, r, rel), default_vpc) for r, g in pairs]
+    from ocs.api_gce.resources.instance_disks import attached_entries  # it builds on this module
+
+    for entry, (r, _) in zip(out, pairs, strict=True):
+        entry["disks"] += attached_entries(ctx, r)
+    return out
 
 
 # --- lookups --------------------------------------------------------------------------------------
