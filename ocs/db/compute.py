@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
@@ -108,7 +108,8 @@ def list_instances(s: Session, account_id: str, instance_ids: Sequence[str] | No
     if not wanted:
         return list(s.scalars(q))
     rows = list(s.scalars(q.where(Instance.id.in_(wanted))))
-    missing = [i for i in wanted if i not in {r.id for r in rows}]
+    found = {r.id for r in rows}
+    missing = [i for i in wanted if i not in found]
     if missing:
         raise not_found(missing)
     return rows
@@ -562,6 +563,50 @@ def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bo
         volume_cleanup.release_instance_volumes(s, [instance.id])
     s.refresh(instance)
     return applied
+
+
+def update_many_if_unchanged(s: Session, changes: Sequence[tuple[Instance, Mapping[str, object]]]) -> bool:
+    """:func:`update_if_unchanged` for several instances at once, all or nothing: True
+    if every row was unchanged since it was read and got its changes; False if any had
+    changed (some rows may have been written: the caller rolls the transaction back).
+
+    Instances with the same changes are written by one UPDATE over their (id, version)
+    pairs, their public addresses, interfaces and volumes released together, and every
+    instance is read again by one SELECT: a handful of statements for a hundred
+    instances rather than four per instance.
+    """
+    groups: dict[tuple[tuple[str, object], ...], list[Instance]] = {}
+    for instance, values in changes:
+        if values:
+            groups.setdefault(tuple(sorted(values.items(), key=lambda kv: kv[0])), []).append(instance)
+    if not groups:
+        return True
+    now = utcnow()
+    for key, rows in groups.items():
+        values = dict(key)
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            result = s.execute(
+                update(Instance)
+                .where(tuple_(Instance.id, Instance.version).in_([(r.id, r.version) for r in chunk]))
+                .values(**values, version=Instance.version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != len(chunk):
+                return False
+        public_addresses.after_state_changes(s, [(r.id, r.state) for r in rows], values)
+        if values.get("state") == "terminated":
+            ending = [r.id for r in rows if r.state != "terminated"]
+            interface_cleanup.release_instance_interfaces(s, ending)
+            volume_cleanup.release_instance_volumes(s, ending)
+    changed = [r.id for rows in groups.values() for r in rows]
+    for start in range(0, len(changed), 500):
+        s.scalars(
+            select(Instance)
+            .where(Instance.id.in_(changed[start : start + 500]))
+            .execution_options(populate_existing=True)
+        ).all()
+    return True
 
 
 def terminated_changes(now: dt.datetime) -> dict[str, object]:

@@ -34,7 +34,9 @@ def expected_rows(mode) -> set[str]:
 def expected_ocs_only(mode) -> set[str]:
     ids = {f"run_to_running_{n}.{m}" for n in mode.r2r_sizes for m in ("p50", "p95")}
     for hosts in mode.scheduler_hosts:
-        ids |= {f"scheduler_{k}_{c}.{hosts}" for k in ("core", "service") for c in (1, 100)}
+        ids |= {
+            f"scheduler_{k}_{c}.{hosts}" for k in ("core", "service", "service_batched") for c in (1, 100)
+        }
     return ids
 
 
