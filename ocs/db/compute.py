@@ -32,7 +32,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
@@ -112,7 +113,8 @@ def list_instances(s: Session, account_id: str, instance_ids: Sequence[str] | No
     if not wanted:
         return list(s.scalars(q))
     rows = list(s.scalars(q.where(Instance.id.in_(wanted))))
-    missing = [i for i in wanted if i not in {r.id for r in rows}]
+    found = {r.id for r in rows}
+    missing = [i for i in wanted if i not in found]
     if missing:
         raise not_found(missing)
     return rows
@@ -395,10 +397,16 @@ def _fresh_id(s: Session, kind: str, model: type[Instance] | type[Reservation]) 
 
 
 def _new_instance(
-    s: Session, account_id: str, reservation_id: str, index: int, spec: LaunchSpec, now: dt.datetime
+    s: Session,
+    account_id: str,
+    reservation_id: str,
+    index: int,
+    spec: LaunchSpec,
+    now: dt.datetime,
+    instance_id: str | None = None,
 ) -> Instance:
     return Instance(
-        id=_fresh_id(s, "instance", Instance),
+        id=instance_id or _fresh_id(s, "instance", Instance),
         account_id=account_id,
         reservation_id=reservation_id,
         launch_index=index,
@@ -484,6 +492,7 @@ def launch(
     made: list[Instance] = []
     used: set[str] | None = None
     exhausted = False  # the pool ran out: the rest launch without public addresses (best effort)
+    together = _insert_together(s, pool, account_id, reservation.id, spec, count, when)
     for index in range(count):
         latest: list[Any] = []
 
@@ -494,7 +503,10 @@ def launch(
             latest[:] = [instance, eni]
             return [instance, eni, ipam.address_row(pool, eni.id, address, primary=True)]
 
-        ipam.insert_with_address(s, pool, rows, requested=spec.private_ip_address)
+        if together:
+            latest[:] = together[index]
+        else:
+            ipam.insert_with_address(s, pool, rows, requested=spec.private_ip_address)
         if spec.associate_public_ip and (spec.public_ip_required or not exhausted):
             used = public_addresses.used_public_ips(s) if used is None else used
             try:
@@ -515,6 +527,66 @@ def launch(
         reservation.id,
     )
     return reservation, made
+
+
+def _insert_together(
+    s: Session,
+    pool: ipam.Pool,
+    account_id: str,
+    reservation_id: str,
+    spec: LaunchSpec,
+    count: int,
+    when: dt.datetime,
+) -> list[tuple[Instance, NetworkInterface]]:
+    """The ``count`` instances of a launch with their primary interfaces and addresses (the
+    lowest free ones), inserted with one INSERT per table rather than a savepoint and three
+    INSERTs per instance; [] when a launch of one, or of a requested address, or when a row
+    collided (nothing of it is left: the caller inserts them one by one)."""
+    if count < 2 or spec.private_ip_address:
+        return []
+    taken = set(pool.used)
+    try:
+        addresses = [pool.next_free() for _ in range(count)]
+        for address in addresses:
+            pool.used.add(address)
+    except ipam.InsufficientFreeAddresses:
+        pool.used = taken
+        return []
+    instance_ids = _fresh_ids(s, "instance", Instance, count)
+    out: list[tuple[Instance, NetworkInterface]] = []
+    for index, (iid, address) in enumerate(zip(instance_ids, addresses, strict=True)):
+        instance = _new_instance(s, account_id, reservation_id, index, spec, when, instance_id=iid)
+        instance.private_ip_address = address
+        out.append(
+            (
+                instance,
+                primary_interface(instance, address, when, associate_public_ip=spec.associate_public_ip),
+            )
+        )
+    try:
+        with s.begin_nested():
+            s.add_all([i for i, _ in out])
+            s.flush()
+            s.add_all([e for _, e in out])
+            s.flush()
+            s.add_all([ipam.address_row(pool, e.id, e.private_ip_address, primary=True) for _, e in out])
+            s.flush()
+    except IntegrityError:
+        pool.used = taken
+        return []
+    return out
+
+
+def _fresh_ids(s: Session, kind: str, model: type[Instance], count: int) -> list[str]:
+    """``count`` new IDs that no row of ``model`` has (one query per round of candidates)."""
+    found: list[str] = []
+    for _ in range(8):
+        candidates = [ids.new_id(kind) for _ in range(count - len(found))]
+        clash = set(s.scalars(select(model.id).where(model.id.in_(candidates))))
+        found += [c for c in dict.fromkeys(candidates) if c not in clash and c not in found]
+        if len(found) == count:
+            return found
+    raise errors.InternalError(f"No free {kind} ids found after 8 attempts.")
 
 
 def placed_instances(s: Session, reservation_id: str) -> list[Instance]:
@@ -576,6 +648,54 @@ def update_if_unchanged(s: Session, instance: Instance, **changes: object) -> bo
         volume_cleanup.release_instance_volumes(s, [instance.id])
     s.refresh(instance)
     return applied
+
+
+def update_many_if_unchanged(s: Session, changes: Sequence[tuple[Instance, Mapping[str, object]]]) -> bool:
+    """:func:`update_if_unchanged` for several instances at once, all or nothing: True
+    if every row was unchanged since it was read and got its changes; False if any had
+    changed (some rows may have been written: the caller rolls the transaction back).
+
+    Instances with the same changes are written by one UPDATE over their (id, version)
+    pairs, their public addresses, interfaces and volumes released together, and every
+    instance is read again by one SELECT: a handful of statements for a hundred
+    instances rather than four per instance.
+    """
+    groups: list[tuple[dict[str, object], list[Instance]]] = []  # by equal changes (values may be lists)
+    for instance, values in changes:
+        if not values:
+            continue
+        same = next((rows for known, rows in groups if known == values), None)
+        if same is None:
+            groups.append((dict(values), [instance]))
+        else:
+            same.append(instance)
+    if not groups:
+        return True
+    now = utcnow()
+    for values, rows in groups:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            result = s.execute(
+                update(Instance)
+                .where(tuple_(Instance.id, Instance.version).in_([(r.id, r.version) for r in chunk]))
+                .values(**values, version=Instance.version + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(result, "rowcount", 0) != len(chunk):
+                return False
+        public_addresses.after_state_changes(s, [(r.id, r.state) for r in rows], values)
+        if values.get("state") == "terminated":
+            ending = [r.id for r in rows if r.state != "terminated"]
+            interface_cleanup.release_instance_interfaces(s, ending)
+            volume_cleanup.release_instance_volumes(s, ending)
+    changed = [r.id for _, rows in groups for r in rows]
+    for start in range(0, len(changed), 500):
+        s.scalars(
+            select(Instance)
+            .where(Instance.id.in_(changed[start : start + 500]))
+            .execution_options(populate_existing=True)
+        ).all()
+    return True
 
 
 def terminated_changes(now: dt.datetime) -> dict[str, object]:

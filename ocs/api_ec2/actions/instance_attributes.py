@@ -109,9 +109,7 @@ def _apply_plans(
         plans = decide(rows)
         if any(p.cast for p in plans) and ctx.services.get("compute") is None:
             raise errors.ServiceUnavailable("The compute service is not available. Try again later.")
-        if all(
-            repo.update_if_unchanged(s, r, **p.changes) for r, p in zip(rows, plans, strict=True) if p.changes
-        ):
+        if repo.update_many_if_unchanged(s, [(r, p.changes) for r, p in zip(rows, plans, strict=True)]):
             if after is not None:
                 after([r for r, p in zip(rows, plans, strict=True) if p.changes])
             s.commit()
