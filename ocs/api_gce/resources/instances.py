@@ -91,8 +91,10 @@ def _network_interface(
     nic: dict[str, Any] = {
         "kind": "compute#networkInterface",
         "name": "nic0",
-        "network": links.network(networks.network_name(vpc, default_vpc)),
-        "subnetwork": links.subnetwork(ctx.settings.region, ec2.get("SubnetId") or row.subnet_id or ""),
+        "network": links.network(networks.network_name_of(ctx, vpc)),
+        "subnetwork": links.subnetwork(
+            ctx.settings.region, networks.subnetwork_name(ctx, ec2.get("SubnetId") or row.subnet_id or "")
+        ),
         "networkIP": ec2.get("PrivateIpAddress") or row.private_ip_address or "",
         "stackType": "IPV4_ONLY",
         "fingerprint": fingerprint([row.id, row.private_ip_address]),

@@ -56,6 +56,18 @@ def world(cloud, zone, demo_image, image_id):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=zone)["Subnet"][
         "SubnetId"
     ]
+    a.networks().insert(
+        project=owner.name, body={"name": "owned-net-7f3a", "autoCreateSubnetworks": False}
+    ).execute()
+    a.subnetworks().insert(
+        project=owner.name,
+        region=cloud.region,
+        body={
+            "name": "owned-sub-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "ipCidrRange": "10.78.0.0/24",
+        },
+    ).execute()
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
 
@@ -87,6 +99,8 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         world["owner"].info["client_email"],
         world["vpc"],
         world["subnet"],
+        "owned-net-7f3a",
+        "owned-sub-7f3a",
     ]
     return [k for k in known if k not in values.values()]
 
@@ -141,6 +155,8 @@ def _is_collection(template: str) -> bool:
         "regions",
         "machineTypes",
         "images",
+        "networks",
+        "subnetworks",
     )
 
 

@@ -1,0 +1,56 @@
+"""Repository of the Compute Engine names of networks and subnetworks
+(:mod:`ocs.db.models.gce_network`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ocs.db.models.gce_network import GceNetwork, GceSubnetwork
+
+
+def network_names(s: Session, account_id: str) -> dict[str, GceNetwork]:
+    """VPC ID → its Compute Engine row, for the account's networks made through Compute Engine."""
+    return {g.vpc_id: g for g in s.scalars(select(GceNetwork).where(GceNetwork.account_id == account_id))}
+
+
+def network_by_name(s: Session, account_id: str, name: str) -> GceNetwork | None:
+    return s.scalars(
+        select(GceNetwork).where(GceNetwork.account_id == account_id, GceNetwork.name == name)
+    ).first()
+
+
+def add_network(
+    s: Session, vpc_id: str, account_id: str, name: str, *, description: str, auto: bool
+) -> GceNetwork:
+    row = GceNetwork(
+        vpc_id=vpc_id, account_id=account_id, name=name, description=description, auto_create_subnetworks=auto
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def subnetwork_names(s: Session, account_id: str) -> dict[str, GceSubnetwork]:
+    """Subnet ID → its Compute Engine row."""
+    query = select(GceSubnetwork).where(GceSubnetwork.account_id == account_id)
+    return {g.subnet_id: g for g in s.scalars(query)}
+
+
+def subnetwork_by_name(s: Session, account_id: str, region: str, name: str) -> GceSubnetwork | None:
+    return s.scalars(
+        select(GceSubnetwork).where(
+            GceSubnetwork.account_id == account_id, GceSubnetwork.region == region, GceSubnetwork.name == name
+        )
+    ).first()
+
+
+def add_subnetwork(
+    s: Session, subnet_id: str, account_id: str, region: str, name: str, *, description: str
+) -> GceSubnetwork:
+    row = GceSubnetwork(
+        subnet_id=subnet_id, account_id=account_id, region=region, name=name, description=description
+    )
+    s.add(row)
+    s.flush()
+    return row
