@@ -1,4 +1,4 @@
-"""Repository of the Compute Engine names of networks and subnetworks
+"""Repository of the Compute Engine names of networks, subnetworks and addresses
 (:mod:`ocs.db.models.gce_network`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ocs.db.models.gce_network import GceNetwork, GceSubnetwork
+from ocs.db.models.gce_network import GceAddress, GceNetwork, GceSubnetwork
 
 
 def network_names(s: Session, account_id: str) -> dict[str, GceNetwork]:
@@ -50,6 +50,32 @@ def add_subnetwork(
 ) -> GceSubnetwork:
     row = GceSubnetwork(
         subnet_id=subnet_id, account_id=account_id, region=region, name=name, description=description
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def address_names(s: Session, account_id: str) -> dict[str, GceAddress]:
+    """Allocation ID → its Compute Engine row."""
+    return {
+        g.allocation_id: g for g in s.scalars(select(GceAddress).where(GceAddress.account_id == account_id))
+    }
+
+
+def address_by_name(s: Session, account_id: str, region: str, name: str) -> GceAddress | None:
+    return s.scalars(
+        select(GceAddress).where(
+            GceAddress.account_id == account_id, GceAddress.region == region, GceAddress.name == name
+        )
+    ).first()
+
+
+def add_address(
+    s: Session, allocation_id: str, account_id: str, region: str, name: str, *, description: str
+) -> GceAddress:
+    row = GceAddress(
+        allocation_id=allocation_id, account_id=account_id, region=region, name=name, description=description
     )
     s.add(row)
     s.flush()

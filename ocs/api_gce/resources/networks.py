@@ -161,7 +161,7 @@ def get_network(ctx: GceContext, path: dict[str, str], query: dict[str, str], bo
     return network_item(ctx, vpc, subnets, _Names(ctx))
 
 
-def _check_name(body: dict[str, Any]) -> str:
+def check_name(body: dict[str, Any]) -> str:
     name = body.get("name")
     if not ids.valid_name(name):
         raise errors.invalid_field(
@@ -170,7 +170,7 @@ def _check_name(body: dict[str, Any]) -> str:
     return str(name)
 
 
-def _operation(
+def done_operation(
     ctx: GceContext,
     op_type: str,
     link: str,
@@ -191,7 +191,7 @@ def _operation(
     return operations.item(ctx, op)
 
 
-def _replayed(ctx: GceContext, query: dict[str, str]) -> dict[str, Any] | None:
+def replayed(ctx: GceContext, query: dict[str, str]) -> dict[str, Any] | None:
     """The operation of an earlier request with this ``requestId`` (Compute Engine's idempotency)."""
     request_id = query.get("requestId")
     if not request_id:
@@ -203,11 +203,11 @@ def _replayed(ctx: GceContext, query: dict[str, str]) -> dict[str, Any] | None:
 
 
 def insert_network(ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any) -> dict[str, Any]:
-    replay = _replayed(ctx, query)
+    replay = replayed(ctx, query)
     if replay is not None:
         return replay
     body = body or {}
-    name = _check_name(body)
+    name = check_name(body)
     if body.get("IPv4Range"):
         raise errors.invalid("Legacy networks (IPv4Range) are not supported by this cloud; use subnetworks.")
     auto = body.get("autoCreateSubnetworks")
@@ -238,11 +238,11 @@ def insert_network(ctx: GceContext, path: dict[str, str], query: dict[str, str],
             db_names.add_subnetwork(
                 ctx.session, subnet.id, ctx.account_id, region, f"{name}-{index}"[:63], description=zone
             )
-    return _operation(ctx, "insert", link, ids.numeric_id("network", vpc.id), query)
+    return done_operation(ctx, "insert", link, ids.numeric_id("network", vpc.id), query)
 
 
 def delete_network(ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any) -> dict[str, Any]:
-    replay = _replayed(ctx, query)
+    replay = replayed(ctx, query)
     if replay is not None:
         return replay
     vpc = _network_or_404(ctx, path["network"])
@@ -261,7 +261,7 @@ def delete_network(ctx: GceContext, path: dict[str, str], query: dict[str, str],
             status=400,
         )
     db_vpcs.delete_vpc(ctx.session, ctx.account_id, vpc.id)
-    return _operation(ctx, "delete", link, ids.numeric_id("network", vpc.id), query)
+    return done_operation(ctx, "delete", link, ids.numeric_id("network", vpc.id), query)
 
 
 def _check_region(ctx: GceContext, region: str) -> None:
@@ -328,11 +328,11 @@ def insert_subnetwork(
 ) -> dict[str, Any]:
     region = path["region"]
     _check_region(ctx, region)
-    replay = _replayed(ctx, query)
+    replay = replayed(ctx, query)
     if replay is not None:
         return replay
     body = body or {}
-    name = _check_name(body)
+    name = check_name(body)
     network = _last_name(body.get("network"), "resource.network")
     if body.get("ipCidrRange") in (None, ""):
         raise errors.invalid_field("resource.ipCidrRange", "", "Required field not specified.")
@@ -361,19 +361,19 @@ def insert_subnetwork(
     except IntegrityError:
         ctx.session.rollback()
         raise errors.already_exists(ctx.links.path(link)) from None
-    return _operation(ctx, "insert", link, ids.numeric_id("subnetwork", subnet.id), query, region)
+    return done_operation(ctx, "insert", link, ids.numeric_id("subnetwork", subnet.id), query, region)
 
 
 def delete_subnetwork(
     ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any
 ) -> dict[str, Any]:
-    replay = _replayed(ctx, query)
+    replay = replayed(ctx, query)
     if replay is not None:
         return replay
     subnet = _subnetwork_or_404(ctx, path["region"], path["subnetwork"])
     link = ctx.links.subnetwork(path["region"], path["subnetwork"])
     db_vpcs.delete_subnet(ctx.session, ctx.account_id, subnet.id)
-    return _operation(ctx, "delete", link, ids.numeric_id("subnetwork", subnet.id), query, path["region"])
+    return done_operation(ctx, "delete", link, ids.numeric_id("subnetwork", subnet.id), query, path["region"])
 
 
 _N = "projects/{project}/global/networks"

@@ -5,6 +5,9 @@
   shows as ``default`` (the default VPC) or under its VPC ID.
 * ``gce_subnetworks``: a subnetwork is a subnet; its ``name`` is unique per project
   and region. A subnet without a row shows under its subnet ID.
+* ``gce_addresses``: a static external address is an Elastic IP; its ``name`` is
+  unique per project and region. An Elastic IP without a row shows under its
+  allocation ID.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ class GceSubnetwork(Base):
 
     subnet_id: Mapped[str] = mapped_column(
         String(32), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
+    region: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GceAddress(Base):
+    __tablename__ = "gce_addresses"
+    __table_args__ = (UniqueConstraint("account_id", "region", "name"),)
+
+    allocation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("elastic_addresses.id", ondelete="CASCADE"), primary_key=True
     )
     account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
     region: Mapped[str] = mapped_column(String(64))

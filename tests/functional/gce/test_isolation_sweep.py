@@ -68,6 +68,7 @@ def world(cloud, zone, demo_image, image_id):
             "ipCidrRange": "10.78.0.0/24",
         },
     ).execute()
+    a.addresses().insert(project=owner.name, region=cloud.region, body={"name": "owned-addr-7f3a"}).execute()
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
 
@@ -101,6 +102,7 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         world["subnet"],
         "owned-net-7f3a",
         "owned-sub-7f3a",
+        "owned-addr-7f3a",
     ]
     return [k for k in known if k not in values.values()]
 
@@ -109,7 +111,11 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-FRESH = {"owned-vm-7f3a": "fresh-vm-0000", "private-img-7f3a": "fresh-img-0000"}
+FRESH = {
+    "owned-vm-7f3a": "fresh-vm-0000",
+    "private-img-7f3a": "fresh-img-0000",
+    "owned-addr-7f3a": "fresh-addr-0000",
+}
 
 
 def _same_as_for_a_fresh_name(cloud, world, route, values: dict[str, str], answer: requests.Response) -> None:
@@ -157,6 +163,7 @@ def _is_collection(template: str) -> bool:
         "images",
         "networks",
         "subnetworks",
+        "addresses",
     )
 
 
@@ -174,6 +181,7 @@ def test_another_projects_path(cloud, world, zone, route):
         "family": world["image"],
         "network": world["vpc"],
         "subnetwork": world["subnet"],
+        "address": "owned-addr-7f3a",
     }
     answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
@@ -208,6 +216,7 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "family": world["image"],
             "network": world["vpc"],
             "subnetwork": world["subnet"],
+            "address": "owned-addr-7f3a",
         }
         answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
@@ -216,7 +225,15 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
         _same_as_for_a_fresh_name(cloud, world, route, values, answer)
         needs_resource = any(
             p in route.template
-            for p in ("{instance}", "{operation}", "{image}", "{family}", "{network}", "{subnetwork}")
+            for p in (
+                "{instance}",
+                "{operation}",
+                "{image}",
+                "{family}",
+                "{network}",
+                "{subnetwork}",
+                "{address}",
+            )
         )
         if needs_resource:
             assert answer.status_code == 404, answer.text

@@ -1,7 +1,8 @@
-"""Compute Engine networks and subnetworks: their names
+"""Compute Engine networks, subnetworks and addresses: their names
 
-Two new tables: ``gce_networks`` (a VPC's Compute Engine name, unique per project)
-and ``gce_subnetworks`` (a subnet's name, unique per project and region).
+Three new tables: ``gce_networks`` (a VPC's Compute Engine name, unique per project),
+``gce_subnetworks`` (a subnet's name, unique per project and region) and
+``gce_addresses`` (an Elastic IP's name, unique per project and region).
 
 Revision ID: 0022
 Revises: 0014
@@ -56,8 +57,24 @@ def upgrade() -> None:
             "account_id", "region", "name", name=op.f("uq_gce_subnetworks_account_id_region_name")
         ),
     )
+    op.create_table(
+        "gce_addresses",
+        sa.Column("allocation_id", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("region", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=63), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        _fk("gce_addresses", "allocation_id", "elastic_addresses"),
+        _fk("gce_addresses", "account_id", "accounts"),
+        sa.PrimaryKeyConstraint("allocation_id", name=op.f("pk_gce_addresses")),
+        sa.UniqueConstraint(
+            "account_id", "region", "name", name=op.f("uq_gce_addresses_account_id_region_name")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("gce_addresses")
     op.drop_table("gce_subnetworks")
     op.drop_table("gce_networks")
