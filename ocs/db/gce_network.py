@@ -1,4 +1,4 @@
-"""Repository of the Compute Engine names of networks, subnetworks and addresses
+"""Repository of the Compute Engine names of networks, subnetworks, addresses and firewalls
 (:mod:`ocs.db.models.gce_network`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ocs.db.models.gce_network import GceAddress, GceNetwork, GceSubnetwork
+from ocs.db.models.gce_network import GceAddress, GceFirewall, GceNetwork, GceSubnetwork
 
 
 def network_names(s: Session, account_id: str) -> dict[str, GceNetwork]:
@@ -80,3 +80,29 @@ def add_address(
     s.add(row)
     s.flush()
     return row
+
+
+def firewalls(s: Session, account_id: str) -> list[GceFirewall]:
+    return list(
+        s.scalars(select(GceFirewall).where(GceFirewall.account_id == account_id).order_by(GceFirewall.name))
+    )
+
+
+def firewall_by_name(s: Session, account_id: str, name: str) -> GceFirewall | None:
+    return s.scalars(
+        select(GceFirewall).where(GceFirewall.account_id == account_id, GceFirewall.name == name)
+    ).first()
+
+
+def firewalls_of_vpcs(s: Session, vpc_ids: list[str]) -> list[GceFirewall]:
+    """Every firewall of these VPCs (of any account: the data plane's view)."""
+    if not vpc_ids:
+        return []
+    return list(s.scalars(select(GceFirewall).where(GceFirewall.vpc_id.in_(vpc_ids))))
+
+
+def gce_vpcs(s: Session, vpc_ids: list[str]) -> set[str]:
+    """Those of ``vpc_ids`` that are networks made through Compute Engine."""
+    if not vpc_ids:
+        return set()
+    return set(s.scalars(select(GceNetwork.vpc_id).where(GceNetwork.vpc_id.in_(vpc_ids))))

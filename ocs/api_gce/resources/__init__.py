@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ocs.api_gce.resources import addresses, catalog, instances, networks, operations
+from ocs.api_gce.resources import addresses, catalog, firewalls, instances, networks, operations
 from ocs.api_gce.routes import Route
 
 ROUTES: list[Route] = [
     *addresses.ROUTES,
+    *firewalls.ROUTES,
     *catalog.ROUTES,
     *instances.ROUTES,
     *networks.ROUTES,

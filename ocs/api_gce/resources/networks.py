@@ -260,6 +260,14 @@ def delete_network(ctx: GceContext, path: dict[str, str], query: dict[str, str],
             reason="resourceInUseByAnotherResource",
             status=400,
         )
+    rules = [f for f in db_names.firewalls(ctx.session, ctx.account_id) if f.vpc_id == vpc.id]
+    if rules:
+        raise errors.GceError(
+            f"The network resource '{ctx.links.path(link)}' is already being used by "
+            f"'projects/{ctx.project}/global/firewalls/{rules[0].name}'",
+            reason="resourceInUseByAnotherResource",
+            status=400,
+        )
     db_vpcs.delete_vpc(ctx.session, ctx.account_id, vpc.id)
     return done_operation(ctx, "delete", link, ids.numeric_id("network", vpc.id), query)
 

@@ -8,13 +8,17 @@
 * ``gce_addresses``: a static external address is an Elastic IP; its ``name`` is
   unique per project and region. An Elastic IP without a row shows under its
   allocation ID.
+* ``gce_firewalls``: Compute Engine firewall rules of a network (a VPC), name unique
+  per project; enforced by :mod:`ocs.network.gce_firewall` on the ports of
+  instances in networks made through Compute Engine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
@@ -59,4 +63,25 @@ class GceAddress(Base):
     region: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(63))
     description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GceFirewall(Base):
+    __tablename__ = "gce_firewalls"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)  # decimal uint64
+    account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
+    vpc_id: Mapped[str] = mapped_column(String(32), ForeignKey("vpcs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    direction: Mapped[str] = mapped_column(String(8), default="INGRESS")
+    priority: Mapped[int] = mapped_column(Integer, default=1000)
+    allowed: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    denied: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    source_ranges: Mapped[list[str]] = mapped_column(JSON, default=list)
+    destination_ranges: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    target_tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -68,6 +68,14 @@ def world(cloud, zone, demo_image, image_id):
             "ipCidrRange": "10.78.0.0/24",
         },
     ).execute()
+    a.firewalls().insert(
+        project=owner.name,
+        body={
+            "name": "owned-fw-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "allowed": [{"IPProtocol": "all"}],
+        },
+    ).execute()
     a.addresses().insert(project=owner.name, region=cloud.region, body={"name": "owned-addr-7f3a"}).execute()
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
@@ -103,6 +111,7 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         "owned-net-7f3a",
         "owned-sub-7f3a",
         "owned-addr-7f3a",
+        "owned-fw-7f3a",
     ]
     return [k for k in known if k not in values.values()]
 
@@ -115,6 +124,7 @@ FRESH = {
     "owned-vm-7f3a": "fresh-vm-0000",
     "private-img-7f3a": "fresh-img-0000",
     "owned-addr-7f3a": "fresh-addr-0000",
+    "owned-fw-7f3a": "fresh-fw-0000",
 }
 
 
@@ -164,6 +174,7 @@ def _is_collection(template: str) -> bool:
         "networks",
         "subnetworks",
         "addresses",
+        "firewalls",
     )
 
 
@@ -182,6 +193,7 @@ def test_another_projects_path(cloud, world, zone, route):
         "network": world["vpc"],
         "subnetwork": world["subnet"],
         "address": "owned-addr-7f3a",
+        "firewall": "owned-fw-7f3a",
     }
     answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
@@ -217,6 +229,7 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "network": world["vpc"],
             "subnetwork": world["subnet"],
             "address": "owned-addr-7f3a",
+            "firewall": "owned-fw-7f3a",
         }
         answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
@@ -233,6 +246,7 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
                 "{network}",
                 "{subnetwork}",
                 "{address}",
+                "{firewall}",
             )
         )
         if needs_resource:
