@@ -35,6 +35,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 INGRESS, EGRESS = "INGRESS", "EGRESS"
 MAX_PRIORITY = 65535
@@ -97,6 +98,36 @@ class PortRules:
 class PortInput:
     tags: tuple[str, ...] = ()
     tag_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def from_resource(
+    name: str,
+    *,
+    direction: str,
+    priority: int,
+    allowed: Sequence[Mapping[str, Any]],
+    denied: Sequence[Mapping[str, Any]],
+    source_ranges: Sequence[str] = (),
+    destination_ranges: Sequence[str] = (),
+    source_tags: Sequence[str] = (),
+    target_tags: Sequence[str] = (),
+    disabled: bool = False,
+) -> FirewallRule:
+    """The rule of a Compute Engine Firewall resource's fields (``allowed`` or ``denied``
+    entries are ``{"IPProtocol": ..., "ports": [...]}``)."""
+    entries = allowed or denied
+    return FirewallRule(
+        name=name,
+        direction=direction,
+        priority=priority,
+        allow=bool(allowed),
+        permissions=tuple(Permission(str(e["IPProtocol"]), tuple(e.get("ports") or ())) for e in entries),
+        source_ranges=tuple(source_ranges),
+        destination_ranges=tuple(destination_ranges),
+        source_tags=tuple(source_tags),
+        target_tags=tuple(target_tags),
+        disabled=disabled,
+    )
 
 
 def normalize_protocol(value: str) -> str:

@@ -138,6 +138,9 @@ class DesiredState:
     group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tunnel_ip: str | None = None
     peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ordered: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    """Ports (by interface id) filtered by Compute Engine firewalls instead of their
+    groups: (ingress, egress) statements from :mod:`ocs.network.gce_firewall`."""
 
 
 @dataclass(frozen=True)
@@ -538,6 +541,7 @@ def firewall_script(
         group_members=dict(state.group_members),
         zones={b.bridge: b.zone for b in bridges},
         always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
+        ordered={tap_name(i): rules for i, rules in state.ordered.items()},
     )
     return nft.replace_script(fw) + edge_script(bridges, subnets, tuple(p.ifname for p in ports))
 

@@ -39,7 +39,7 @@ from ocs.db.models.interfaces import ElasticAddress
 from ocs.db.models.keypairs import KeyPair
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from ocs.db.models.routing import InternetGateway, Route, RouteTableAssociation
-from ocs.network import nft, ports
+from ocs.network import gce_ports, nft, ports
 from ocs.network.driver import NetworkDriver
 from ocs.network.metadata import (
     CallerKey,
@@ -167,6 +167,7 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         group_members={g: tuple(sorted(set(ips))) for g, ips in members.items()},
         tunnel_ip=settings.tunnel_ip,
         peers=peers,
+        ordered=gce_ports.ordered_rules(s, local, skip),
     )
 
 

@@ -69,17 +69,16 @@ def _strings(value: Any, field: str) -> list[str]:
 
 def to_rule(row: GceFirewall) -> gf.FirewallRule:
     """The compiler's rule of a stored firewall (ValueError when it is not valid)."""
-    entries = row.allowed or row.denied
-    return gf.FirewallRule(
-        name=row.name,
+    return gf.from_resource(
+        row.name,
         direction=row.direction,
         priority=row.priority,
-        allow=bool(row.allowed),
-        permissions=tuple(gf.Permission(e["IPProtocol"], tuple(e.get("ports") or ())) for e in entries),
-        source_ranges=tuple(row.source_ranges),
-        destination_ranges=tuple(row.destination_ranges),
-        source_tags=tuple(row.source_tags),
-        target_tags=tuple(row.target_tags),
+        allowed=row.allowed,
+        denied=row.denied,
+        source_ranges=row.source_ranges,
+        destination_ranges=row.destination_ranges,
+        source_tags=row.source_tags,
+        target_tags=row.target_tags,
         disabled=row.disabled,
     )
 
