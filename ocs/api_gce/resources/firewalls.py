@@ -54,7 +54,7 @@ def _entries(value: Any, field: str) -> list[dict[str, Any]]:
     for entry in value:
         item: dict[str, Any] = {"IPProtocol": str(entry.get("IPProtocol") or "")}
         if entry.get("ports"):
-            item["ports"] = [str(p) for p in entry["ports"]]
+            item["ports"] = _strings(entry["ports"], f"{field}.ports")
         out.append(item)
     return out
 

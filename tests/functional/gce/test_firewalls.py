@@ -49,6 +49,8 @@ def test_firewall_lifecycle(api, project):
         {**body, "name": "b6", "sourceRanges": ["10.0.0.0/40"]},
         {**body, "name": "b7", "direction": "SIDEWAYS"},
         {**body, "name": "b8", "allowed": [{"IPProtocol": "tcp", "ports": ["99999"]}]},
+        {**body, "name": "b10", "allowed": [{"ports": ["22"]}]},
+        {**body, "name": "b11", "sourceTags": [7]},
     ]
     for bad in bad_bodies:
         with pytest.raises(HttpError) as wrong:
