@@ -199,6 +199,9 @@ class DesiredState:
     tunnel_ip: str | None = None
     peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     nat_gateways: tuple[NatGatewayState, ...] = ()
+    ordered: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    """Ports (by interface id) filtered by Compute Engine firewalls instead of their
+    groups: (ingress, egress) statements from :mod:`ocs.network.gce_firewall`."""
 
 
 @dataclass(frozen=True)
@@ -752,6 +755,7 @@ def firewall_script(
         group_members=dict(state.group_members),
         zones={b.bridge: b.zone for b in bridges},
         always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
+        ordered={tap_name(i): rules for i, rules in state.ordered.items()},
     )
     return nft.replace_script(fw) + edge_script(bridges, subnets, tuple(p.ifname for p in ports))
 

@@ -54,7 +54,7 @@ from ocs.db.models.keypairs import KeyPair
 from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from ocs.db.models.routing import NatGateway
 from ocs.db.routing import LIVE_NAT
-from ocs.network import nft, ports
+from ocs.network import gce_ports, nft, ports
 from ocs.network.driver import NetworkDriver
 from ocs.network.metadata import (
     CallerKey,
@@ -202,6 +202,7 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         tunnel_ip=settings.tunnel_ip,
         peers=peers,
         nat_gateways=nats,
+        ordered=gce_ports.ordered_rules(s, local, skip),
     )
 
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from ocs.api_gce.resources import catalog, disks, instance_disks, instances, networks, operations
+from ocs.api_gce.resources import (
+    addresses,
+    catalog,
+    disks,
+    firewalls,
+    instance_disks,
+    instances,
+    networks,
+    operations,
+)
 from ocs.api_gce.routes import Route
 
 ROUTES: list[Route] = [
+    *addresses.ROUTES,
+    *firewalls.ROUTES,
     *catalog.ROUTES,
     *instances.ROUTES,
     *networks.ROUTES,

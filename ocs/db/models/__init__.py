@@ -18,6 +18,7 @@ from ocs.db.models.accounts import (
 from ocs.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation, ServiceRecord  # noqa: F401
 from ocs.db.models.gce import GceInstance, GceOperation, GceServiceKey  # noqa: F401
+from ocs.db.models.gce_network import GceAddress, GceFirewall, GceNetwork, GceSubnetwork  # noqa: F401
 from ocs.db.models.images import Image, ImageLaunchPermission  # noqa: F401
 from ocs.db.models.instance_types import InstanceType  # noqa: F401
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface  # noqa: F401

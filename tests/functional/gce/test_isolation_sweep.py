@@ -57,6 +57,27 @@ def world(cloud, zone, demo_image, image_id):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=zone)["Subnet"][
         "SubnetId"
     ]
+    a.networks().insert(
+        project=owner.name, body={"name": "owned-net-7f3a", "autoCreateSubnetworks": False}
+    ).execute()
+    a.subnetworks().insert(
+        project=owner.name,
+        region=cloud.region,
+        body={
+            "name": "owned-sub-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "ipCidrRange": "10.78.0.0/24",
+        },
+    ).execute()
+    a.firewalls().insert(
+        project=owner.name,
+        body={
+            "name": "owned-fw-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "allowed": [{"IPProtocol": "all"}],
+        },
+    ).execute()
+    a.addresses().insert(project=owner.name, region=cloud.region, body={"name": "owned-addr-7f3a"}).execute()
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
 
@@ -117,6 +138,10 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         "owned-snap-7f3a",
         world["snapshot"]["id"],
         *world["disk"]["_operations"],
+        "owned-net-7f3a",
+        "owned-sub-7f3a",
+        "owned-addr-7f3a",
+        "owned-fw-7f3a",
     ]
     return [k for k in known if k not in values.values()]
 
@@ -130,6 +155,8 @@ FRESH = {
     "private-img-7f3a": "fresh-img-0000",
     "owned-disk-7f3a": "fresh-disk-0000",
     "owned-snap-7f3a": "fresh-snap-0000",
+    "owned-addr-7f3a": "fresh-addr-0000",
+    "owned-fw-7f3a": "fresh-fw-0000",
 }
 
 
@@ -189,6 +216,10 @@ def _is_collection(template: str) -> bool:
         "images",
         "disks",
         "snapshots",
+        "networks",
+        "subnetworks",
+        "addresses",
+        "firewalls",
     )
 
 
@@ -209,6 +240,8 @@ def test_another_projects_path(cloud, world, zone, route):
         "disk": "owned-disk-7f3a",
         "snapshot": "owned-snap-7f3a",
         "resource": _resource(route.template),
+        "address": "owned-addr-7f3a",
+        "firewall": "owned-fw-7f3a",
     }
     answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
@@ -246,6 +279,8 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "disk": "owned-disk-7f3a",
             "snapshot": "owned-snap-7f3a",
             "resource": _resource(route.template),
+            "address": "owned-addr-7f3a",
+            "firewall": "owned-fw-7f3a",
         }
         answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
@@ -264,6 +299,8 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
                 "{disk}",
                 "{snapshot}",
                 "{resource}",
+                "{address}",
+                "{firewall}",
             )
         )
         if needs_resource:
