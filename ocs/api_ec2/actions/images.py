@@ -320,9 +320,30 @@ def launch_permission_list(image: Image, accounts: list[str]) -> list[dict[str, 
     return group + [{"UserId": a} for a in accounts]
 
 
+_IMAGE_ATTRIBUTES = frozenset(
+    {
+        "description",
+        "kernel",
+        "ramdisk",
+        "launchPermission",
+        "productCodes",
+        "blockDeviceMapping",
+        "sriovNetSupport",
+        "bootMode",
+        "tpmSupport",
+        "uefiData",
+        "lastLaunchedTime",
+        "imdsSupport",
+        "deregistrationProtection",
+    }
+)
+
+
 def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     s = ctx.session
     attribute = params["Attribute"]
+    if attribute not in _IMAGE_ATTRIBUTES:  # checked before the image, as EC2 does
+        raise errors.InvalidRequest(f"Attribute {attribute} is not supported.")
     image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
     if attribute == "blockDeviceMapping":
         raise repo.ImageAuthFailure("Unauthorized attempt to access restricted resource")
