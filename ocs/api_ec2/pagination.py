@@ -91,6 +91,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "DescribeInternetGateways": (5, 1000),
     "DescribeRouteTables": (5, 100),
     "DescribeNatGateways": (5, 1000),
+    "DescribeDhcpOptions": (5, 1000),
 }
 """MaxResults range of each paginated Describe action (its input has MaxResults)."""
 
@@ -101,6 +102,7 @@ NOT_PAGINATED: frozenset[str] = frozenset(
         "DescribeAccountAttributes",
         "DescribeKeyPairs",
         "DescribeAddresses",
+        "DescribeCustomerGateways",
     }
 )
 """Describe actions whose input has no MaxResults/NextToken: always one page."""
