@@ -442,7 +442,7 @@ def resolve_target(
 
 def _route_instance(s: Session, account_id: str, instance_id: str | None) -> Instance:
     """The instance an InstanceId route names (the route goes to its primary interface)."""
-    instance = get_owned(s, Instance, "instance", account_id, instance_id)
+    instance = get_owned(s, Instance, "instance", account_id, instance_id or "")
     if instance.state == "terminated" or instance.network_interface_id is None:
         raise errors.InvalidParameterValue(
             f"Invalid value '{instance.id}' for instance ID. Instance is not in a VPC."

@@ -114,8 +114,11 @@ def dnsmasq_options(configurations: Sequence[Configuration], amazon_dns: str | N
     NTP servers, NetBIOS name servers and node type."""
     given = dict(configurations)
     out: list[str] = []
-    servers = [amazon_dns if s == AMAZON_DNS else s for s in given.get("domain-name-servers", ())]
-    servers = [s for s in servers if s]
+    servers = [
+        s
+        for s in (amazon_dns if s == AMAZON_DNS else s for s in given.get("domain-name-servers", ()))
+        if s is not None
+    ]
     if servers:
         out.append("option:dns-server," + ",".join(servers))
     names = " ".join(given.get("domain-name", ())).split()

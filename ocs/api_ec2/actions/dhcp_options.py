@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
 from ocs.api_ec2.context import RequestContext
 from ocs.api_ec2.network import routing_changed
@@ -73,7 +74,9 @@ def delete_dhcp_options(ctx: RequestContext, params: dict[str, Any]) -> dict[str
 
 
 def associate_dhcp_options(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-    vpc = db_vpcs.get_vpc(ctx.session, ctx.account_id, params.get("VpcId"))
+    if not params.get("VpcId"):
+        raise errors.MissingParameter(name="vpcId")
+    vpc = db_vpcs.get_vpc(ctx.session, ctx.account_id, str(params["VpcId"]))
     options_id = params.get("DhcpOptionsId")
     repo.associate(ctx.session, ctx.account_id, str(options_id) if options_id else None, vpc)
     routing_changed(ctx, [vpc.id])  # the VPC's DHCP servers hand out the new options
