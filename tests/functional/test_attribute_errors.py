@@ -159,6 +159,15 @@ def test_image_attribute_errors_for_a_public_image_of_another_account(fresh, ima
     assert failing(fresh.describe_image_attribute, ImageId=image_id, Attribute="unsupported")[0] == (
         "InvalidRequest"
     )
+    # So is a malformed change: the request is checked whole before the image.
+    modify, reset = fresh.modify_image_attribute, fresh.reset_image_attribute
+    assert failing(modify, ImageId=image_id, Attribute="description")[0] == "MissingParameter"
+    assert failing(modify, ImageId=image_id, Attribute="launchPermission")[0] == "InvalidParameterCombination"
+    assert failing(modify, ImageId=image_id)[0] == "InvalidParameterCombination"
+    assert failing(reset, ImageId=image_id, Attribute="fake")[0] == "InvalidRequest"
+    # A well-formed one is refused for not being the owner's.
+    assert failing(modify, ImageId=image_id, Description={"Value": "x"})[0] == "AuthFailure"
+    assert failing(reset, ImageId=image_id, Attribute="launchPermission")[0] == "AuthFailure"
 
 
 def test_route_to_an_interface_that_is_not_attached(fresh, subnet):
