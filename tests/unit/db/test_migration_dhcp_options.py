@@ -61,9 +61,8 @@ def test_upgrade_and_downgrade(url: str) -> None:
             dopt = sa.Table("dhcp_options", sa.MetaData(), autoload_with=conn)
             row = {"account_id": ACCOUNT, "configurations": [], "default_for": "account", "created_at": WHEN}
             conn.execute(dopt.insert().values(id="dopt-00000000000000001", **row))
-            with pytest.raises(sa.exc.IntegrityError):  # one default set per account
-                with conn.begin_nested():
-                    conn.execute(dopt.insert().values(id="dopt-00000000000000002", **row))
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # one default set per account
+                conn.execute(dopt.insert().values(id="dopt-00000000000000002", **row))
             cfg = migration.alembic_config()
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0014")
