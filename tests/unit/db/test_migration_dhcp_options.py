@@ -1,5 +1,5 @@
-"""Migration 0020: DHCP options sets and customer gateways; existing VPCs keep
-``default`` (no options); downgrading drops both tables and keeps the VPCs."""
+"""Migration 0020: DHCP options sets and customer gateways; existing VPCs are associated
+with their account's new default set; downgrading drops both tables and keeps the VPCs."""
 
 from __future__ import annotations
 
@@ -57,10 +57,11 @@ def test_upgrade_and_downgrade(url: str) -> None:
     try:
         with engine.begin() as conn:
             vpcs = sa.Table("vpcs", sa.MetaData(), autoload_with=conn)
-            assert conn.execute(sa.select(vpcs.c.dhcp_options_id)).scalars().all() == ["default"]
             dopt = sa.Table("dhcp_options", sa.MetaData(), autoload_with=conn)
+            [made] = conn.execute(sa.select(dopt.c.id, dopt.c.account_id, dopt.c.default_for)).all()
+            assert made[1:] == (ACCOUNT, "account")
+            assert conn.execute(sa.select(vpcs.c.dhcp_options_id)).scalars().all() == [made[0]]
             row = {"account_id": ACCOUNT, "configurations": [], "default_for": "account", "created_at": WHEN}
-            conn.execute(dopt.insert().values(id="dopt-00000000000000001", **row))
             with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():  # one default set per account
                 conn.execute(dopt.insert().values(id="dopt-00000000000000002", **row))
             cfg = migration.alembic_config()
@@ -70,6 +71,8 @@ def test_upgrade_and_downgrade(url: str) -> None:
             names = sa.inspect(conn).get_table_names()
             assert "dhcp_options" not in names and "customer_gateways" not in names
             vpcs = sa.Table("vpcs", sa.MetaData(), autoload_with=conn)
-            assert conn.execute(sa.select(vpcs.c.id)).scalars().all() == ["vpc-00000000000000001"]
+            assert conn.execute(sa.select(vpcs.c.id, vpcs.c.dhcp_options_id)).all() == [
+                ("vpc-00000000000000001", "default")
+            ]
     finally:
         engine.dispose()

@@ -3,7 +3,9 @@
 Two new tables: ``dhcp_options`` (an account's sets; the one EC2 makes for every
 account is marked ``default_for = 'account'``, made when the account next creates a
 VPC) and ``customer_gateways`` (records of VPN peers). ``vpcs.dhcp_options_id`` exists
-since 0005: existing VPCs keep ``default`` (no options) until associated with a set.
+since 0005 and held ``default``: each account with VPCs gets its default set here and its
+VPCs are associated with it (their DHCP servers keep handing out the cloud's own options;
+``default`` now means no options at all). Downgrading puts ``default`` back.
 
 Revision ID: 0020
 Revises: 0014
@@ -12,6 +14,8 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -60,9 +64,40 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_customer_gateways_account_id"), "customer_gateways", ["account_id"], unique=False
     )
+    _default_sets()
+
+
+def _default_sets() -> None:
+    """The default set of every account that has VPCs, and its VPCs associated with it."""
+    conn = op.get_bind()
+    vpcs = sa.table("vpcs", sa.column("account_id", sa.String), sa.column("dhcp_options_id", sa.String))
+    sets = sa.table(
+        "dhcp_options",
+        sa.column("id", sa.String),
+        sa.column("account_id", sa.String),
+        sa.column("configurations", sa.JSON),
+        sa.column("default_for", sa.String),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    now = dt.datetime.now(dt.UTC)
+    accounts = conn.execute(sa.select(vpcs.c.account_id).distinct()).scalars().all()
+    for account_id in accounts:
+        dopt = f"dopt-{secrets.token_hex(9)[:17]}"
+        conn.execute(
+            sets.insert().values(
+                id=dopt, account_id=account_id, configurations=[], default_for="account", created_at=now
+            )
+        )
+        conn.execute(
+            vpcs.update()
+            .where(vpcs.c.account_id == account_id, vpcs.c.dhcp_options_id == "default")
+            .values(dhcp_options_id=dopt)
+        )
 
 
 def downgrade() -> None:
+    vpcs = sa.table("vpcs", sa.column("dhcp_options_id", sa.String))
+    op.get_bind().execute(vpcs.update().values(dhcp_options_id="default"))
     op.drop_index(op.f("ix_customer_gateways_account_id"), table_name="customer_gateways")
     op.drop_table("customer_gateways")
     op.drop_index(op.f("ix_dhcp_options_account_id"), table_name="dhcp_options")
