@@ -36,6 +36,7 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -95,6 +96,14 @@ def find(s: Session, account_id: str, allocation_id: str | None, public_ip: str 
     raise errors.MissingParameter("Either public IP or allocation id must be specified")
 
 
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def list_addresses(
     s: Session, account_id: str, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
 ) -> list[ElasticAddress]:
@@ -113,6 +122,10 @@ def list_addresses(
         if allocation_id not in by_id:
             raise ids.not_found("allocation", allocation_id)
     for public_ip in public_ips:
+        if not _is_ipv4(public_ip):
+            raise errors.InvalidParameterValue(
+                value=public_ip, name="PublicIp", reason="It is not a valid IPv4 address."
+            )
         if public_ip not in by_ip:
             raise errors.NotFound(f"Address '{public_ip}' not found.", code="InvalidAddress.NotFound")
     if allocation_ids or public_ips:
@@ -159,7 +172,17 @@ def allocate(
 
 
 def release(s: Session, account_id: str, allocation_id: str | None, public_ip: str | None) -> None:
+    """Release by AllocationId: every address here is a VPC one, and EC2 releases those only
+    by allocation ID (PublicIp is EC2-Classic's)."""
+    if allocation_id and public_ip:
+        raise errors.InvalidParameterCombination(
+            reason="You may specify public IP or allocation id, but not both in the same call"
+        )
     row = find(s, account_id, allocation_id, public_ip)
+    if not allocation_id:
+        raise errors.InvalidParameterValue(
+            "You must specify an allocation id when releasing a VPC elastic IP address"
+        )
     if row.association_id:
         raise errors.InUse(
             f"The address with allocation id [{row.id}] is currently associated.",
@@ -274,7 +297,10 @@ def disassociate(
         if row is None or row.account_id != account_id or row.kind != ELASTIC:
             raise ids.not_found("association", association_id)
     elif public_ip:
-        row = by_public_ip(s, account_id, public_ip)
+        by_public_ip(s, account_id, public_ip)  # AuthFailure if it is not the account's
+        raise errors.InvalidParameterValue(
+            "You must specify an association id when unmapping an address from a VPC instance"
+        )
     else:
         raise errors.MissingParameter("Either public IP or association id must be specified")
     _not_managed(s, row.network_interface_id)

@@ -381,6 +381,7 @@ class LaunchSpec:
     associate_public_ip: bool = False
     public_ip_required: bool = False
     public_pool: tuple[str, ...] = ()
+    primary_interface_id: str | None = None  # an existing interface to launch as the primary
 
 
 def new_mac_address() -> str:
@@ -488,6 +489,8 @@ def launch(
     )
     s.add(reservation)
     s.flush()
+    if spec.primary_interface_id is not None:
+        return reservation, [_launch_on_interface(s, account_id, reservation, spec, when)]
     pool = ipam.open_pool(s, spec.subnet_id, spec.subnet_cidr)
     made: list[Instance] = []
     used: set[str] | None = None
@@ -587,6 +590,41 @@ def _fresh_ids(s: Session, kind: str, model: type[Instance], count: int) -> list
         if len(found) == count:
             return found
     raise errors.InternalError(f"No free {kind} ids found after 8 attempts.")
+
+
+def _launch_on_interface(
+    s: Session, account_id: str, reservation: Reservation, spec: LaunchSpec, when: dt.datetime
+) -> Instance:
+    """One instance whose primary is the existing interface ``spec.primary_interface_id``
+    (free, checked by the caller), attached at device index 0 and kept at termination."""
+    eni = s.get(NetworkInterface, spec.primary_interface_id)
+    if eni is None or eni.account_id != account_id:
+        raise ids.not_found("network_interface", spec.primary_interface_id)
+    instance = _new_instance(s, account_id, reservation.id, 0, spec, when)
+    instance.network_interface_id = eni.id
+    instance.mac_address = eni.mac_address
+    instance.private_ip_address = eni.private_ip_address
+    s.add(instance)
+    s.flush()
+    done = s.execute(
+        update(NetworkInterface)
+        .where(NetworkInterface.id == eni.id, NetworkInterface.instance_id.is_(None))
+        .values(
+            status=interface_cleanup.IN_USE,
+            attachment_id=new_attachment_id(),
+            instance_id=instance.id,
+            device_index=0,
+            attach_status="attached",
+            attach_time=when,
+            delete_on_termination=False,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(done, "rowcount", 0):
+        raise errors.InUse(f"Interface: [{eni.id}] in use.", code="InvalidNetworkInterface.InUse")
+    s.expire(eni)
+    LOG.info("Account %s launches %s on interface %s in %s", account_id, instance.id, eni.id, reservation.id)
+    return instance
 
 
 def placed_instances(s: Session, reservation_id: str) -> list[Instance]:

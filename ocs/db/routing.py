@@ -426,38 +426,39 @@ def resolve_target(
                 f"route table {table.id} and NAT gateway {nat.id} belong to different networks"
             )
         return Target(nat_gateway_id=nat.id)
-    instance = _route_instance(s, account_id, instance_id, network_interface_id)
+    if network_interface_id is not None:
+        eni = _route_interface(s, account_id, network_interface_id)
+        if eni.vpc_id != table.vpc_id:
+            raise errors.InvalidParameterValue(
+                f"Route table {table.id} and interface {eni.id} belong to different networks"
+            )
+        return Target(network_interface_id=eni.id)
+    instance = _route_instance(s, account_id, instance_id)
     if instance.vpc_id != table.vpc_id:
         raise errors.InvalidParameterValue(
             f"Route table {table.id} and interface {instance.network_interface_id} belong to different networks"
         )
-    return Target(
-        instance_id=instance.id if instance_id is not None else None,
-        network_interface_id=instance.network_interface_id,
-    )
+    return Target(instance_id=instance.id, network_interface_id=instance.network_interface_id)
 
 
-def _route_instance(s: Session, account_id: str, instance_id: str | None, eni_id: str | None) -> Instance:
-    """The instance an InstanceId or NetworkInterfaceId route names (interfaces are, for now, instances')."""
-    if instance_id is not None:
-        instance = get_owned(s, Instance, "instance", account_id, instance_id)
-        if instance.state == "terminated" or instance.network_interface_id is None:
-            raise errors.InvalidParameterValue(
-                f"Invalid value '{instance.id}' for instance ID. Instance is not in a VPC."
-            )
-        return instance
-    assert eni_id is not None
-    ids.validate("network_interface", eni_id)
-    found = s.scalar(
-        select(Instance).where(
-            Instance.account_id == account_id,
-            Instance.network_interface_id == eni_id,
-            Instance.state != "terminated",
+def _route_instance(s: Session, account_id: str, instance_id: str | None) -> Instance:
+    """The instance an InstanceId route names (the route goes to its primary interface)."""
+    instance = get_owned(s, Instance, "instance", account_id, instance_id or "")
+    if instance.state == "terminated" or instance.network_interface_id is None:
+        raise errors.InvalidParameterValue(
+            f"Invalid value '{instance.id}' for instance ID. Instance is not in a VPC."
         )
-    )
-    if found is None:
+    return instance
+
+
+def _route_interface(s: Session, account_id: str, eni_id: str) -> NetworkInterface:
+    """Any interface of the account, attached or not (EC2 routes to an unattached one as a
+    blackhole until it is attached to a running instance)."""
+    ids.validate("network_interface", eni_id)
+    eni = s.get(NetworkInterface, eni_id)
+    if eni is None or eni.account_id != account_id:
         raise ids.not_found("network_interface", eni_id)
-    return found
+    return eni
 
 
 def _live_nat(s: Session, account_id: str, nat_id: str) -> NatGateway | None:
@@ -479,6 +480,11 @@ def _vpc_block_check(s: Session, table: RouteTable, destination: str, target: Ta
     assert vpc is not None
     if destination == vpc.cidr_block and not target.is_interface:
         raise _route_exists(destination)
+    if destination == vpc.cidr_block:  # the local route's block: no second route to it
+        raise errors.InvalidParameterValue(
+            f"The destination CIDR block {destination} is equal to one of this VPC's CIDR blocks "
+            "(the local route's)."
+        )
     if cidr.contains(vpc.cidr_block, destination) and not target.is_interface:
         raise errors.InvalidParameterValue(
             f"The destination CIDR block {destination} is equal to or more specific than one of this "
@@ -502,9 +508,9 @@ def create_route(
     now: dt.datetime | None = None,
 ) -> Route:
     """Add a route; RouteAlreadyExists if the table has one for ``destination``."""
+    _vpc_block_check(s, table, destination, target)
     if _route(s, table.id, destination) is not None:
         raise _route_exists(destination)
-    _vpc_block_check(s, table, destination, target)
     route = Route(
         route_table_id=table.id,
         destination_cidr_block=destination,
@@ -584,10 +590,14 @@ def usable_targets(s: Session, account_id: str, routes: Iterable[Route]) -> dict
         )
         usable.update({str(nat): str(vpc) for nat, vpc in s.execute(q2)})
     if enis:
-        q3 = select(Instance.network_interface_id, Instance.vpc_id).where(
-            Instance.account_id == account_id,
-            Instance.network_interface_id.in_(enis),
-            Instance.state.in_(("pending", "running")),
+        q3 = (
+            select(NetworkInterface.id, NetworkInterface.vpc_id)
+            .join(Instance, Instance.id == NetworkInterface.instance_id)
+            .where(
+                NetworkInterface.account_id == account_id,
+                NetworkInterface.id.in_(enis),
+                Instance.state.in_(("pending", "running")),
+            )
         )
         usable.update({eni: vpc for eni, vpc in s.execute(q3) if eni and vpc})
     return usable

@@ -77,7 +77,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from ocs.network import nft
+from ocs.network import dhcp_options, nft
 
 PREFIX = "ocs"
 METADATA_ADDRESS = "169.254.169.254"
@@ -144,6 +144,9 @@ class SubnetState:
     internet_routes: tuple[str, ...] = ()
     vpc_cidr_block: str = ""
     hop_routes: tuple[HopRoute, ...] = ()
+    # The VPC's DHCP options set ((key, values) pairs); None: the cloud's own (DNS at the
+    # gateway, the cloud's domain), as for the set EC2 makes for every account.
+    dhcp_options: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -521,8 +524,7 @@ def _subnet(
             f"dhcp-hostsfile={base}/hosts",
             f"dhcp-range=set:subnet,{net.network_address},static,{net.netmask},{settings.lease_time}",
             f"dhcp-option=tag:subnet,option:router,{gateway}",
-            f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
-            f"dhcp-option=tag:subnet,option:domain-name,{settings.dns_domain}",
+            *_dhcp_options(subnet, gateway, settings.dns_domain),
             f"dhcp-option=tag:subnet,option:mtu,{mtu}",
             *_vpc_route(subnet, net, gateway),
             "",
@@ -606,6 +608,17 @@ def _nat_gateway(
         uplink_ns=uplink_ns,
         public_routes=tuple(sorted(nat.internet_routes, key=ipaddress.ip_network)) if uplink else (),
     )
+
+
+def _dhcp_options(subnet: SubnetState, gateway: str, dns_domain: str) -> list[str]:
+    """DNS servers, domain name, NTP and NetBIOS servers of the VPC's DHCP options set
+    (AmazonProvidedDNS is the gateway's resolver)."""
+    if subnet.dhcp_options is None:
+        return [
+            f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
+            f"dhcp-option=tag:subnet,option:domain-name,{dns_domain}",
+        ]
+    return [f"dhcp-option=tag:subnet,{o}" for o in dhcp_options.dnsmasq_options(subnet.dhcp_options, gateway)]
 
 
 def _vpc_route(subnet: SubnetState, net: IPv4Network, gateway: str) -> list[str]:

@@ -51,7 +51,7 @@ from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
 from ocs.db.models.interfaces import ElasticAddress
 from ocs.db.models.keypairs import KeyPair
-from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
+from ocs.db.models.network import DhcpOptions, SecurityGroup, SecurityGroupRule, Subnet, Vpc
 from ocs.db.models.routing import NatGateway
 from ocs.db.routing import LIVE_NAT
 from ocs.network import gce_ports, nft, ports
@@ -183,6 +183,7 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         if subnets
         else {}
     )
+    dhcp = vpc_dhcp_options(s, {x.vpc_id for x in subnets})
     return DesiredState(
         host=settings.host,
         subnets=tuple(
@@ -193,6 +194,7 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
                 internet.get(x.id, ()),
                 vpc_blocks.get(x.vpc_id, ""),
                 hops.get(x.id, ()),
+                dhcp.get(x.vpc_id),
             )
             for x in subnets
         ),
@@ -204,6 +206,29 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         nat_gateways=nats,
         ordered=gce_ports.ordered_rules(s, local, skip),
     )
+
+
+def vpc_dhcp_options(
+    s: Session, vpc_ids: set[str]
+) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...] | None]:
+    """Each VPC's DHCP options for its DHCP servers: its set's (key, values), none for
+    ``default``, None (the cloud's own) for the set EC2 makes for every account."""
+    if not vpc_ids:
+        return {}
+    chosen = dict(s.execute(select(Vpc.id, Vpc.dhcp_options_id).where(Vpc.id.in_(vpc_ids))).all())
+    sets = {
+        row.id: row for row in s.scalars(select(DhcpOptions).where(DhcpOptions.id.in_(set(chosen.values()))))
+    }
+    out: dict[str, tuple[tuple[str, tuple[str, ...]], ...] | None] = {}
+    for vpc_id, options_id in chosen.items():
+        row = sets.get(options_id)
+        if options_id == "default":
+            out[vpc_id] = ()
+        elif row is None or row.default_for is not None:
+            out[vpc_id] = None
+        else:
+            out[vpc_id] = tuple((str(k), tuple(str(v) for v in values)) for k, values in row.configurations)
+    return out
 
 
 def _hostname(region: str, ip: str) -> str:

@@ -23,7 +23,15 @@ from ocs.db.models.images import Image, ImageLaunchPermission  # noqa: F401
 from ocs.db.models.instance_types import InstanceType  # noqa: F401
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface  # noqa: F401
 from ocs.db.models.keypairs import KeyPair  # noqa: F401
-from ocs.db.models.network import AccountNetwork, SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
+from ocs.db.models.network import (  # noqa: F401
+    AccountNetwork,
+    CustomerGateway,
+    DhcpOptions,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    Vpc,
+)
 from ocs.db.models.routing import (  # noqa: F401
     InternetGateway,
     NatGateway,

@@ -214,3 +214,33 @@ def test_routes_to_a_nat_gateway_and_an_interface_and_a_nat_gateway_placed_here(
     )
     with pytest.raises(ValueError, match="half a next hop"):
         plan.plan_host(DesiredState("h1", (half,), (port(7, half, "10.0.2.10"),)), settings)
+
+
+def test_dhcp_hands_out_the_vpcs_dhcp_options_set() -> None:
+    def conf_of(options: tuple[tuple[str, tuple[str, ...]], ...] | None) -> list[str]:
+        subnet = SubnetState(SUB_A1.id, VPC_A, "10.0.1.0/24", dhcp_options=options)
+        state = DesiredState(host="h1", subnets=(subnet,), ports=(port(1, subnet, "10.0.1.10"),))
+        text = plan.plan_host(state, PlanSettings(firewall=False)).subnets[0].dnsmasq_conf
+        return [
+            line for line in text.splitlines() if "dns-server" in line or "domain" in line or "ntp" in line
+        ]
+
+    # The cloud's own: DNS at the gateway, the cloud's domain (the set EC2 makes for every account).
+    assert conf_of(None) == [
+        "domain=ocs.internal",
+        "dhcp-option=tag:subnet,option:dns-server,10.0.1.1",
+        "dhcp-option=tag:subnet,option:domain-name,ocs.internal",
+    ]
+    custom = (
+        ("domain-name", ("corp.example",)),
+        ("domain-name-servers", ("AmazonProvidedDNS",)),
+        ("ntp-servers", ("10.0.0.5",)),
+    )
+    assert conf_of(custom)[1:] == [
+        "dhcp-option=tag:subnet,option:dns-server,10.0.1.1",
+        "dhcp-option=tag:subnet,option:domain-name,corp.example",
+        "dhcp-option=tag:subnet,option:domain-search,corp.example",
+        "dhcp-option=tag:subnet,option:ntp-server,10.0.0.5",
+    ]
+    # "default" (no options): no DNS server, no domain name.
+    assert conf_of(())[1:] == []
