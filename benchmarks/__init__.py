@@ -1,9 +1,11 @@
 """Benchmarks of OCS measured side by side with moto's server (issue 8).
 
-``python -m benchmarks run [--quick]`` starts the OCS all-in-one and moto's
-server on 127.0.0.1, runs the same boto3 workloads against both from a client
-in a process of its own, and prints a table of OCS's figure, moto's figure and
-their ratio; it also writes ``results.json`` and ``latency.png`` (latency of
+``python -m benchmarks run [--quick]`` starts the OCS all-in-one, the OCS
+scale-out setup (``ocs-manage devcluster up``: gunicorn API workers, schedulers,
+agents as processes over this machine's PostgreSQL and RabbitMQ; in the full run,
+or with ``--servers ocs,moto,ocs-scaleout``) and moto's server on 127.0.0.1, runs
+the same boto3 workloads against each from a client in a process of its own, and
+prints a table of OCS's figures, moto's figure and their ratios; it also writes ``results.json`` and ``latency.png`` (latency of
 DescribeInstances against the number of instances present). The OCS-only rows
 (run→running on the fake driver, scheduler decisions per second, real guests on
 libvirt when it and the test image are there) follow. Modes: ``--quick`` (under
@@ -20,4 +22,6 @@ Modules:
 - :mod:`benchmarks.run_to_running`: run→running latency on the all-in-one.
 - :mod:`benchmarks.libvirt_boot`: boot time of a real guest through the libvirt driver.
 - :mod:`benchmarks.suite`: the orchestration; :mod:`benchmarks.report`: table, JSON, plot.
+- :mod:`benchmarks.profile_server`: py-spy on the all-in-one during one workload (or
+  pyinstrument on the scheduler service): where a row's time goes.
 """

@@ -7,7 +7,8 @@
 - :func:`scheduler_service`: the scheduler service's ``schedule_instances`` as
   RunInstances calls it, on SQLite with N simulated hosts: host states read from
   the database, the core, claims by conditional UPDATE, instances assigned, the
-  spawn casts built (and dropped: there are no agents).
+  spawn casts built (and dropped: there are no agents); one call at a time, and
+  16 at once (decided in batches, as when that many wait in its queue).
 - :func:`libvirt_boot`: real guests on libvirt (:mod:`benchmarks.libvirt_boot`, by
   the libvirt issue): from the driver's ``spawn`` to the guest's first userspace
   line; skipped, saying why, without libvirt or the built test image.
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -139,26 +141,42 @@ def _launch(sessions: Any, account: str, count: int) -> list[str]:
         return [i.id for i in made]
 
 
-def scheduler_service(hosts: int, seconds: float, url: str | None = None) -> dict[str, Any]:
+def scheduler_service(
+    hosts: int, seconds: float, url: str | None = None, counts: tuple[int, ...] = (1, 100), at_once: int = 1
+) -> dict[str, Any]:
     """Instances placed per second by ``schedule_instances`` (launching them is not timed),
-    on a SQLite file of its own or on ``url`` (an empty database, e.g. PostgreSQL)."""
+    on a SQLite file of its own or on ``url`` (an empty database, e.g. PostgreSQL).
+
+    ``at_once`` calls are made together from as many threads, as the bus server's
+    workers make them when that many requests wait in the scheduler's queue (its
+    combiner then decides them in batches); the time is from their start to the last
+    answer."""
     from ocs.scheduler.rpcapi import ScheduleInstances
 
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="ocs-bench-sched-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ocs-bench-sched-") as tmp, ThreadPoolExecutor(at_once) as pool:
         endpoint, sessions, account = _service_fixture(hosts, Path(tmp), url)
-        for count in (1, 100):
+
+        def decide(ids: list[str]) -> Any:
+            return endpoint.schedule_instances(ScheduleInstances(instance_ids=ids, min_count=len(ids)))
+
+        for count in counts:
             timed, calls, placed = 0.0, 0, 0
-            while calls < 2 or timed < seconds:
-                ids = _launch(sessions, account, count)
+            while calls < 2 * at_once or timed < seconds:
+                launches = [_launch(sessions, account, count) for _ in range(at_once)]
                 t0 = time.perf_counter()
-                result = endpoint.schedule_instances(ScheduleInstances(instance_ids=ids, min_count=count))
+                results = list((pool.map if at_once > 1 else map)(decide, launches))
                 timed += time.perf_counter() - t0
-                calls += 1
-                placed += len(result.placed)
+                calls += at_once
+                placed += sum(len(r.placed) for r in results)
             out[f"request_{count}"] = {"per_second": placed / timed, "calls": calls, "seconds": timed}
+        out["largest_batch"] = endpoint.combiner.largest
         sessions.kw["bind"].dispose()
     return out
+
+
+#: Requests made at once in the scheduler's batched rows (what its queue may hold).
+AT_ONCE = 16
 
 
 def scheduler(mode: Mode) -> dict[str, Any]:
@@ -166,6 +184,7 @@ def scheduler(mode: Mode) -> dict[str, Any]:
         str(n): {
             "core": scheduler_core(n, mode.scheduler_seconds),
             "service": scheduler_service(n, mode.scheduler_seconds),
+            "service_batched": scheduler_service(n, mode.scheduler_seconds, at_once=AT_ONCE),
         }
         for n in mode.scheduler_hosts
     }

@@ -155,8 +155,14 @@ def ocs_only_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
             row["met"] = r[f"{metric}_ms"] < 100 if target else None
             rows.append(row)
     for hosts, kinds in (data.get("scheduler") or {}).items():
-        for kind, label in (("core", "pure core"), ("service", "service on SQLite, with claims")):
+        for kind, label in (
+            ("core", "pure core"),
+            ("service", "service on SQLite, with claims"),
+            ("service_batched", "service on SQLite, with claims, 16 requests at once"),
+        ):
             for count in (1, 100):
+                if kind not in kinds:
+                    continue
                 m = kinds[kind][f"request_{count}"]
                 target = ">= 2000" if hosts == "1000" else None
                 row = _row(

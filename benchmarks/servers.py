@@ -8,10 +8,10 @@ memory it reports.
 - :class:`OcsAllInOne`: ``ocs-manage all-in-one`` with simulated hosts large
   enough for the populations measured and a quota that does not bind.
 - :class:`Moto`: ``python -m moto.server`` (any credentials are accepted).
-- :class:`OcsScaleOut`: the scale-out setup of issue 7 (separate API, scheduler
-  and compute-agent processes over RabbitMQ and PostgreSQL). It does not exist
-  yet: :meth:`OcsScaleOut.available` says so, and the suite leaves its column
-  out. Filling in :meth:`OcsScaleOut.start` is all it takes to add the column.
+- :class:`OcsScaleOut`: the scale-out setup (``ocs-manage devcluster up``: API
+  workers under gunicorn, schedulers, compute agents and the network service as
+  processes of their own over this machine's RabbitMQ and PostgreSQL); skipped,
+  saying why, when either is not reachable.
 """
 
 from __future__ import annotations
@@ -245,30 +245,127 @@ class Moto:
         self.proc = None
 
 
-class OcsScaleOut:
-    """Hook for the scale-out setup (issue 7): API, scheduler and agents as processes.
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
-    To add it: start RabbitMQ and PostgreSQL (or reach running ones), run
-    ``ocs-manage db sync``, start ``ocs-scheduler``, N ``ocs-compute-agent``
-    (fake driver) and ``ocs-api`` (gunicorn workers) with a shared config file,
-    create the admin's access key, and return a :class:`Target` whose ``pids``
-    are the API, scheduler and one agent (their memory is then reported apart).
+
+class OcsScaleOut:
+    """The scale-out setup: ``ocs-manage devcluster up`` (:mod:`ocs.devcluster`).
+
+    Separate processes on this machine's PostgreSQL and RabbitMQ: ``schedulers``
+    ``ocs-scheduler``, one ``ocs-network`` (noop driver), ``hosts`` fake compute
+    agents and ``ocs-api`` under gunicorn with ``api_workers`` workers. Each start
+    makes a database of its own (``ocs_bench_<random>``, dropped by :meth:`stop` with
+    ``devcluster down --purge``, as are the cluster's queues and exchange). The fake
+    hosts, the quota and throttling are set as for :class:`OcsAllInOne`. The PIDs
+    reported are one API worker, the first scheduler and the first compute agent.
     """
 
     name = "ocs-scaleout"
     label = "OCS scale-out"
 
-    def __init__(self, workdir: Path, instances: int):
+    def __init__(
+        self,
+        workdir: Path,
+        instances: int,
+        *,
+        hosts: int = 4,
+        api_workers: int = 4,
+        schedulers: int = 2,
+        database_host: str = HOST,
+        database_port: int = 5432,
+        broker_port: int = 5672,
+    ):
         self.workdir = workdir
-        self.instances = instances
+        self.instances = max(instances, 1_000)
+        self.hosts, self.api_workers, self.schedulers = hosts, api_workers, schedulers
+        self.database_host, self.database_port, self.broker_port = database_host, database_port, broker_port
+        self.dir: Path | None = None
 
     def available(self) -> tuple[bool, str]:
-        if os.environ.get("OCS_BENCH_SCALEOUT"):
-            return False, "OCS_BENCH_SCALEOUT is set, but the scale-out setup of issue 7 is not built yet"
-        return False, "the scale-out setup (issue 7) does not exist yet"
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            return False, "psycopg2 is not installed (pip install 'ocs[postgres]')"
+        if not _reachable(self.database_host, self.database_port):
+            return False, f"no PostgreSQL on {self.database_host}:{self.database_port}"
+        if not _reachable(HOST, self.broker_port):
+            return False, f"no RabbitMQ on {HOST}:{self.broker_port}"
+        return True, ""
+
+    def _manage(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "ocs.cmd.manage", *args]
 
     def start(self) -> Target:
-        raise NotImplementedError("scale-out setup: see issue 7")
+        from ocs import devcluster
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="ocs-scaleout-", dir=self.workdir))
+        per_host = self.instances + 64
+        conf = self.dir / "bench.conf"
+        conf.write_text(
+            "[compute]\n"
+            f"fake_vcpus = {2 * per_host}\nfake_memory_mib = {2048 * per_host}\nfake_disk_gib = {8 * per_host}\n"
+            "fake_boot_delay = 0.0\n"
+            "[api]\nthrottling = false\n"
+        )
+        database = f"ocs_bench_{os.urandom(4).hex()}"
+        url = f"postgresql+psycopg2://postgres@{self.database_host}:{self.database_port}/{database}"
+        cluster = self.dir / "dc"
+        up = self._manage(
+            "--config-file", str(conf), "devcluster", "up", "--state-dir", str(cluster),
+            "--hosts", str(self.hosts), "--schedulers", str(self.schedulers),
+            "--api-workers", str(self.api_workers), "--database-url", url,
+            "--transport-url", f"amqp://guest:guest@{HOST}:{self.broker_port}//",
+        )  # fmt: skip
+        log = self.dir / "devcluster-up.log"
+        with log.open("wb") as out:
+            done = subprocess.run(
+                up, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=300
+            )
+        if done.returncode != 0:
+            self.stop()
+            raise RuntimeError(f"devcluster up failed:\n{log.read_text(errors='replace')[-2000:]}")
+        state = devcluster.State.load(cluster)
+        assert state is not None
+        files = [a for f in state.config_files for a in ("--config-file", f)]
+        quota = [
+            "quota",
+            "set",
+            "admin",
+            "--instances",
+            str(2 * self.instances),
+            "--vcpus",
+            str(8 * self.instances),
+        ]
+        subprocess.run(self._manage(*files, *quota), check=True, capture_output=True, timeout=60)
+        env = _read_ocsrc(cluster / "ocsrc")
+        by_kind: dict[str, list[int]] = {}
+        for proc in state.processes:
+            pids = devcluster.members(proc)
+            if proc.kind == "api":
+                pids = [p for p in pids if p != proc.pid] or pids  # a worker, not gunicorn's arbiter
+            by_kind.setdefault(proc.kind, []).extend(pids[:1])
+        return Target(
+            name=self.name,
+            label=self.label,
+            endpoint=env["AWS_ENDPOINT_URL"],
+            access_key_id=env["AWS_ACCESS_KEY_ID"],
+            secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region=env["AWS_DEFAULT_REGION"],
+            pids=tuple(by_kind[k][0] for k in ("api", "scheduler", "compute") if by_kind.get(k)),
+        )
 
     def stop(self) -> None:
-        return None
+        if self.dir is None:
+            return
+        cluster = self.dir / "dc"
+        if (cluster / "devcluster.json").exists():
+            down = self._manage("devcluster", "down", "--state-dir", str(cluster), "--purge")
+            subprocess.run(down, capture_output=True, timeout=120, check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None

@@ -285,10 +285,10 @@ class AllInOne:
         self.volume.start()
         since = utcnow()
         names = host_names(conf)
-        readers = db_engine.session_factory(self._engine, read_only=True)  # it only reads
+        readers = db_engine.session_factory(self._engine, read_only=True)  # it mostly reads
         for index, name in enumerate(names):
             endpoint = NetworkHostEndpoint(
-                readers, network_driver_from_conf(conf), network_settings(conf, name)
+                readers, network_driver_from_conf(conf), network_settings(conf, name), writers=sessions
             )
             network = NetworkService(self.bus, endpoint, status=index == 0)
             network.start()

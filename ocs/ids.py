@@ -77,6 +77,12 @@ KINDS: dict[str, Kind] = {
     "dhcp_options": Kind(
         "dopt", "InvalidDhcpOptionID.NotFound", "InvalidDhcpOptionsID.Malformed", "DHCP options ID"
     ),
+    "customer_gateway": Kind(
+        "cgw",
+        "InvalidCustomerGatewayID.NotFound",
+        "InvalidCustomerGatewayID.Malformed",
+        "customer gateway ID",
+    ),
 }
 
 _HEX = re.compile(r"^(?P<prefix>[a-z]+(?:-[a-z]+)?)-(?P<hex>[0-9a-f]{1,17})$")

@@ -674,6 +674,14 @@ _ROUTE_TABLES: FilterSpec = {
 
 _NAT_GATEWAYS = _plain("nat-gateway-id state subnet-id vpc-id")
 
+_DHCP_OPTIONS: FilterSpec = {
+    "key": "DhcpConfigurations.Key",
+    "value": "DhcpConfigurations.Values.Value",
+    **_plain("dhcp-options-id owner-id"),
+}
+
+_CUSTOMER_GATEWAYS = _plain("bgp-asn customer-gateway-id ip-address state type")
+
 FILTERS: dict[str, FilterSpec] = {
     "DescribeRegions": _REGIONS,
     "DescribeAvailabilityZones": _AVAILABILITY_ZONES,
@@ -696,6 +704,8 @@ FILTERS: dict[str, FilterSpec] = {
     "DescribeInternetGateways": _INTERNET_GATEWAYS,
     "DescribeRouteTables": _ROUTE_TABLES,
     "DescribeNatGateways": _NAT_GATEWAYS,
+    "DescribeDhcpOptions": _DHCP_OPTIONS,
+    "DescribeCustomerGateways": _CUSTOMER_GATEWAYS,
 }
 """Filter table per Describe action.  DescribeAccountAttributes takes no filters."""
 
@@ -736,6 +746,8 @@ ITEM_SHAPES: dict[str, tuple[str, ...]] = {
     "DescribeInternetGateways": ("InternetGateway",),
     "DescribeRouteTables": ("RouteTable",),
     "DescribeNatGateways": ("NatGateway",),
+    "DescribeDhcpOptions": ("DhcpOptions",),
+    "DescribeCustomerGateways": ("CustomerGateway",),
 }
 """botocore output shapes whose members form the filtered item of each action."""
 

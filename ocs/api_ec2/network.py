@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ocs.api_ec2.context import RequestContext
-from ocs.network.rpcapi import RoutingChanged, SecurityGroupsChanged
+from ocs.network.rpcapi import RoutingChanged, SecurityGroupsChanged, SyncHost
 
 
 def _fan_out(
@@ -41,3 +41,9 @@ def routing_changed(ctx: RequestContext, vpc_ids: Iterable[str | None]) -> None:
     address was (dis)associated, or a route, a route table's subnets or an internet
     gateway changed; the hosts carrying the VPCs converge their uplinks."""
     _fan_out(ctx, "routing_changed", vpc_ids, RoutingChanged)
+
+
+def sync_host(ctx: RequestContext, host: str) -> None:
+    """Ask ``host``'s network service to converge once ``ctx`` has committed (a NAT
+    gateway placed on it was made or deleted)."""
+    _fan_out(ctx, "sync_host", [host], lambda hosts: SyncHost(hosts[0]))

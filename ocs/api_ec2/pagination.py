@@ -94,6 +94,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "DescribeVolumeStatus": (5, 1000),
     # Documented: "up to a limit of 500"; no minimum is documented.
     "DescribeVolumesModifications": (5, 500),
+    "DescribeDhcpOptions": (5, 1000),
 }
 """MaxResults range of each paginated Describe action (its input has MaxResults)."""
 
@@ -104,6 +105,7 @@ NOT_PAGINATED: frozenset[str] = frozenset(
         "DescribeAccountAttributes",
         "DescribeKeyPairs",
         "DescribeAddresses",
+        "DescribeCustomerGateways",
     }
 )
 """Describe actions whose input has no MaxResults/NextToken: always one page."""

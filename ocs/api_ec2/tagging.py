@@ -85,6 +85,7 @@ TAGGABLE_ON_CREATE: dict[str, frozenset[str]] = {
     "CreateNatGateway": frozenset({"natgateway"}),
     "CreateNetworkAcl": frozenset({"network-acl"}),
     "CreateDhcpOptions": frozenset({"dhcp-options"}),
+    "CreateCustomerGateway": frozenset({"customer-gateway"}),
     "CreateLaunchTemplate": frozenset({"launch-template"}),
 }
 """Resource types each action accepts in TagSpecifications.
@@ -112,6 +113,7 @@ RESOURCE_TYPE_BY_PREFIX: dict[str, str] = {
     "nat": "natgateway",
     "acl": "network-acl",
     "dopt": "dhcp-options",
+    "cgw": "customer-gateway",
     "lt": "launch-template",
 }
 """DescribeTags ``ResourceType`` of a resource, from its ID prefix."""

@@ -80,10 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         database_url(conf), pool_size=conf.database.pool_size, max_overflow=conf.database.max_overflow
     )
     readers = db_engine.session_factory(engine, read_only=True)
+    writers = db_engine.session_factory(engine)  # what the hosts built (NAT gateways, heartbeats)
     services = [
         NetworkService(
             bus,
-            NetworkHostEndpoint(readers, driver_from_conf(conf), settings_from_conf(conf, host)),
+            NetworkHostEndpoint(
+                readers, driver_from_conf(conf), settings_from_conf(conf, host), writers=writers
+            ),
             status=index == 0,
         )
         for index, host in enumerate(hosts)

@@ -39,13 +39,16 @@ OPTS = [
     ),
     cfg.StrOpt(
         "tunnel_ip",
-        help="This host's VXLAN underlay address. Unset: no VXLAN (a single host).",
+        help="This host's VXLAN underlay address. Unset: no VXLAN (a single host). "
+        "Recorded in the database, where the other hosts find it.",
     ),
     cfg.DictOpt(
         "tunnel_ips",
         default={},
-        help="Underlay address of every host, as host:address pairs; a VPC's VXLAN "
-        "floods to the hosts carrying it.",
+        help="Underlay addresses of other hosts, as host:address pairs; a VPC's VXLAN "
+        "floods to the hosts carrying it. Optional: every network service records its "
+        "tunnel_ip in the database with its heartbeat and the others read it from there; "
+        "an entry here overrides what the database says for that host.",
     ),
     cfg.PortOpt("vxlan_port", default=4789, help="UDP port of VXLAN between hosts."),
     cfg.IntOpt("mtu", default=1500, min=576, help="MTU of the underlay network."),

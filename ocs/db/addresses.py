@@ -36,6 +36,7 @@ Behaviour, as EC2 documents or answers it (evidence in brackets):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -95,6 +96,14 @@ def find(s: Session, account_id: str, allocation_id: str | None, public_ip: str 
     raise errors.MissingParameter("Either public IP or allocation id must be specified")
 
 
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def list_addresses(
     s: Session, account_id: str, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
 ) -> list[ElasticAddress]:
@@ -113,6 +122,10 @@ def list_addresses(
         if allocation_id not in by_id:
             raise ids.not_found("allocation", allocation_id)
     for public_ip in public_ips:
+        if not _is_ipv4(public_ip):
+            raise errors.InvalidParameterValue(
+                value=public_ip, name="PublicIp", reason="It is not a valid IPv4 address."
+            )
         if public_ip not in by_ip:
             raise errors.NotFound(f"Address '{public_ip}' not found.", code="InvalidAddress.NotFound")
     if allocation_ids or public_ips:
@@ -159,7 +172,17 @@ def allocate(
 
 
 def release(s: Session, account_id: str, allocation_id: str | None, public_ip: str | None) -> None:
+    """Release by AllocationId: every address here is a VPC one, and EC2 releases those only
+    by allocation ID (PublicIp is EC2-Classic's)."""
+    if allocation_id and public_ip:
+        raise errors.InvalidParameterCombination(
+            reason="You may specify public IP or allocation id, but not both in the same call"
+        )
     row = find(s, account_id, allocation_id, public_ip)
+    if not allocation_id:
+        raise errors.InvalidParameterValue(
+            "You must specify an allocation id when releasing a VPC elastic IP address"
+        )
     if row.association_id:
         raise errors.InUse(
             f"The address with allocation id [{row.id}] is currently associated.",
@@ -227,6 +250,7 @@ def associate(
             f"The private IP address {private} is not associated with network interface {eni.id}."
         )
     same = row.network_interface_id == eni.id and row.private_ip_address == private
+    _not_managed(s, eni.id, row.network_interface_id)
     if row.association_id and not same and not allow_reassociation:
         raise errors.InUse(
             f"resource {row.id} is already associated with associate-id {row.association_id}",
@@ -273,13 +297,26 @@ def disassociate(
         if row is None or row.account_id != account_id or row.kind != ELASTIC:
             raise ids.not_found("association", association_id)
     elif public_ip:
-        row = by_public_ip(s, account_id, public_ip)
+        by_public_ip(s, account_id, public_ip)  # AuthFailure if it is not the account's
+        raise errors.InvalidParameterValue(
+            "You must specify an association id when unmapping an address from a VPC instance"
+        )
     else:
         raise errors.MissingParameter("Either public IP or association id must be specified")
+    _not_managed(s, row.network_interface_id)
     left = (row.network_interface_id, row.private_ip_address)
     _clear(row)
     s.flush()
     public_addresses.restore(s, left[0], left[1], pool)
+
+
+def _not_managed(s: Session, *interface_ids: str | None) -> None:
+    """AuthFailure when an interface is requester-managed (a NAT gateway's): EC2 manages
+    its address, which goes with the gateway."""
+    for interface_id in interface_ids:
+        eni = s.get(NetworkInterface, interface_id) if interface_id else None
+        if eni is not None and eni.requester_managed:
+            raise errors.AuthFailure("You do not have permission to access the specified resource.")
 
 
 def instances_of(s: Session, interface_ids: Sequence[str]) -> dict[str, str]:

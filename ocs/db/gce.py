@@ -12,7 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ocs.db.models.compute import Instance
-from ocs.db.models.gce import GceInstance, GceOperation, GceServiceKey
+from ocs.db.models.gce import GceDisk, GceInstance, GceOperation, GceServiceKey, GceSnapshot
+from ocs.db.models.volumes import Snapshot, Volume
 
 # --- service-account keys ---------------------------------------------------------------------------
 
@@ -170,6 +171,104 @@ def add_gce_instance(
         metadata_items=list(metadata_items),
         network_tags=list(network_tags),
     )
+    s.add(row)
+    s.flush()
+    return row
+
+
+# --- disks and snapshots ----------------------------------------------------------------------------
+
+
+def disk_rows(s: Session, account_id: str, zone: str | None = None) -> list[tuple[Volume, GceDisk | None]]:
+    """The account's volumes (in ``zone``) with their GCE row."""
+    query = (
+        select(Volume, GceDisk)
+        .outerjoin(GceDisk, GceDisk.volume_id == Volume.id)
+        .where(Volume.account_id == account_id)
+        .order_by(Volume.created_at, Volume.id)
+    )
+    if zone is not None:
+        query = query.where(Volume.availability_zone == zone)
+    return [(v, g) for v, g in s.execute(query).all()]
+
+
+def disk_by_name(s: Session, account_id: str, zone: str, name: str) -> GceDisk | None:
+    return s.scalars(
+        select(GceDisk).where(GceDisk.account_id == account_id, GceDisk.zone == zone, GceDisk.name == name)
+    ).first()
+
+
+def disk_names(s: Session, volume_ids: Iterable[str]) -> dict[str, GceDisk]:
+    wanted = list(volume_ids)
+    if not wanted:
+        return {}
+    return {g.volume_id: g for g in s.scalars(select(GceDisk).where(GceDisk.volume_id.in_(wanted)))}
+
+
+def release_stale_disk_name(s: Session, account_id: str, zone: str, name: str) -> bool:
+    """Free ``name`` when its volume is gone: True when the name is free now."""
+    row = disk_by_name(s, account_id, zone, name)
+    if row is None:
+        return True
+    if s.get(Volume, row.volume_id) is not None:
+        return False
+    s.delete(row)
+    s.flush()
+    return True
+
+
+def add_gce_disk(
+    s: Session,
+    volume_id: str,
+    account_id: str,
+    zone: str,
+    name: str,
+    description: str,
+    labels: dict[str, str],
+) -> GceDisk:
+    row = GceDisk(
+        volume_id=volume_id,
+        account_id=account_id,
+        zone=zone,
+        name=name,
+        description=description,
+        labels=labels,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def snapshot_rows(s: Session, account_id: str) -> list[tuple[Snapshot, GceSnapshot | None]]:
+    """The account's own snapshots with their GCE row."""
+    query = (
+        select(Snapshot, GceSnapshot)
+        .outerjoin(GceSnapshot, GceSnapshot.snapshot_id == Snapshot.id)
+        .where(Snapshot.account_id == account_id)
+        .order_by(Snapshot.started_at, Snapshot.id)
+    )
+    return [(x, g) for x, g in s.execute(query).all()]
+
+
+def snapshot_by_name(s: Session, account_id: str, name: str) -> GceSnapshot | None:
+    return s.scalars(
+        select(GceSnapshot).where(GceSnapshot.account_id == account_id, GceSnapshot.name == name)
+    ).first()
+
+
+def release_stale_snapshot_name(s: Session, account_id: str, name: str) -> bool:
+    row = snapshot_by_name(s, account_id, name)
+    if row is None:
+        return True
+    if s.get(Snapshot, row.snapshot_id) is not None:
+        return False
+    s.delete(row)
+    s.flush()
+    return True
+
+
+def add_gce_snapshot(s: Session, snapshot_id: str, account_id: str, name: str, **fields: Any) -> GceSnapshot:
+    row = GceSnapshot(snapshot_id=snapshot_id, account_id=account_id, name=name, **fields)
     s.add(row)
     s.flush()
     return row

@@ -282,10 +282,14 @@ def record_heartbeat(
     version: str = "",
     started_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
+    tunnel_ip: str | None = None,
 ) -> None:
-    """Record that ``service`` on ``host`` is alive now (creating its record)."""
+    """Record that ``service`` on ``host`` is alive now (creating its record); a network
+    service records its ``tunnel_ip`` too."""
     now = now or utcnow()
     values: dict[str, object] = {"pid": pid, "version": version, "last_heartbeat": now}
+    if tunnel_ip is not None:
+        values["tunnel_ip"] = tunnel_ip
     if started_at is not None:
         values["started_at"] = started_at
     where = (ServiceRecord.service == service, ServiceRecord.host == host)

@@ -390,6 +390,11 @@ def get_image(s: Session, image_id: str) -> Image:
     return image
 
 
+def find_image(s: Session, image_id: str) -> Image | None:
+    """Any image by ID, deregistered or not (what an instance was launched from); None if unknown."""
+    return s.get(Image, image_id)
+
+
 def live_references(s: Session, location: str) -> int:
     """How many live images use the stored bytes ``location``."""
     return int(

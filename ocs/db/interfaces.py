@@ -196,7 +196,7 @@ def create_interface(
 
 def delete_interface(s: Session, account_id: str, interface_id: str | None) -> None:
     eni = get_interface(s, account_id, interface_id)
-    if eni.instance_id:
+    if eni.instance_id or eni.requester_managed:  # a NAT gateway's goes with the gateway
         raise errors.InUse(
             f"The network interface '{eni.id}' is currently in use.", code="InvalidNetworkInterface.InUse"
         )
@@ -223,7 +223,7 @@ def attach(
         raise errors.IncorrectInstanceState(
             f"The instance '{instance.id}' is not in a valid state for this operation."
         )
-    if eni.instance_id:
+    if eni.instance_id or eni.requester_managed:
         raise errors.InUse(f"Interface: [{eni.id}] in use.", code="InvalidNetworkInterface.InUse")
     if eni.availability_zone != instance.availability_zone:
         raise errors.InvalidParameterCombination(

@@ -136,6 +136,25 @@ def status(s: Session, instance_id: str) -> tuple[str, str]:
     return READY, ""
 
 
+def waiting_among(s: Session, instance_ids: Sequence[str]) -> set[str]:
+    """Those of the instances whose launch volumes are not all made (one query per 500):
+    a volume of theirs attached ``attaching`` that is not ``in-use`` with its export."""
+    out: set[str] = set()
+    wanted = list(instance_ids)
+    for start in range(0, len(wanted), 500):
+        q = (
+            select(VolumeAttachment.instance_id)
+            .join(Volume, Volume.id == VolumeAttachment.volume_id)
+            .where(
+                VolumeAttachment.instance_id.in_(wanted[start : start + 500]),
+                VolumeAttachment.state == "attaching",
+                (Volume.state != "in-use") | Volume.export.is_(None),
+            )
+        )
+        out.update(s.scalars(q))
+    return out
+
+
 def mark_attached(s: Session, instance_id: str) -> None:
     """The guest runs with its launch volumes: ``attaching`` → ``attached``."""
     s.execute(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from sqlalchemy import delete, func, select
@@ -155,11 +155,17 @@ def release_for_instances(s: Session, instance_ids: Sequence[str]) -> None:
     release_for_interfaces(s, enis)
 
 
-def after_state_change(s: Session, instance_id: str, old_state: str, changes: dict[str, object]) -> None:
+def after_state_change(s: Session, instance_id: str, old_state: str, changes: Mapping[str, object]) -> None:
     """Called by both writers of instance states once a change is applied."""
-    new_state = changes.get("state")
-    if new_state in WITHOUT_PUBLIC_IP and old_state != "terminated":
-        release_for_instances(s, [instance_id])
+    after_state_changes(s, [(instance_id, old_state)], changes)
+
+
+def after_state_changes(
+    s: Session, old_states: Sequence[tuple[str, str]], changes: Mapping[str, object]
+) -> None:
+    """:func:`after_state_change` of several instances (``(id, old state)``) given the same changes."""
+    if changes.get("state") in WITHOUT_PUBLIC_IP:
+        release_for_instances(s, [iid for iid, old in old_states if old != "terminated"])
 
 
 # --- (re)assignment ----------------------------------------------------------------------------

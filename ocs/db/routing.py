@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from ocs import errors, ids
 from ocs.db import tags as db_tags
+from ocs.db.hosts import is_alive
 from ocs.db.models.base import utcnow
-from ocs.db.models.compute import Instance
-from ocs.db.models.interfaces import NetworkInterface
+from ocs.db.models.compute import Host, Instance
+from ocs.db.models.interfaces import ElasticAddress, NetworkInterface
 from ocs.db.models.network import Subnet, Vpc
 from ocs.db.models.routing import InternetGateway, NatGateway, Route, RouteTable, RouteTableAssociation
 from ocs.db.owned import get_owned, owned_exists
@@ -425,38 +426,39 @@ def resolve_target(
                 f"route table {table.id} and NAT gateway {nat.id} belong to different networks"
             )
         return Target(nat_gateway_id=nat.id)
-    instance = _route_instance(s, account_id, instance_id, network_interface_id)
+    if network_interface_id is not None:
+        eni = _route_interface(s, account_id, network_interface_id)
+        if eni.vpc_id != table.vpc_id:
+            raise errors.InvalidParameterValue(
+                f"Route table {table.id} and interface {eni.id} belong to different networks"
+            )
+        return Target(network_interface_id=eni.id)
+    instance = _route_instance(s, account_id, instance_id)
     if instance.vpc_id != table.vpc_id:
         raise errors.InvalidParameterValue(
             f"Route table {table.id} and interface {instance.network_interface_id} belong to different networks"
         )
-    return Target(
-        instance_id=instance.id if instance_id is not None else None,
-        network_interface_id=instance.network_interface_id,
-    )
+    return Target(instance_id=instance.id, network_interface_id=instance.network_interface_id)
 
 
-def _route_instance(s: Session, account_id: str, instance_id: str | None, eni_id: str | None) -> Instance:
-    """The instance an InstanceId or NetworkInterfaceId route names (interfaces are, for now, instances')."""
-    if instance_id is not None:
-        instance = get_owned(s, Instance, "instance", account_id, instance_id)
-        if instance.state == "terminated" or instance.network_interface_id is None:
-            raise errors.InvalidParameterValue(
-                f"Invalid value '{instance.id}' for instance ID. Instance is not in a VPC."
-            )
-        return instance
-    assert eni_id is not None
-    ids.validate("network_interface", eni_id)
-    found = s.scalar(
-        select(Instance).where(
-            Instance.account_id == account_id,
-            Instance.network_interface_id == eni_id,
-            Instance.state != "terminated",
+def _route_instance(s: Session, account_id: str, instance_id: str | None) -> Instance:
+    """The instance an InstanceId route names (the route goes to its primary interface)."""
+    instance = get_owned(s, Instance, "instance", account_id, instance_id or "")
+    if instance.state == "terminated" or instance.network_interface_id is None:
+        raise errors.InvalidParameterValue(
+            f"Invalid value '{instance.id}' for instance ID. Instance is not in a VPC."
         )
-    )
-    if found is None:
+    return instance
+
+
+def _route_interface(s: Session, account_id: str, eni_id: str) -> NetworkInterface:
+    """Any interface of the account, attached or not (EC2 routes to an unattached one as a
+    blackhole until it is attached to a running instance)."""
+    ids.validate("network_interface", eni_id)
+    eni = s.get(NetworkInterface, eni_id)
+    if eni is None or eni.account_id != account_id:
         raise ids.not_found("network_interface", eni_id)
-    return found
+    return eni
 
 
 def _live_nat(s: Session, account_id: str, nat_id: str) -> NatGateway | None:
@@ -478,6 +480,11 @@ def _vpc_block_check(s: Session, table: RouteTable, destination: str, target: Ta
     assert vpc is not None
     if destination == vpc.cidr_block and not target.is_interface:
         raise _route_exists(destination)
+    if destination == vpc.cidr_block:  # the local route's block: no second route to it
+        raise errors.InvalidParameterValue(
+            f"The destination CIDR block {destination} is equal to one of this VPC's CIDR blocks "
+            "(the local route's)."
+        )
     if cidr.contains(vpc.cidr_block, destination) and not target.is_interface:
         raise errors.InvalidParameterValue(
             f"The destination CIDR block {destination} is equal to or more specific than one of this "
@@ -501,9 +508,9 @@ def create_route(
     now: dt.datetime | None = None,
 ) -> Route:
     """Add a route; RouteAlreadyExists if the table has one for ``destination``."""
+    _vpc_block_check(s, table, destination, target)
     if _route(s, table.id, destination) is not None:
         raise _route_exists(destination)
-    _vpc_block_check(s, table, destination, target)
     route = Route(
         route_table_id=table.id,
         destination_cidr_block=destination,
@@ -583,10 +590,14 @@ def usable_targets(s: Session, account_id: str, routes: Iterable[Route]) -> dict
         )
         usable.update({str(nat): str(vpc) for nat, vpc in s.execute(q2)})
     if enis:
-        q3 = select(Instance.network_interface_id, Instance.vpc_id).where(
-            Instance.account_id == account_id,
-            Instance.network_interface_id.in_(enis),
-            Instance.state.in_(("pending", "running")),
+        q3 = (
+            select(NetworkInterface.id, NetworkInterface.vpc_id)
+            .join(Instance, Instance.id == NetworkInterface.instance_id)
+            .where(
+                NetworkInterface.account_id == account_id,
+                NetworkInterface.id.in_(enis),
+                Instance.state.in_(("pending", "running")),
+            )
         )
         usable.update({eni: vpc for eni, vpc in s.execute(q3) if eni and vpc})
     return usable
@@ -617,9 +628,7 @@ def forget_subnet(s: Session, subnet_id: str) -> None:
 
 
 def subnet_has_nat_gateway(s: Session, subnet_id: str) -> bool:
-    q = select(NatGateway.id).where(
-        NatGateway.subnet_id == subnet_id, NatGateway.state.in_(("pending", "available"))
-    )
+    q = select(NatGateway.id).where(NatGateway.subnet_id == subnet_id, NatGateway.state.in_(LIVE_NAT))
     return s.scalar(q.limit(1)) is not None
 
 
@@ -630,6 +639,10 @@ def nat_not_found(nat_id: str) -> errors.OcsError:
     return errors.NotFound(f"The Nat Gateway {nat_id} was not found", code="NatGatewayNotFound")
 
 
+LIVE_NAT = ("pending", "available")
+NAT_DESCRIPTION = "Interface for NAT Gateway {nat_id}"
+
+
 def create_nat_gateway(
     s: Session,
     account_id: str,
@@ -637,13 +650,20 @@ def create_nat_gateway(
     *,
     connectivity_type: str,
     allocation_id: str | None,
+    hosts: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> NatGateway:
-    """A NAT gateway in the subnet, ``available`` at once, or ``failed`` as EC2 fails one.
+    """A NAT gateway in the subnet, or ``failed`` as EC2 fails one.
 
     A public gateway fails (FailureCode ``Gateway.NotAttached``) when the VPC has no
-    internet gateway, and (``Resource.AlreadyAssociated``) when another live gateway
-    holds the same allocation ID; these are EC2's documented failure codes.
+    internet gateway, and (``Resource.AlreadyAssociated``) when its elastic IP is
+    associated already (with another live gateway or an interface); these are EC2's
+    documented failure codes. A gateway that does not fail gets its network interface
+    (requester-managed, ``nat_gateway``, an address of the subnet) with the elastic
+    IP associated to it. A public one is placed on the first of ``hosts`` (the
+    candidates, best first) and stays ``pending`` until that host's network service
+    has built it (:func:`settle_nat_gateways`); a private one, or a public one with no
+    host to carry it, is ``available`` at once and only a record (nothing carries it).
     """
     subnet = _subnet(s, account_id, subnet_id)
     nat = NatGateway(
@@ -669,9 +689,42 @@ def create_nat_gateway(
                 f"Elastic IP address {allocation_id} is already associated",
                 now,
             )
+    if nat.state != "failed":
+        _nat_interface(s, nat, subnet, now)
+        if connectivity_type == "public" and hosts:
+            nat.host = hosts[0]
+            nat.state = "pending"
     s.add(nat)
     s.flush()
     return nat
+
+
+def _nat_interface(s: Session, nat: NatGateway, subnet: Subnet, now: dt.datetime | None) -> None:
+    """The gateway's network interface, and its elastic IP associated to it."""
+    from ocs.db import interfaces as db_interfaces  # here: interfaces → ipam → vpcs → routing
+
+    eni = db_interfaces.create_interface(
+        s, nat.account_id, subnet, (), description=NAT_DESCRIPTION.format(nat_id=nat.id), now=now
+    )
+    eni.status = "in-use"
+    eni.interface_type = "nat_gateway"
+    eni.requester_managed = True
+    nat.network_interface_id = eni.id
+    if nat.allocation_id:
+        row = s.get(ElasticAddress, nat.allocation_id)
+        if row is not None:
+            row.association_id = ids.new_id("association")
+            row.network_interface_id = eni.id
+            row.private_ip_address = eni.private_ip_address
+    s.flush()
+
+
+def nat_interfaces(s: Session, nats: Iterable[NatGateway]) -> dict[str, NetworkInterface]:
+    """The network interfaces of these gateways that exist, by interface ID."""
+    wanted = sorted({n.network_interface_id for n in nats})
+    if not wanted:
+        return {}
+    return {e.id: e for e in s.scalars(select(NetworkInterface).where(NetworkInterface.id.in_(wanted)))}
 
 
 def _fail(nat: NatGateway, code: str, message: str, now: dt.datetime | None) -> None:
@@ -682,12 +735,66 @@ def _fail(nat: NatGateway, code: str, message: str, now: dt.datetime | None) -> 
 
 
 def _allocation_in_use(s: Session, account_id: str, allocation_id: str | None) -> bool:
+    if allocation_id is None:
+        return False
     q = select(NatGateway.id).where(
         NatGateway.account_id == account_id,
         NatGateway.allocation_id == allocation_id,
-        NatGateway.state.in_(("pending", "available")),
+        NatGateway.state.in_(LIVE_NAT),
     )
-    return allocation_id is not None and s.scalar(q.limit(1)) is not None
+    row = s.get(ElasticAddress, allocation_id)
+    return s.scalar(q.limit(1)) is not None or (row is not None and row.network_interface_id is not None)
+
+
+def nat_hosts(
+    s: Session, availability_zone: str, *, now: dt.datetime | None = None, down_after: float = 60.0
+) -> list[str]:
+    """Hosts that can carry a new NAT gateway, best first: enabled, heard from within
+    ``down_after`` seconds, in the subnet's zone before others (EC2's NAT gateways are
+    zonal), the fewest live gateways first, then by name."""
+    when = now or utcnow()
+    rows = [h for h in s.scalars(select(Host).where(Host.enabled.is_(True))) if is_alive(h, when, down_after)]
+    if not rows:
+        return []
+    load: dict[str, int] = {}
+    for host in s.scalars(
+        select(NatGateway.host).where(
+            NatGateway.host.in_([h.name for h in rows]), NatGateway.state.in_(LIVE_NAT)
+        )
+    ):
+        if host:
+            load[host] = load.get(host, 0) + 1
+    rows.sort(key=lambda h: (h.availability_zone != availability_zone, load.get(h.name, 0), h.name))
+    return [h.name for h in rows]
+
+
+def has_unsettled_nat_gateways(s: Session, host: str) -> bool:
+    """Whether ``host`` carries NAT gateways that are ``pending`` or ``deleting``."""
+    q = select(NatGateway.id).where(NatGateway.host == host, NatGateway.state.in_(("pending", "deleting")))
+    return s.scalar(q.limit(1)) is not None
+
+
+def settle_nat_gateways(
+    s: Session, host: str, built: Iterable[str], *, now: dt.datetime | None = None
+) -> list[str]:
+    """After ``host``'s network service converged: its ``pending`` gateways it ``built``
+    are ``available``, its ``deleting`` ones (gone from its plan) ``deleted``. The IDs
+    whose state changed."""
+    done = set(built)
+    changed = []
+    for nat in s.scalars(
+        select(NatGateway).where(NatGateway.host == host, NatGateway.state.in_(("pending", "deleting")))
+    ):
+        if nat.state == "pending" and nat.id in done:
+            nat.state = "available"
+        elif nat.state == "deleting":
+            nat.state = "deleted"
+            nat.deleted_at = now or utcnow()
+        else:
+            continue
+        changed.append(nat.id)
+    s.flush()
+    return changed
 
 
 def _visible(nat: NatGateway, now: dt.datetime) -> bool:
@@ -725,12 +832,21 @@ def list_nat_gateways(
 def delete_nat_gateway(
     s: Session, account_id: str, nat_id: str, *, now: dt.datetime | None = None
 ) -> NatGateway:
-    """Mark deleted (it stays visible for an hour); NatGatewayNotFound if it is already gone."""
+    """Delete its network interface (the elastic IP is free again) and mark it
+    ``deleting`` for its host's network service to tear down (then ``deleted``), or
+    ``deleted`` at once when no host carries it. It stays visible for an hour;
+    NatGatewayNotFound if it is already going or gone."""
+    from ocs.db.interface_cleanup import delete_interfaces
+
     nat = get_nat_gateway(s, account_id, nat_id, now=now)
     if nat.state in ("deleted", "deleting", "failed"):
         raise nat_not_found(nat_id)
-    nat.state = "deleted"
-    nat.deleted_at = now or utcnow()
+    delete_interfaces(s, [nat.network_interface_id])
+    if nat.host:
+        nat.state = "deleting"
+    else:
+        nat.state = "deleted"
+        nat.deleted_at = now or utcnow()
     s.flush()
     return nat
 

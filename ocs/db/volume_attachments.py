@@ -80,13 +80,26 @@ def of_instances(s: Session, instance_ids: Sequence[str]) -> dict[str, list[Volu
 def for_guest(s: Session, instance_id: str) -> list[tuple[VolumeAttachment, Volume]]:
     """What the instance's guest must have plugged in: its attachments that are not
     being detached, with their volumes, by device name."""
-    q = (
-        select(VolumeAttachment, Volume)
-        .join(Volume, Volume.id == VolumeAttachment.volume_id)
-        .where(VolumeAttachment.instance_id == instance_id, VolumeAttachment.state != "detaching")
-        .order_by(VolumeAttachment.device)
-    )
-    return [(a, v) for a, v in s.execute(q)]
+    return for_guests(s, [instance_id])[instance_id]
+
+
+def for_guests(s: Session, instance_ids: Sequence[str]) -> dict[str, list[tuple[VolumeAttachment, Volume]]]:
+    """:func:`for_guest` of each of the instances, in one query per 500 of them."""
+    out: dict[str, list[tuple[VolumeAttachment, Volume]]] = {i: [] for i in instance_ids}
+    wanted = list(out)
+    for start in range(0, len(wanted), 500):
+        q = (
+            select(VolumeAttachment, Volume)
+            .join(Volume, Volume.id == VolumeAttachment.volume_id)
+            .where(
+                VolumeAttachment.instance_id.in_(wanted[start : start + 500]),
+                VolumeAttachment.state != "detaching",
+            )
+            .order_by(VolumeAttachment.device)
+        )
+        for att, vol in s.execute(q):
+            out[att.instance_id].append((att, vol))
+    return out
 
 
 def start_attach(

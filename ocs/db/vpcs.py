@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ocs import errors, ids
-from ocs.db import routing, secgroups
+from ocs.db import dhcp_options, routing, secgroups
 from ocs.db import tags as db_tags
 from ocs.db.models.base import utcnow
 from ocs.db.models.network import AccountNetwork, Subnet, Vpc
@@ -120,7 +120,7 @@ def create_vpc(
         cidr_association_id=_association_id(),
         is_default=is_default,
         state="available",
-        dhcp_options_id="default",
+        dhcp_options_id=dhcp_options.account_default(s, account_id, now=now).id,
         instance_tenancy=tenancy,
         enable_dns_support=True,
         enable_dns_hostnames=is_default,

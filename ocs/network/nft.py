@@ -226,6 +226,10 @@ class Firewall:
     zones: Mapping[str, int] = field(default_factory=dict)
     always_allowed: tuple[str, ...] = ALWAYS_ALLOWED
     table: str = TABLE
+    ordered: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    """Ports filtered by ordered rules instead of groups (Compute Engine firewalls, see
+    :mod:`ocs.network.gce_firewall`): ifname -> (ingress, egress) statements, each
+    ending in its verdict, the chain's last one included."""
 
 
 def default_egress_rules(group_id: str, *, ipv6: bool = False) -> tuple[Rule, ...]:
@@ -388,8 +392,12 @@ def _bridge_table(fw: Firewall) -> list[str]:
             body = sorted(
                 {line for r in rules if r.is_egress == (direction == "egress") for line in _rule_lines(r)}
             )
+            body.append("drop")
+            if port.ifname in fw.ordered:
+                ingress, egress = fw.ordered[port.ifname]
+                body = list(egress if direction == "egress" else ingress)
             lines += [f"\tchain {direction}_{port.ifname} {{"]
-            lines += [f"\t\t{line}" for line in [*head, *body, "drop"]]
+            lines += [f"\t\t{line}" for line in [*head, *body]]
             lines += ["\t}", ""]
     lines[-1] = "}"
     return lines

@@ -28,11 +28,41 @@ addresses) and returns a :class:`HostPlan`, everything a driver must make true:
   table sends to the gateway via the public network's router, and forwards nothing
   else: a port without a public address never reaches the public network, and
   nothing from outside reaches a port but through its public address. This is how
-  an internet gateway works in EC2, and how Neutron's router namespaces do it.
+  an internet gateway works in EC2, and how Neutron's router namespaces do it;
+* per subnet whose route table sends traffic to a NAT gateway or a network
+  interface (an instance's ENI: a NAT instance, an appliance with source/dest
+  check off), a *router port*: a second veth pair from the subnet's namespace to
+  the VPC's bridge, whose namespace end has a MAC of its own per (host, subnet)
+  (:func:`router_mac`) and no address. The namespace routes each such destination
+  ``via`` the target's private address ``onlink`` out of the router port, with a
+  permanent neighbour entry for the target's MAC (so it never ARPs), and forwards
+  only from its subnet to outside the VPC. A target that cannot carry traffic (a
+  NAT gateway deleted, an instance stopped) is a ``blackhole`` route, as EC2 shows it;
+* per NAT gateway placed on this host (its ``host``), a namespace of its own: its
+  network interface on the VPC's bridge (the ENI's MAC and private address, the
+  VPC's block on-link) and an uplink to the public bridge holding its elastic IP.
+  It translates the VPC's connections to the elastic IP (SNAT out, conntrack back),
+  routes the destinations its own subnet's table sends to the internet gateway via
+  the public router, and lets nothing in that it did not send out.
+
+Why a router port, and why NAT gateways are centralised: every host answers for
+every subnet's gateway MAC and IP (a distributed gateway), so a frame *routed* by a
+gateway namespace carries the gateway's MAC, which the edge table keeps off VXLAN
+(another host's bridge would learn it from the tunnel and steal every local
+gateway). Neutron's DVR answers with a per-host router MAC rewritten into such
+frames and static FDB entries (l2pop); here the namespace simply owns a second port
+with a per-host MAC for routed traffic, and never ARPs from it. Frames to a NAT
+gateway or an instance then cross VXLAN like any instance's frames. The way back
+needs no router: the target (the NAT namespace, the NAT instance) has the VPC's
+block on-link and answers the instance directly over the VPC's segment, and the
+instance's security groups see a reply of a connection it made. So a NAT gateway is
+one namespace on one host (placed by the API, as EC2 places it in one zone), and
+an instance on any host reaches it; no host but the NAT's needs a public network.
 
 Names are short hashes so they cannot collide with the host's own devices and fit
 Linux's 15 characters: ``ocsb…`` bridge, ``ocsx…`` VXLAN, ``ocst…`` tap, ``ocsg…``/
-``ocsn…`` the veth ends, ``ocsu…``/``ocsv…`` the uplink's ends (host/namespace), and namespaces ``ocs-<host hash>-<subnet hash>`` (namespaces
+``ocsn…`` the veth ends, ``ocsu…``/``ocsv…`` the uplink's ends (host/namespace), ``ocsr…``/``ocsq…`` the router
+port's, the same letters keyed by a NAT gateway's id for its namespace, and namespaces ``ocs-<host hash>-<subnet hash>`` (namespaces
 are machine-wide: the host hash keeps two "hosts" on one machine apart).
 
 Everything is sorted, so the same input always renders the same plan
@@ -47,7 +77,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
-from ocs.network import nft
+from ocs.network import dhcp_options, nft
 
 PREFIX = "ocs"
 METADATA_ADDRESS = "169.254.169.254"
@@ -91,16 +121,49 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class HopRoute:
+    """A route to a NAT gateway or a network interface, resolved to the next hop: the
+    target's private address ``via`` and its ``mac`` (both empty: the target cannot
+    carry traffic, a blackhole)."""
+
+    destination: str
+    via: str = ""
+    mac: str = ""
+
+
+@dataclass(frozen=True)
 class SubnetState:
     """A subnet; ``internet_routes`` are the destinations its route table sends to an
     internet gateway attached to its VPC (empty: no way to the public network);
-    ``vpc_cidr_block`` its VPC's block (the "local" route: never sent to the gateway)."""
+    ``vpc_cidr_block`` its VPC's block (the "local" route: never sent to the gateway);
+    ``hop_routes`` its table's routes to NAT gateways and network interfaces."""
 
     id: str
     vpc_id: str
     cidr_block: str
     internet_routes: tuple[str, ...] = ()
     vpc_cidr_block: str = ""
+    hop_routes: tuple[HopRoute, ...] = ()
+    # The VPC's DHCP options set ((key, values) pairs); None: the cloud's own (DNS at the
+    # gateway, the cloud's domain), as for the set EC2 makes for every account.
+    dhcp_options: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+
+
+@dataclass(frozen=True)
+class NatGatewayState:
+    """A public NAT gateway placed on this host: its network interface (``ip`` in
+    ``cidr_block``, its subnet's, with ``mac``), its elastic IP ``public_ip``, and the
+    destinations its subnet's table sends to the internet gateway."""
+
+    id: str
+    vpc_id: str
+    subnet_id: str
+    cidr_block: str
+    vpc_cidr_block: str
+    ip: str
+    mac: str
+    public_ip: str
+    internet_routes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +201,10 @@ class DesiredState:
     group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tunnel_ip: str | None = None
     peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    nat_gateways: tuple[NatGatewayState, ...] = ()
+    ordered: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    """Ports (by interface id) filtered by Compute Engine firewalls instead of their
+    groups: (ingress, egress) statements from :mod:`ocs.network.gce_firewall`."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +241,35 @@ class SubnetPlan:
     uplink_host: str = ""
     uplink_ns: str = ""
     public_ips: tuple[str, ...] = ()
+    public_routes: tuple[str, ...] = ()
+    router_host: str = ""
+    router_ns: str = ""
+    router_mac: str = ""
+    hop_routes: tuple[HopRoute, ...] = ()
+
+
+@dataclass(frozen=True)
+class NatPlan:
+    """A NAT gateway's namespace: its interface ``veth_ns`` (``veth_host`` on the VPC's
+    bridge) with ``mac`` and ``ip``/``prefixlen``, the VPC's block on-link, and an
+    uplink (when the host has a public network) holding ``public_ip``, routing
+    ``public_routes`` via the public router; ``nat_script`` its ruleset."""
+
+    nat_id: str
+    vpc_id: str
+    bridge: str
+    netns: str
+    veth_host: str
+    veth_ns: str
+    mac: str
+    ip: str
+    prefixlen: int
+    vpc_cidr_block: str
+    public_ip: str
+    nat_script: str
+    state_path: str
+    uplink_host: str = ""
+    uplink_ns: str = ""
     public_routes: tuple[str, ...] = ()
 
 
@@ -214,6 +310,7 @@ class HostPlan:
     netns_prefix: str
     state_dir: str
     public: PublicPlan | None = None
+    nat_gateways: tuple[NatPlan, ...] = ()
 
     def port(self, interface_id: str) -> PortPlan | None:
         return next((p for p in self.ports if p.interface_id == interface_id), None)
@@ -245,6 +342,14 @@ def tap_name(interface_id: str) -> str:
 def uplink_ns_name(subnet_id: str) -> str:
     """The namespace end of a subnet's uplink (``ocsv…``)."""
     return device_name("v", subnet_id)
+
+
+def router_mac(host: str, subnet_id: str, scope: str = "") -> str:
+    """The MAC of a subnet's router port on one host: locally administered, unicast,
+    different on every host (frames routed to a NAT gateway or an interface cross VXLAN
+    with it)."""
+    raw = _digest(f"rt:{scope}/{host}/{subnet_id}")[:10]
+    return "06:" + ":".join(raw[i : i + 2] for i in range(0, 10, 2))
 
 
 def port_mtu(settings: PlanSettings, tunnel_ip: str | None) -> int:
@@ -294,12 +399,15 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         if port.subnet_id not in subnets:
             raise ValueError(f"port {port.interface_id} is in unknown subnet {port.subnet_id}")
     used_subnets = sorted({p.subnet_id for p in state.ports})
-    vpc_ids = sorted({subnets[s].vpc_id for s in used_subnets})
+    vpc_ids = sorted({subnets[s].vpc_id for s in used_subnets} | {n.vpc_id for n in state.nat_gateways})
     mtu = port_mtu(settings, state.tunnel_ip)
     bridges = _bridges(state, vpc_ids)
     _check_vnis(bridges)
     public = public_plan(settings)
     subnet_plans = tuple(_subnet(state, subnets[s], settings, mtu, public) for s in used_subnets)
+    nats = tuple(
+        _nat_gateway(state, n, settings, public) for n in sorted(state.nat_gateways, key=lambda n: n.id)
+    )
     ports = tuple(
         PortPlan(
             interface_id=p.interface_id,
@@ -324,7 +432,12 @@ def plan_host(state: DesiredState, settings: PlanSettings) -> HostPlan:
         firewall=firewall_script(state, bridges, subnet_plans) if settings.firewall else "",
         netns_prefix=netns_prefix(state.host, settings.netns_scope),
         state_dir=settings.state_dir,
-        public=public if any(s.uplink_ns for s in subnet_plans) or (public and public.on_host) else None,
+        public=public
+        if any(s.uplink_ns for s in subnet_plans)
+        or any(n.uplink_ns for n in nats)
+        or (public and public.on_host)
+        else None,
+        nat_gateways=nats,
     )
 
 
@@ -411,8 +524,7 @@ def _subnet(
             f"dhcp-hostsfile={base}/hosts",
             f"dhcp-range=set:subnet,{net.network_address},static,{net.netmask},{settings.lease_time}",
             f"dhcp-option=tag:subnet,option:router,{gateway}",
-            f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
-            f"dhcp-option=tag:subnet,option:domain-name,{settings.dns_domain}",
+            *_dhcp_options(subnet, gateway, settings.dns_domain),
             f"dhcp-option=tag:subnet,option:mtu,{mtu}",
             *_vpc_route(subnet, net, gateway),
             "",
@@ -428,7 +540,18 @@ def _subnet(
     mapped.sort(key=lambda m: ipaddress.ip_address(m[0]))
     uplink_ns = uplink_ns_name(subnet.id) if uplink else ""
     local = tuple(b for b in (subnet.vpc_cidr_block or subnet.cidr_block,) if b)
-    nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port, local)
+    hops = tuple(
+        sorted(
+            (HopRoute(h.destination, h.via, h.mac.lower()) for h in subnet.hop_routes),
+            key=lambda h: ipaddress.ip_network(h.destination),
+        )
+    )
+    for hop in hops:
+        ipaddress.ip_network(hop.destination)
+        if bool(hop.via) != bool(hop.mac):
+            raise ValueError(f"route {hop.destination} of {subnet.id} names half a next hop")
+    router_ns = device_name("q", subnet.id) if hops else ""
+    nat = nat_script(ns_dev, uplink_ns, mapped, settings.metadata_port, local, router_ns)
     return SubnetPlan(
         subnet_id=subnet.id,
         vpc_id=subnet.vpc_id,
@@ -449,7 +572,53 @@ def _subnet(
         uplink_ns=uplink_ns,
         public_ips=tuple(pub for pub, _ in mapped),
         public_routes=tuple(sorted(subnet.internet_routes, key=ipaddress.ip_network)) if uplink else (),
+        router_host=device_name("r", subnet.id) if hops else "",
+        router_ns=router_ns,
+        router_mac=router_mac(state.host, subnet.id, settings.netns_scope) if hops else "",
+        hop_routes=hops,
     )
+
+
+def _nat_gateway(
+    state: DesiredState, nat: NatGatewayState, settings: PlanSettings, public: PublicPlan | None
+) -> NatPlan:
+    net = IPv4Network(nat.cidr_block)
+    if ipaddress.ip_address(nat.ip) not in net:
+        raise ValueError(f"NAT gateway {nat.id} address {nat.ip} is outside {nat.cidr_block}")
+    vpc = nat.vpc_cidr_block or nat.cidr_block
+    ipaddress.ip_address(nat.public_ip)
+    uplink = public is not None
+    veth_ns = device_name("n", nat.id)
+    uplink_ns = uplink_ns_name(nat.id) if uplink else ""
+    return NatPlan(
+        nat_id=nat.id,
+        vpc_id=nat.vpc_id,
+        bridge=bridge_name(nat.vpc_id),
+        netns=netns_name(state.host, nat.id, settings.netns_scope),
+        veth_host=device_name("g", nat.id),
+        veth_ns=veth_ns,
+        mac=nat.mac.lower(),
+        ip=nat.ip,
+        prefixlen=net.prefixlen,
+        vpc_cidr_block=vpc,
+        public_ip=nat.public_ip,
+        nat_script=nat_gateway_script(veth_ns, uplink_ns, nat.public_ip, vpc),
+        state_path=f"{settings.state_dir}/{nat.id}",
+        uplink_host=device_name("u", nat.id) if uplink else "",
+        uplink_ns=uplink_ns,
+        public_routes=tuple(sorted(nat.internet_routes, key=ipaddress.ip_network)) if uplink else (),
+    )
+
+
+def _dhcp_options(subnet: SubnetState, gateway: str, dns_domain: str) -> list[str]:
+    """DNS servers, domain name, NTP and NetBIOS servers of the VPC's DHCP options set
+    (AmazonProvidedDNS is the gateway's resolver)."""
+    if subnet.dhcp_options is None:
+        return [
+            f"dhcp-option=tag:subnet,option:dns-server,{gateway}",
+            f"dhcp-option=tag:subnet,option:domain-name,{dns_domain}",
+        ]
+    return [f"dhcp-option=tag:subnet,{o}" for o in dhcp_options.dnsmasq_options(subnet.dhcp_options, gateway)]
 
 
 def _vpc_route(subnet: SubnetState, net: IPv4Network, gateway: str) -> list[str]:
@@ -468,12 +637,21 @@ def _vpc_route(subnet: SubnetState, net: IPv4Network, gateway: str) -> list[str]
 
 
 def nat_script(
-    ns_dev: str, uplink: str, mapped: list[tuple[str, str]], metadata_port: int, local: tuple[str, ...] = ()
+    ns_dev: str,
+    uplink: str,
+    mapped: list[tuple[str, str]],
+    metadata_port: int,
+    local: tuple[str, ...] = (),
+    router: str = "",
 ) -> str:
     """The subnet namespace's table: the metadata redirect and, with an ``uplink``, the
     one-to-one NAT of ``mapped`` (public, private) pairs and a forward filter that lets
     only those through, and never to link-local or ``local`` (the VPC's own) addresses:
-    the VPC's local route beats any route to the gateway (see the module)."""
+    the VPC's local route beats any route to the gateway (see the module). Answers
+    to the instances' own connections come back (``established``; their replies are
+    de-SNATed, which is no ``dnat`` status). With a
+    ``router`` port, the subnet's traffic to outside the VPC may leave through it (to a
+    NAT gateway or an interface; their answers come back to the instances directly)."""
     never = ", ".join(["169.254.0.0/16", *local])
     lines = [
         f"add table ip {META_TABLE}",
@@ -498,14 +676,66 @@ def nat_script(
             "\tchain postrouting {",
             "\t\ttype nat hook postrouting priority srcnat; policy accept;",
             f'\t\toifname "{uplink}" snat to ip saddr map @to_public',
+        ]
+    if uplink or router:
+        lines += [
             "\t}",
             "\tchain forward {",
             "\t\ttype filter hook forward priority filter; policy drop;",
+        ]
+    if uplink:
+        lines += [
             f'\t\tiifname "{ns_dev}" oifname "{uplink}" ip saddr @exposed ip daddr != {{ {never} }} accept',
             f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct status dnat accept',
+            f'\t\tiifname "{uplink}" oifname "{ns_dev}" ct state established,related accept',
+        ]
+    if router:
+        lines.append(f'\t\tiifname "{ns_dev}" oifname "{router}" ip daddr != {{ {never} }} accept')
+    if uplink:
+        lines += [
             "\t}",
             "\tchain input {",
             "\t\ttype filter hook input priority filter; policy accept;",
+            f'\t\tiifname "{uplink}" ct state established,related accept',
+            f'\t\tiifname "{uplink}" drop',
+        ]
+    lines += ["\t}", "}", ""]
+    return "\n".join(lines)
+
+
+def nat_gateway_script(eni: str, uplink: str, public_ip: str, vpc_block: str) -> str:
+    """A NAT gateway namespace's table: connections from the VPC out of the ``uplink``
+    with the elastic IP as their source, their answers back, nothing else in (no
+    uplink: nothing forwarded at all)."""
+    lines = [
+        f"add table ip {META_TABLE}",
+        f"delete table ip {META_TABLE}",
+        f"table ip {META_TABLE} {{",
+    ]
+    if uplink:
+        lines += [
+            "\tchain postrouting {",
+            "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+            f'\t\toifname "{uplink}" snat to {public_ip}',
+            "\t}",
+        ]
+    lines += [
+        "\tchain forward {",
+        "\t\ttype filter hook forward priority filter; policy drop;",
+    ]
+    if uplink:
+        lines += [
+            f'\t\tiifname "{eni}" oifname "{uplink}" ip saddr {vpc_block}'
+            f" ip daddr != {{ 169.254.0.0/16, {vpc_block} }} accept",
+            f'\t\tiifname "{uplink}" oifname "{eni}" ct state established,related accept',
+        ]
+    lines += [
+        "\t}",
+        "\tchain input {",
+        "\t\ttype filter hook input priority filter; policy accept;",
+    ]
+    if uplink:
+        lines += [
             f'\t\tiifname "{uplink}" ct state established,related accept',
             f'\t\tiifname "{uplink}" drop',
         ]
@@ -538,6 +768,7 @@ def firewall_script(
         group_members=dict(state.group_members),
         zones={b.bridge: b.zone for b in bridges},
         always_allowed=tuple(sorted({*nft.ALWAYS_ALLOWED, *(s.gateway_ip for s in subnet_of.values())})),
+        ordered={tap_name(i): rules for i, rules in state.ordered.items()},
     )
     return nft.replace_script(fw) + edge_script(bridges, subnets, tuple(p.ifname for p in ports))
 
@@ -618,7 +849,23 @@ def describe(plan: HostPlan) -> str:
                 f"  uplink {s.uplink_host}/{s.uplink_ns} public {','.join(s.public_ips) or '-'}"
                 f" routes {','.join(s.public_routes)}"
             )
+        if s.router_ns:
+            out.append(f"  router {s.router_host}/{s.router_ns} mac {s.router_mac}")
+            out += [
+                f"  hop {h.destination} " + (f"via {h.via} mac {h.mac}" if h.via else "blackhole")
+                for h in s.hop_routes
+            ]
         out += [f"  nat| {line}" for line in s.nat_script.splitlines()]
+    for n in plan.nat_gateways:
+        out.append(
+            f"nat-gateway {n.nat_id} vpc {n.vpc_id} bridge {n.bridge} netns {n.netns}"
+            f" veth {n.veth_host}/{n.veth_ns} ip {n.ip}/{n.prefixlen} mac {n.mac} vpc-block {n.vpc_cidr_block}"
+        )
+        out.append(
+            f"  uplink {n.uplink_host or '-'}/{n.uplink_ns or '-'} public {n.public_ip}"
+            f" routes {','.join(n.public_routes) or '-'} state {n.state_path}"
+        )
+        out += [f"  nat| {line}" for line in n.nat_script.splitlines()]
     for p in plan.ports:
         out.append(
             f"port {p.interface_id} instance {p.instance_id} subnet {p.subnet_id} bridge {p.bridge}"

@@ -7,6 +7,16 @@ must carry (:func:`desired_state`, through :mod:`ocs.network.ports`), plan it
 converges idempotently; ``security_groups_changed`` takes the fast path and only
 reloads the ruleset, and only when a port here is touched by the groups.
 
+Besides ports, the desired state holds the NAT gateways placed on this host
+(:func:`ocs.network.routes.nat_gateways_on`) and, per subnet, its routes to NAT gateways and network
+interfaces resolved to next hops (:func:`ocs.network.routes.hop_routes`). After each convergence the
+endpoint records what it built (:meth:`NetworkHostEndpoint._record`): its ``pending``
+NAT gateways become ``available``, its ``deleting`` ones ``deleted``, and its tunnel
+address goes into its ``services`` row, where the other hosts read their peers
+(:func:`ocs.network.routes.tunnel_ips_of`; ``[network] tunnel_ips`` only overrides). A route whose
+target instance stops is re-resolved (a blackhole) at the hosts' next convergence;
+until then its packets go to a MAC nobody answers.
+
 The endpoint also runs the metadata service's listeners: one per subnet namespace
 on the host (``driver.listen``), each knowing its subnet, so the metadata app tells
 callers apart by (subnet, source address) and answers only with that caller's own
@@ -22,7 +32,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -33,13 +45,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ocs import errors
 from ocs.bus import Bus, RpcServer
 from ocs.db import engine as db_engine
+from ocs.db import hosts as db_hosts
+from ocs.db import routing as db_routing
 from ocs.db import secgroups as db_secgroups
 from ocs.db.models.compute import Instance
 from ocs.db.models.interfaces import ElasticAddress
 from ocs.db.models.keypairs import KeyPair
-from ocs.db.models.network import SecurityGroup, SecurityGroupRule, Subnet, Vpc
-from ocs.db.models.routing import InternetGateway, Route, RouteTableAssociation
-from ocs.network import nft, ports
+from ocs.db.models.network import DhcpOptions, SecurityGroup, SecurityGroupRule, Subnet, Vpc
+from ocs.db.models.routing import NatGateway
+from ocs.db.routing import LIVE_NAT
+from ocs.network import gce_ports, nft, ports
 from ocs.network.driver import NetworkDriver
 from ocs.network.metadata import (
     CallerKey,
@@ -61,6 +76,7 @@ from ocs.network.plan import (
     port_mtu,
     tap_name,
 )
+from ocs.network.routes import hop_routes, internet_routes, nat_carriers, nat_gateways_on, tunnel_ips_of
 from ocs.network.rpcapi import (
     NetworkApi,
     NetworkHostApi,
@@ -81,6 +97,8 @@ LOG = logging.getLogger(__name__)
 #: Seconds the sync thread waits once asked to converge (only bookkeeping drivers ask),
 #: so that a burst of launches or terminations is one convergence.
 COALESCE_DELAY = 0.5
+#: Seconds between two heartbeats of a host's network service (its tunnel address).
+HEARTBEAT_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,12 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
     vpc_ids = {hp.vpc_id for hp in local}
     members: dict[str, list[str]] = {g: [] for g in referenced}
     carriers: dict[str, set[str]] = {}
-    others = ports.ports_in_vpcs(s, vpc_ids) if referenced or settings.tunnel_ip else []
+    nat_vpcs = set(
+        s.scalars(
+            select(NatGateway.vpc_id).where(NatGateway.host == settings.host, NatGateway.state.in_(LIVE_NAT))
+        )
+    )
+    others = ports.ports_in_vpcs(s, vpc_ids | nat_vpcs) if referenced or settings.tunnel_ip else []
     for hp in others:
         if hp.port.interface_id in skip:
             continue
@@ -144,22 +167,35 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
                 members[g].append(hp.port.ip)
         if hp.host:
             carriers.setdefault(hp.vpc_id, set()).add(hp.host)
+    nats = nat_gateways_on(s, settings.host)
+    if settings.tunnel_ip:
+        for vpc_id, host in nat_carriers(s, vpc_ids | {n.vpc_id for n in nats}):
+            carriers.setdefault(vpc_id, set()).add(host)
+    tunnel_ips = {**tunnel_ips_of(s), **settings.tunnel_ips} if settings.tunnel_ip else {}
     peers = {
-        vpc: tuple(
-            sorted(settings.tunnel_ips[h] for h in hosts if h != settings.host and h in settings.tunnel_ips)
-        )
+        vpc: tuple(sorted(tunnel_ips[h] for h in hosts if h != settings.host and h in tunnel_ips))
         for vpc, hosts in carriers.items()
     }
     internet = internet_routes(s, subnets)
+    hops = hop_routes(s, subnets)
     vpc_blocks = (
         dict(s.execute(select(Vpc.id, Vpc.cidr_block).where(Vpc.id.in_({x.vpc_id for x in subnets}))).all())
         if subnets
         else {}
     )
+    dhcp = vpc_dhcp_options(s, {x.vpc_id for x in subnets})
     return DesiredState(
         host=settings.host,
         subnets=tuple(
-            SubnetState(x.id, x.vpc_id, x.cidr_block, internet.get(x.id, ()), vpc_blocks.get(x.vpc_id, ""))
+            SubnetState(
+                x.id,
+                x.vpc_id,
+                x.cidr_block,
+                internet.get(x.id, ()),
+                vpc_blocks.get(x.vpc_id, ""),
+                hops.get(x.id, ()),
+                dhcp.get(x.vpc_id),
+            )
             for x in subnets
         ),
         ports=tuple(hp.port for hp in local),
@@ -167,48 +203,31 @@ def desired_state(s: Session, settings: NetworkSettings, *, exclude: Iterable[st
         group_members={g: tuple(sorted(set(ips))) for g, ips in members.items()},
         tunnel_ip=settings.tunnel_ip,
         peers=peers,
+        nat_gateways=nats,
+        ordered=gce_ports.ordered_rules(s, local, skip),
     )
 
 
-def internet_routes(s: Session, subnets: Iterable[Subnet]) -> dict[str, tuple[str, ...]]:
-    """Per subnet, the destinations its route table (its explicit association, else its
-    VPC's main table) sends to an internet gateway attached to its VPC."""
-    subnets = list(subnets)
-    if not subnets:
+def vpc_dhcp_options(
+    s: Session, vpc_ids: set[str]
+) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...] | None]:
+    """Each VPC's DHCP options for its DHCP servers: its set's (key, values), none for
+    ``default``, None (the cloud's own) for the set EC2 makes for every account."""
+    if not vpc_ids:
         return {}
-    vpc_ids = sorted({x.vpc_id for x in subnets})
-    assoc = s.execute(
-        select(
-            RouteTableAssociation.subnet_id,
-            RouteTableAssociation.main_vpc_id,
-            RouteTableAssociation.route_table_id,
-        ).where(
-            RouteTableAssociation.subnet_id.in_([x.id for x in subnets])
-            | RouteTableAssociation.main_vpc_id.in_(vpc_ids)
-        )
-    ).all()
-    explicit = {a.subnet_id: a.route_table_id for a in assoc if a.subnet_id}
-    main = {a.main_vpc_id: a.route_table_id for a in assoc if a.main_vpc_id}
-    table_of = {x.id: explicit.get(x.id) or main.get(x.vpc_id) for x in subnets}
-    gateways = dict(
-        s.execute(
-            select(InternetGateway.id, InternetGateway.vpc_id).where(InternetGateway.vpc_id.in_(vpc_ids))
-        ).all()
-    )
-    tables = sorted({t for t in table_of.values() if t})
-    to_gateway: dict[str, list[tuple[str, str]]] = {}
-    if tables and gateways:
-        for table_id, destination, gateway_id in s.execute(
-            select(Route.route_table_id, Route.destination_cidr_block, Route.gateway_id).where(
-                Route.route_table_id.in_(tables), Route.gateway_id.in_(sorted(gateways))
-            )
-        ):
-            to_gateway.setdefault(table_id, []).append((destination, gateway_id or ""))
-    out = {}
-    for x in subnets:
-        routes = [d for d, g in to_gateway.get(table_of[x.id] or "", ()) if gateways.get(g) == x.vpc_id]
-        if routes:
-            out[x.id] = tuple(sorted(routes))
+    chosen = dict(s.execute(select(Vpc.id, Vpc.dhcp_options_id).where(Vpc.id.in_(vpc_ids))).all())
+    sets = {
+        row.id: row for row in s.scalars(select(DhcpOptions).where(DhcpOptions.id.in_(set(chosen.values()))))
+    }
+    out: dict[str, tuple[tuple[str, tuple[str, ...]], ...] | None] = {}
+    for vpc_id, options_id in chosen.items():
+        row = sets.get(options_id)
+        if options_id == "default":
+            out[vpc_id] = ()
+        elif row is None or row.default_for is not None:
+            out[vpc_id] = None
+        else:
+            out[vpc_id] = tuple((str(k), tuple(str(v) for v in values)) for k, values in row.configurations)
     return out
 
 
@@ -316,9 +335,19 @@ def metadata_for(s: Session, key: CallerKey, region: str) -> InstanceMetadata | 
 class NetworkHostEndpoint(StatusEndpoint):
     """Serves one host's data plane (see the module)."""
 
-    def __init__(self, sessions: sessionmaker[Session], driver: NetworkDriver, settings: NetworkSettings):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        driver: NetworkDriver,
+        settings: NetworkSettings,
+        *,
+        writers: sessionmaker[Session] | None = None,
+    ):
+        """``sessions`` read (they may be read-only); ``writers`` (default: ``sessions``)
+        record what the host built, rarely (see :meth:`_record`)."""
         super().__init__("network", settings.host)
         self.sessions = sessions
+        self.writers = writers or sessions
         self.driver = driver
         if not driver.enforcing:  # nothing enforces a ruleset: do not compile one
             settings = replace(settings, plan=replace(settings.plan, firewall=False))
@@ -335,6 +364,7 @@ class NetworkHostEndpoint(StatusEndpoint):
         #: Told the groups whose members here came or went (other hosts' group references).
         self.notify_groups: Callable[[list[str]], None] | None = None
         self._memberships: frozenset[tuple[str, str, tuple[str, ...]]] = frozenset()
+        self._beat_at: float | None = None  # when _record last wrote the heartbeat
         #: Asks for a convergence soon (the service's sync thread); by default, now.
         self.converge_soon: Callable[[], object] = self.converge
 
@@ -369,11 +399,38 @@ class NetworkHostEndpoint(StatusEndpoint):
             self._memberships = members = frozenset((p.interface_id, p.ip, p.group_ids) for p in state.ports)
             self._full.served(full)
             self._rules.served(rules)
+            self._record(plan)
         carried = {b.vpc_id for b in plan.bridges}
         _tell(self.notify, sorted(carried ^ before))
         if self.driver.enforcing:
             _tell(self.notify_groups, sorted({g for entry in members ^ members_before for g in entry[2]}))
         return plan
+
+    def _record(self, plan: HostPlan) -> None:
+        """Tell the database what this host built: its NAT gateways are ``available``
+        (and those it tore down ``deleted``), and it is alive at its tunnel address
+        (the other hosts' peer, without configuration), at most every
+        :data:`HEARTBEAT_EVERY` seconds."""
+        now = time.monotonic()
+        beat = self._beat_at is None or now - self._beat_at >= HEARTBEAT_EVERY
+        with self._tx() as s:  # a write only when there is something to write
+            unsettled = db_routing.has_unsettled_nat_gateways(s, self.settings.host)
+        if not (beat or unsettled):
+            return
+        settled: list[str] = []
+        with db_engine.transaction(self.writers) as s:
+            if unsettled:
+                settled = db_routing.settle_nat_gateways(
+                    s, self.settings.host, [n.nat_id for n in plan.nat_gateways]
+                )
+            if beat:
+                db_hosts.record_heartbeat(
+                    s, "network", self.settings.host, pid=os.getpid(), tunnel_ip=self.settings.tunnel_ip
+                )
+        if beat:
+            self._beat_at = now
+        if settled:
+            LOG.info("network on %s: NAT gateways settled: %s", self.settings.host, ", ".join(settled))
 
     def _metadata_listeners(self, plan: HostPlan) -> None:
         wanted = {s.subnet_id for s in plan.subnets}

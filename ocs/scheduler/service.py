@@ -54,9 +54,18 @@ from ocs.db import volume_attachments as db_attachments
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Host, Instance
 from ocs.db.models.images import Image
+from ocs.db.models.interfaces import NetworkInterface
 from ocs.db.models.keypairs import KeyPair
 from ocs.scheduler import lifecycle
-from ocs.scheduler.core import DEFAULT_RATIOS, HostState, NoValidHost, Ratios, Request, make_scheduler
+from ocs.scheduler.combiner import Combiner
+from ocs.scheduler.core import (
+    DEFAULT_RATIOS,
+    HostState,
+    NoValidHost,
+    Ratios,
+    Request,
+    make_scheduler,
+)
 from ocs.scheduler.host_view import HostView
 from ocs.scheduler.rpcapi import (
     HostReport,
@@ -91,6 +100,8 @@ class SchedulerSettings:
     host this many seconds after their launch (:meth:`SchedulerEndpoint.place_orphans`).
     ``host_view_ttl``: seconds the host states read for one decision serve the next
     ones (:mod:`ocs.scheduler.host_view`; 0 reads them for every decision).
+    ``batch_size``: at most this many ``schedule_instances`` calls arriving together
+    are decided in one batch (:mod:`ocs.scheduler.combiner`; 1 decides each alone).
     """
 
     host: str = "scheduler"
@@ -107,6 +118,7 @@ class SchedulerSettings:
     orphan_timeout: float = 60.0
     filters: tuple[str, ...] | None = None
     host_view_ttl: float = 1.0
+    batch_size: int = 32
 
 
 @dataclass
@@ -117,6 +129,7 @@ class _Batch:
     todo: list[Instance]
     placed: dict[str, list[str]] = field(default_factory=dict)  # host -> instance ids
     spawns: dict[str, Spawn] = field(default_factory=dict)  # instance id -> its spawn, built in its claim
+    waiting: set[str] = field(default_factory=set)  # placed, their launch volumes not made yet
     keys: dict[tuple[str, str], str] = field(default_factory=dict)  # public keys read so far
 
     @property
@@ -206,14 +219,15 @@ def public_key(s: Session, inst: Instance, known: dict[tuple[str, str], str] | N
     return found
 
 
-def nic_specs(s: Session, inst: Instance) -> tuple[NicSpec, ...]:
+def nic_specs(
+    s: Session, inst: Instance, enis: Sequence[NetworkInterface] | None = None
+) -> tuple[NicSpec, ...]:
     """One NIC per interface attached to ``inst``, by device index (the primary first);
-    an instance without interface rows gets its primary from its own columns."""
-    rows = [
-        eni
-        for eni in db_interfaces.interfaces_of_instances(s, [inst.id])[inst.id]
-        if eni.attach_status == "attached"
-    ]
+    an instance without interface rows gets its primary from its own columns.
+    ``enis``: the instance's interfaces already read (else they are read here)."""
+    if enis is None:
+        enis = db_interfaces.interfaces_of_instances(s, [inst.id])[inst.id]
+    rows = [eni for eni in enis if eni.attach_status == "attached"]
     if not rows:
         return (
             NicSpec(
@@ -241,10 +255,16 @@ def volume_specs(s: Session, inst: Instance) -> tuple[VolumeAttachment | None, t
     """The EBS volumes the instance's guest has (all but those being detached), with
     the exports the volume service recorded: its root volume (None: it has a root
     disk of its own), and the others."""
+    return _volume_specs(db_attachments.for_guest(s, inst.id), inst.root_device_name)
+
+
+def _volume_specs(
+    rows: Sequence[tuple[Any, Any]], root_device: str
+) -> tuple[VolumeAttachment | None, tuple[VolumeAttachment, ...]]:
     root, others = None, []
-    for att, vol in db_attachments.for_guest(s, inst.id):
+    for att, vol in rows:
         spec = VolumeAttachment.of_export(vol.id, att.device, vol.export)
-        if att.device == inst.root_device_name:
+        if att.device == root_device:
             root = spec
         else:
             others.append(spec)
@@ -254,28 +274,79 @@ def volume_specs(s: Session, inst: Instance) -> tuple[VolumeAttachment | None, t
 def guest_spec(s: Session, inst: Instance, keys: dict[tuple[str, str], str] | None = None) -> GuestSpec:
     """Everything the agent needs to build ``inst``, from the instance and its image
     (``keys`` caches public keys across the instances of one launch)."""
-    kernel = s.get(Image, inst.kernel_id) if inst.kernel_id else None
-    ramdisk = s.get(Image, inst.ramdisk_id) if inst.ramdisk_id else None
-    nics = nic_specs(s, inst)
-    root_volume, volumes = volume_specs(s, inst)
-    return GuestSpec(
-        instance_id=inst.id,
-        vcpus=inst.vcpus,
-        memory_mib=inst.memory_mib,
-        disk_gib=inst.disk_gib,
-        image=image_ref(s.get(Image, inst.image_id), inst.image_id),
-        hostname=hostname_of(inst),
-        architecture=inst.architecture,
-        kernel=image_ref(kernel, inst.kernel_id) if inst.kernel_id else None,
-        ramdisk=image_ref(ramdisk, inst.ramdisk_id) if inst.ramdisk_id else None,
-        user_data=inst.user_data or "",
-        key_name=inst.key_name or "",
-        public_key=public_key(s, inst, keys),
-        nics=nics,
-        volumes=volumes,
-        root_volume=root_volume,
-        metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
+    return guest_specs(s, [inst], keys)[inst.id]
+
+
+def guest_specs(
+    s: Session, insts: Sequence[Instance], keys: dict[tuple[str, str], str] | None = None
+) -> dict[str, GuestSpec]:
+    """:func:`guest_spec` of each instance, read together: one query for their images,
+    one for their interfaces, one for their volumes (and one per key pair), however many."""
+    ids = [i.id for i in insts]
+    wanted = {x for i in insts for x in (i.image_id, i.kernel_id, i.ramdisk_id) if x}
+    images = (
+        {im.id: im for im in s.scalars(select(Image).where(Image.id.in_(sorted(wanted))))} if wanted else {}
     )
+    enis = db_interfaces.interfaces_of_instances(s, ids)
+    volumes = db_attachments.for_guests(s, ids)
+    keys = {} if keys is None else keys
+    out: dict[str, GuestSpec] = {}
+    for inst in insts:
+        kernel = images.get(inst.kernel_id) if inst.kernel_id else None
+        ramdisk = images.get(inst.ramdisk_id) if inst.ramdisk_id else None
+        root_volume, others = _volume_specs(volumes.get(inst.id, []), inst.root_device_name)
+        out[inst.id] = GuestSpec(
+            instance_id=inst.id,
+            vcpus=inst.vcpus,
+            memory_mib=inst.memory_mib,
+            disk_gib=inst.disk_gib,
+            image=image_ref(images.get(inst.image_id), inst.image_id),
+            hostname=hostname_of(inst),
+            architecture=inst.architecture,
+            kernel=image_ref(kernel, inst.kernel_id) if inst.kernel_id else None,
+            ramdisk=image_ref(ramdisk, inst.ramdisk_id) if inst.ramdisk_id else None,
+            user_data=inst.user_data or "",
+            key_name=inst.key_name or "",
+            public_key=public_key(s, inst, keys),
+            nics=nic_specs(s, inst, enis.get(inst.id, [])),
+            volumes=others,
+            root_volume=root_volume,
+            metadata={"account_id": inst.account_id, "reservation_id": inst.reservation_id},
+        )
+    return out
+
+
+@dataclass
+class _Job:
+    """One launch of a batch decided together (:meth:`SchedulerEndpoint._schedule_many`)."""
+
+    index: int  # its place in the batch
+    insts: list[Instance]  # its instances, in launch order
+    already: list[str]  # those placed before this call
+    batch: _Batch
+    chosen: list[tuple[Instance, str]]  # the host the view chose for each
+    states: dict[str, HostState]  # the chosen hosts as the view saw them
+
+
+class _Fallback(Exception):
+    """Nothing of the batch was written: decide each launch alone."""
+
+
+def _unplaced(inst: Instance) -> bool:
+    return inst.state == lifecycle.PENDING and inst.task == lifecycle.SCHEDULING and inst.host is None
+
+
+def _rest_request(batch: _Batch, lost: list[Instance]) -> Request:
+    """The request for the instances of ``batch`` whose claims were lost."""
+    placed, base = batch.placed_count, batch.request
+    need = max(1, min(len(lost), base.min_count - placed))
+    if placed + len(lost) < base.min_count:
+        need = len(lost)  # cannot reach min_count unless every lost one fits
+    return replace(base, count=len(lost), min_count=need)
+
+
+def _all_spawns(jobs: list[_Job]) -> dict[str, Spawn]:
+    return {iid: spawn for job in jobs for iid, spawn in job.batch.spawns.items()}
 
 
 class _Conflict(Exception):
@@ -320,6 +391,9 @@ class SchedulerEndpoint(StatusEndpoint):
             host_subset_size=settings.host_subset_size,
         )
         self.view = HostView(self._read_hosts, self.scheduler, settings.host_view_ttl)
+        self.combiner: Combiner[ScheduleInstances, ScheduleResult] = Combiner(
+            self._schedule_batch, max_batch=settings.batch_size
+        )
 
     def _tx(self) -> AbstractContextManager[Session]:
         return db_engine.transaction(self.sessions)
@@ -371,6 +445,26 @@ class SchedulerEndpoint(StatusEndpoint):
     # --- schedule_instances ------------------------------------------------------
 
     def schedule_instances(self, req: ScheduleInstances) -> ScheduleResult:
+        """Place the launch's instances; calls that arrive together (from the bus
+        server's worker threads) are decided in one batch (:meth:`_schedule_batch`)."""
+        return self.combiner.call(req)
+
+    def _schedule_batch(self, reqs: list[ScheduleInstances]) -> list[ScheduleResult | BaseException]:
+        if len(reqs) == 1:
+            return [self._outcome(self._schedule_one, reqs[0])]
+        try:
+            return self._schedule_many(reqs)
+        except _Fallback:
+            return [self._outcome(self._schedule_one, req) for req in reqs]
+
+    @staticmethod
+    def _outcome(work: Callable[[ScheduleInstances], ScheduleResult], req: ScheduleInstances) -> Any:
+        try:
+            return work(req)
+        except Exception as exc:  # noqa: BLE001 (raised again in the caller's thread)
+            return exc
+
+    def _schedule_one(self, req: ScheduleInstances) -> ScheduleResult:
         with self._tx() as s:
             insts = db_events.load_instances(s, req.instance_ids)
         already = [i.id for i in insts if i.host is not None and i.state != lifecycle.TERMINATED]
@@ -395,14 +489,127 @@ class SchedulerEndpoint(StatusEndpoint):
         self._spawn_all(batch)
         return ScheduleResult(placed=[i.id for i in insts if i.id in placed or i.id in already])
 
-    def _place(self, batch: _Batch) -> None:
-        """Schedule and claim until everything that fits is placed.
+    def _schedule_many(self, reqs: list[ScheduleInstances]) -> list[ScheduleResult | BaseException]:
+        """Several launches decided together: their instances read in one transaction,
+        placed on the host view, every host's share claimed in one transaction (hosts in
+        name order, so that two schedulers claiming at once never deadlock), their spawns
+        built there and checked in one more. The same guarantees as one launch alone:
+        each claim a conditional update, a lost claim scheduled again, a launch of which
+        fewer than ``min_count`` fit abandoned (its caller gets NoValidHost, the others
+        are not affected). Raises :class:`_Fallback` when nothing was written and each
+        launch must be decided alone."""
+        with self._tx() as s:
+            insts = db_events.load_instances(s, [i for req in reqs for i in req.instance_ids])
+        by_id = {i.id: i for i in insts}
+        out: list[ScheduleResult | BaseException | None] = [None] * len(reqs)
+        jobs: list[_Job] = []
+        alone: list[int] = []  # launches that do not all fit on the view: decided alone, after
+        for n, req in enumerate(reqs):
+            mine = [by_id[i] for i in dict.fromkeys(req.instance_ids) if i in by_id]
+            mine.sort(key=lambda i: (i.reservation_id, i.launch_index, i.id))
+            already = [i.id for i in mine if i.host is not None and i.state != lifecycle.TERMINATED]
+            todo = [i for i in mine if _unplaced(i)]
+            if not todo:
+                out[n] = ScheduleResult(placed=already)
+                continue
+            wanted = max(1, min(len(todo), req.min_count - len(already)))
+            batch = _Batch(request_for(todo[0], count=len(todo), min_count=wanted), todo)
+            chosen, states = self.view.place(batch.request)
+            if len(chosen) < len(todo):
+                alone.append(n)
+                continue
+            jobs.append(_Job(n, mine, already, batch, list(zip(todo, chosen, strict=True)), states))
+        if alone:
+            self.view.invalidate()  # it holds the simulated part of those launches
+        try:
+            got = self._claims(jobs, f"claims of {len(jobs)} launches") if jobs else {}
+        except Exception:
+            self.view.invalidate()
+            LOG.exception("deciding %d launches together failed: deciding each alone", len(reqs))
+            raise _Fallback() from None
+        for job in jobs:
+            out[job.index] = self._finish_job(job, got)
+        waiting = {iid for job in jobs for iid in job.batch.waiting}
+        self._spawn_all(
+            _Batch(jobs[0].batch.request, [], spawns=_all_spawns(jobs), waiting=waiting) if jobs else None
+        )
+        for n in alone:
+            out[n] = self._outcome(self._schedule_one, reqs[n])
+        return [o if o is not None else RuntimeError("not decided") for o in out]
+
+    def _claim_jobs(
+        self, s: Session, jobs: list[_Job]
+    ) -> tuple[dict[tuple[int, str], list[str]], dict[int, dict[str, Spawn]], set[str]]:
+        """Claim each launch's share of each host (in host order: two schedulers claiming
+        at once lock hosts in the same order, so neither waits for the other in a cycle)
+        and build the spawns of the instances placed; ``{(launch index, host): instance
+        ids placed}``, ``{launch index: {instance id: spawn}}`` and the instances placed
+        whose launch volumes are not made yet (no spawn: see :meth:`launch_volume`)."""
+        shares: list[tuple[str, int, _Job, list[Instance]]] = []
+        for job in jobs:
+            groups: dict[str, list[Instance]] = {}
+            for inst, host in job.chosen:
+                groups.setdefault(host, []).append(inst)
+            shares += [(host, job.index, job, group) for host, group in groups.items()]
+        shares.sort(key=lambda share: (share[0], share[1]))
+        got: dict[tuple[int, str], list[str]] = {}
+        placed: list[tuple[_Job, str, Instance]] = []
+        for host, index, job, group in shares:
+            state = job.states[host]
+            totals = db_hosts.Amount(state.total_vcpus, state.total_memory_mib, state.total_disk_gib)
+            each = db_events.amount(job.batch.todo[0])
+            got[(index, host)] = taken = self._claim_group(s, host, group, each, self._limits(state), totals)
+            ids = set(taken)
+            placed += [(job, host, inst) for inst in group if inst.id in ids]
+        keys = jobs[0].batch.keys if len(jobs) == 1 else {}
+        waiting = launch_volumes.waiting_among(s, [inst.id for _, _, inst in placed])
+        ready = [(job, host, inst) for job, host, inst in placed if inst.id not in waiting]
+        specs = guest_specs(s, [inst for _, _, inst in ready], keys)
+        spawns: dict[int, dict[str, Spawn]] = {}
+        for job, host, inst in ready:
+            spawn = Spawn(host=host, spec=specs[inst.id], attempt=attempt_of(inst))
+            spawns.setdefault(job.index, {})[inst.id] = spawn
+        return got, spawns, waiting
+
+    def _finish_job(self, job: _Job, got: dict[tuple[int, str], list[str]]) -> ScheduleResult | BaseException:
+        """After the claims committed: schedule again what lost its claim, as one launch
+        alone does; abandon the launch if fewer than min_count fit; delete the rest."""
+        batch, lost = job.batch, []
+        for inst, host in job.chosen:
+            if inst.id in got.get((job.index, host), ()):
+                if inst.id not in batch.placed.get(host, []):
+                    batch.placed.setdefault(host, []).append(inst.id)
+            else:
+                lost.append(inst)
+        lost = [i for i in lost if self._still_unplaced(i.id)]
+        try:
+            if lost:
+                self.view.invalidate()
+                LOG.info("lost %d claims to another scheduler; scheduling them again", len(lost))
+                self._place(batch, lost, _rest_request(batch, lost))
+        except NoValidHost as exc:
+            self._abandon(batch)
+            return exc
+        except Exception as exc:  # noqa: BLE001 (raised again in the caller's thread)
+            return exc
+        placed = {iid for ids in batch.placed.values() for iid in ids}
+        leftover = [i.id for i in batch.todo if i.id not in placed]
+        if leftover:
+            self._in_tx(lambda s: db_events.delete_unplaced(s, leftover), "deleting the unplaced")
+        return ScheduleResult(placed=[i.id for i in job.insts if i.id in placed or i.id in job.already])
+
+    def _place(
+        self, batch: _Batch, remaining: list[Instance] | None = None, request: Request | None = None
+    ) -> None:
+        """Schedule and claim until everything that fits is placed (``remaining``: the
+        instances still to place, with ``request`` for them; by default the whole batch).
 
         Raises NoValidHost (the claims made are still held: see
         :meth:`_abandon`) when fewer than ``min_count`` instances were placed.
         """
         base = batch.request
-        remaining, request = list(batch.todo), base
+        remaining = list(batch.todo) if remaining is None else remaining
+        request = request or base
         report = None
         for _ in range(MAX_ROUNDS):
             chosen, states = self.view.place(request)
@@ -441,33 +648,26 @@ class SchedulerEndpoint(StatusEndpoint):
     def _claim_round(
         self, batch: _Batch, chosen: list[tuple[Instance, str]], states: dict[str, HostState]
     ) -> list[Instance]:
-        """Claim and place each host's share; returns the instances whose claim was lost."""
-        groups: dict[str, list[Instance]] = {}
+        """Claim and place each host's share, every host in one transaction; returns the
+        instances whose claim was lost."""
+        job = _Job(0, [], [], batch, chosen, states)
+        got = self._claims([job], f"claims of {len(chosen)} instances")
+        lost = []
         for inst, host in chosen:
-            groups.setdefault(host, []).append(inst)
-        lost: list[Instance] = []
-        each = db_events.amount(batch.todo[0])
-        for host, group in groups.items():
-            state = states[host]
-            limits = self._limits(state)
-            totals = db_hosts.Amount(state.total_vcpus, state.total_memory_mib, state.total_disk_gib)
+            if inst.id in got.get((0, host), ()):
+                batch.placed.setdefault(host, []).append(inst.id)
+            else:
+                lost.append(inst)
+        return [i for i in lost if self._still_unplaced(i.id)]
 
-            def claim(
-                s: Session,
-                host: str = host,
-                group: list[Instance] = group,
-                limits: db_hosts.Amount = limits,
-                totals: db_hosts.Amount = totals,
-            ) -> list[str]:
-                got = self._claim_group(s, host, group, each, limits, totals)
-                self._build_spawns(s, batch, host, group, got)  # overwritten whole by a retry
-                return got
-
-            got = self._in_tx(claim, f"claims on {host}")
-            batch.placed.setdefault(host, []).extend(got)
-            taken = set(got)
-            lost += [i for i in group if i.id not in taken and self._still_unplaced(i.id)]
-        return lost
+    def _claims(self, jobs: list[_Job], what: str) -> dict[tuple[int, str], list[str]]:
+        """:meth:`_claim_jobs` in a transaction of its own (run again whole after a
+        deadlock); the spawns built go to each job's batch once it has committed."""
+        got, spawns, waiting = self._in_tx(lambda s: self._claim_jobs(s, jobs), what)
+        for job in jobs:
+            job.batch.spawns.update(spawns.get(job.index, {}))
+            job.batch.waiting.update(i for ids in got.values() for i in ids if i in waiting)
+        return got
 
     def _claim_group(
         self,
@@ -487,17 +687,6 @@ class SchedulerEndpoint(StatusEndpoint):
         got = db_events.assign(s, [i.id for i in group[:n]], host, task=lifecycle.SPAWNING)
         db_hosts.release(s, host, each, count=n - len(got))  # instances deleted meanwhile
         return got
-
-    @staticmethod
-    def _build_spawns(s: Session, batch: _Batch, host: str, group: list[Instance], got: list[str]) -> None:
-        """The spawns of the instances just placed on ``host``, read in the transaction
-        that placed them (sent once every claim is committed: :meth:`_spawn_all`); an
-        instance whose launch volumes are not made yet gets none (see :meth:`launch_volume`)."""
-        taken = set(got)
-        for inst in group:
-            if inst.id in taken and launch_volumes.status(s, inst.id)[0] == launch_volumes.READY:
-                spec = guest_spec(s, inst, batch.keys)
-                batch.spawns[inst.id] = Spawn(host=host, spec=spec, attempt=attempt_of(inst))
 
     def _still_unplaced(self, instance_id: str) -> bool:
         with self._tx() as s:
@@ -522,18 +711,19 @@ class SchedulerEndpoint(StatusEndpoint):
         batch.placed.clear()
         batch.spawns.clear()
 
-    def _spawn_all(self, batch: _Batch) -> None:
+    def _spawn_all(self, batch: _Batch | None) -> None:
         """Cast the spawns built with the claims, of the instances still pending where
         they were placed (one terminated or moved since is left alone)."""
-        with self._tx() as s:
-            now = db_events.hosts_of(s, list(batch.spawns))
-        for iid, spawn in batch.spawns.items():
-            if now.get(iid) == (spawn.host, lifecycle.PENDING):
-                self._cast(self.compute.spawn, spawn)
-        for placed in batch.placed.values():
-            for iid in placed:
-                if iid not in batch.spawns:  # waiting for its volumes: they may be made by now
-                    self.launch_volume(LaunchVolume(instance_id=iid))
+        if batch is None:
+            return
+        if batch.spawns:
+            with self._tx() as s:
+                now = db_events.hosts_of(s, list(batch.spawns))
+            for iid, spawn in batch.spawns.items():
+                if now.get(iid) == (spawn.host, lifecycle.PENDING):
+                    self._cast(self.compute.spawn, spawn)
+        for iid in sorted(batch.waiting):  # their volumes may be made by now
+            self.launch_volume(LaunchVolume(instance_id=iid))
 
     # --- launch volumes ---------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from ocs.network.drivers.linux import LinuxDriver
 from ocs.network.plan import PlanSettings
 from ocs.network.rpcapi import PortBinding, SetupPort
 from ocs.network.service import NetworkHostEndpoint, NetworkSettings
-from tests.framework.netns import PREFIX, Namespace, run
+from tests.framework.netns import PREFIX, Namespace, run, wait_until
 
 UDHCPC_SCRIPT = """#!/bin/sh
 case "$1" in
@@ -102,8 +102,12 @@ class Guest:
 
 
 class DataPlaneLab:
-    def __init__(self, sessions: sessionmaker[Session]):
+    """``configured_peers`` False: the hosts' settings name no other host's tunnel
+    address; they find each other in the database (what each network service records)."""
+
+    def __init__(self, sessions: sessionmaker[Session], *, configured_peers: bool = True):
         self.sessions = sessions
+        self.configured_peers = configured_peers
         self.tag = PREFIX + secrets.token_hex(3)
         self.root = Path(f"/run/ocs-test-{self.tag}")
         self.root.mkdir(mode=0o755)
@@ -134,7 +138,7 @@ class DataPlaneLab:
                 state_dir=str(state_dir), lease_time=600, netns_scope=self.tag, public_gateway=public_gateway
             ),
             tunnel_ip=tunnel_ip,
-            tunnel_ips=self.tunnel_ips,  # shared: hosts added later are peers too
+            tunnel_ips=self.tunnel_ips if self.configured_peers else {},  # shared: later hosts are peers too
         )
         host = Host(
             name, ns, NetworkHostEndpoint(self.sessions, driver, settings), driver, state_dir, tunnel_ip
@@ -148,6 +152,11 @@ class DataPlaneLab:
         for host in (a, b):
             host.ns.ip("addr", "add", f"{host.tunnel_ip}/24", "dev", "under0")
             host.ns.ip("link", "set", "under0", "up")
+        # A fresh link drops what it sends until the kernel activates it (up to a second),
+        # and an ARP lost then leaves the peer unresolved for seconds: wait until it answers.
+        assert b.tunnel_ip is not None
+        up = wait_until(lambda: a.ns.agent("ping", str(b.tunnel_ip), "--timeout", "0.3").returncode == 0, 10)
+        assert up is not None, "the underlay never came up"
 
     def internet(self, host: Host, address: str, letter: str = "w") -> Namespace:
         """A namespace standing for the world outside: plugged into the host's public

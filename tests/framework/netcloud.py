@@ -20,6 +20,7 @@ from ocs.db.engine import transaction
 from ocs.db.models.base import utcnow
 from ocs.db.models.compute import Instance, Reservation
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface
+from ocs.db.models.routing import NatGateway
 from ocs.network.sg_rules import RuleSpec
 
 
@@ -155,6 +156,55 @@ class NetCloud:
             row = s.get(ElasticAddress, allocation_id)
             assert row is not None
             row.association_id = row.network_interface_id = row.private_ip_address = None
+
+    def route_table(self, vpc_id: str, subnet_id: str) -> str:
+        """A route table of the VPC associated with the subnet (its table from now on)."""
+        with transaction(self.sessions) as s:
+            vpc = vpcs.get_vpc(s, self.account_id, vpc_id)
+            table = routing.create_route_table(s, self.account_id, vpc)
+            routing.associate_subnet(s, self.account_id, table.id, subnet_id)
+            return table.id
+
+    def route(self, table_id: str, destination: str, *, nat_gateway_id: str | None = None,
+              interface_id: str | None = None) -> None:  # fmt: skip
+        """CreateRoute to a NAT gateway or a network interface, as the API checks it."""
+        with transaction(self.sessions) as s:
+            table = routing.get_route_table(s, self.account_id, table_id)
+            target = routing.resolve_target(
+                s, self.account_id, table, nat_gateway_id=nat_gateway_id, network_interface_id=interface_id
+            )
+            routing.create_route(s, self.account_id, table, destination, target)
+
+    def nat_gateway(self, subnet_id: str, host: str, public_ip: str) -> str:
+        """A public NAT gateway in the subnet with a new elastic IP, placed on ``host``."""
+        with transaction(self.sessions) as s:
+            row = ElasticAddress(id=ids.new_id("allocation"), account_id=self.account_id, public_ip=public_ip,
+                                 domain="vpc")  # fmt: skip
+            s.add(row)
+            s.flush()
+            nat = routing.create_nat_gateway(
+                s, self.account_id, subnet_id, connectivity_type="public", allocation_id=row.id, hosts=[host]
+            )
+            assert nat.state == "pending", nat.failure_message
+            return nat.id
+
+    def nat_state(self, nat_id: str) -> tuple[str, str]:
+        """(state, private address of its interface, "" once gone)."""
+        with transaction(self.sessions) as s:
+            nat = s.get(NatGateway, nat_id)
+            assert nat is not None
+            eni = s.get(NetworkInterface, nat.network_interface_id)
+            return nat.state, eni.private_ip_address if eni is not None else ""
+
+    def delete_nat_gateway(self, nat_id: str) -> None:
+        with transaction(self.sessions) as s:
+            routing.delete_nat_gateway(s, self.account_id, nat_id)
+
+    def source_dest_check(self, port: Port, value: bool) -> None:
+        with transaction(self.sessions) as s:
+            row = s.get(NetworkInterface, port.interface_id)
+            assert row is not None
+            row.source_dest_check = value
 
     def interface(self, port: Port) -> NetworkInterface:
         with transaction(self.sessions) as s:

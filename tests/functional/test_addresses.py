@@ -62,6 +62,44 @@ def test_allocate_describe_release(tenant):
     assert code_of(unknown_ip) == "InvalidAddress.NotFound"
 
 
+def test_vpc_addresses_are_named_by_allocation_and_association_ids(tenant, image_id):
+    """PublicIp names an address only in EC2-Classic: a VPC address is released by its
+    allocation ID and unmapped by its association ID, and nothing changes otherwise."""
+    ec2 = tenant.ec2
+    [instance_id] = tenant.running(image_id)
+    alloc = ec2.allocate_address(Domain="vpc")
+    ip, allocation_id = alloc["PublicIp"], alloc["AllocationId"]
+
+    def refused(call, **kwargs):
+        with pytest.raises(ClientError) as exc:
+            call(**kwargs)
+        return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+    assert refused(ec2.release_address, PublicIp=ip, AllocationId=allocation_id)[0] == (
+        "InvalidParameterCombination"
+    )
+    assert refused(ec2.release_address, PublicIp=ip) == (
+        "InvalidParameterValue",
+        "You must specify an allocation id when releasing a VPC elastic IP address",
+    )
+    unmapping = (
+        "InvalidParameterValue",
+        "You must specify an association id when unmapping an address from a VPC instance",
+    )
+    assert refused(ec2.disassociate_address, PublicIp=ip) == unmapping  # not associated
+    association_id = ec2.associate_address(AllocationId=allocation_id, InstanceId=instance_id)[
+        "AssociationId"
+    ]
+    assert refused(ec2.disassociate_address, PublicIp=ip) == unmapping  # associated
+    assert one_address(ec2, allocation_id)["AssociationId"] == association_id
+    ec2.disassociate_address(AssociationId=association_id)
+    assert "AssociationId" not in one_address(ec2, allocation_id)
+    # DescribeAddresses: something that is no IP address is a bad value, a well-formed one is not found.
+    assert refused(ec2.describe_addresses, PublicIps=["invalidIp"])[0] == "InvalidParameterValue"
+    assert refused(ec2.describe_addresses, PublicIps=["198.51.100.254"])[0] == "InvalidAddress.NotFound"
+    ec2.release_address(AllocationId=allocation_id)
+
+
 def test_two_accounts_never_get_one_address_and_the_limit_is_five(cloud, tenant):
     ec2 = tenant.ec2
     other = cloud.client(cloud.create_account(f"eip-other-{secrets.token_hex(3)}"))

@@ -119,7 +119,11 @@ def world(cloud, ec2) -> World:
     a.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig=FAST)
     snapshot = a.create_snapshot(VolumeId=volume)["SnapshotId"]
     a.get_waiter("snapshot_completed").wait(SnapshotIds=[snapshot], WaiterConfig=FAST)
+    dopt = a.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": ["a.example"]}])
+    cgw = a.create_customer_gateway(Type="ipsec.1", IpAddress="198.51.100.7", BgpAsn=65001)
     owned.update(
+        dhcp_options=dopt["DhcpOptions"]["DhcpOptionsId"],
+        customer_gateway=cgw["CustomerGateway"]["CustomerGatewayId"],
         internet_gateway=igw,
         route_table=table,
         route_table_association=table_association,
@@ -205,7 +209,9 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
             "instance",
             lambda i: {"InstanceId": i, "DisableApiTermination.Value": "true"},
         ),
+        ("ResetInstanceAttribute", "instance", lambda i: {"InstanceId": i, "Attribute": "sourceDestCheck"}),
         ("GetConsoleOutput", "instance", lambda i: {"InstanceId": i}),
+        ("GetPasswordData", "instance", lambda i: {"InstanceId": i}),
         ("StopInstances", "instance", lambda i: {"InstanceId.1": i}),
         ("StartInstances", "instance", lambda i: {"InstanceId.1": i}),
         ("RebootInstances", "instance", lambda i: {"InstanceId.1": i}),
@@ -450,6 +456,14 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
             "snapshot",
             lambda i: {"SnapshotId": i, "Attribute": "createVolumePermission"},
         ),
+        # DHCP options sets
+        ("DescribeDhcpOptions", "dhcp_options", lambda i: {"DhcpOptionsId.1": i}),
+        ("DeleteDhcpOptions", "dhcp_options", lambda i: {"DhcpOptionsId": i}),
+        ("AssociateDhcpOptions", "dhcp_options", lambda i: {"DhcpOptionsId": i, "VpcId": b_vpc}),
+        ("AssociateDhcpOptions", "vpc", lambda i: {"DhcpOptionsId": "default", "VpcId": i}),
+        # customer gateways
+        ("DescribeCustomerGateways", "customer_gateway", lambda i: {"CustomerGatewayId.1": i}),
+        ("DeleteCustomerGateway", "customer_gateway", lambda i: {"CustomerGatewayId": i}),
     ]
     for kind in (
         "instance",
@@ -465,6 +479,8 @@ def cases(w: World) -> list[tuple[str, str, Params]]:
         "allocation",
         "volume",
         "snapshot",
+        "dhcp_options",
+        "customer_gateway",
     ):
         out.append(("CreateTags", kind, lambda i: {"ResourceId.1": i, **tag}))
         out.append(("DeleteTags", kind, lambda i: {"ResourceId.1": i, "Tag.1.Key": "owner"}))
@@ -511,6 +527,8 @@ NO_FOREIGN_IDS = {
     "DescribeTags": "takes IDs only as filters (test_listings_and_filters_show_nothing_of_a)",
     "DescribeImages": "documented exception (test_images_follow_ec2s_visibility)",
     "AllocateAddress": "takes no resource",
+    "CreateDhcpOptions": "takes no resource",
+    "CreateCustomerGateway": "takes no resource",
 }
 
 
@@ -563,6 +581,8 @@ def test_describe_with_a_foreign_id_fails_with_not_found(cloud, world):
         ("DescribeKeyPairs", "key_pair", "KeyPairId.1"),
         ("DescribeNetworkInterfaces", "network_interface", "NetworkInterfaceId.1"),
         ("DescribeAddresses", "allocation", "AllocationId.1"),
+        ("DescribeDhcpOptions", "dhcp_options", "DhcpOptionsId.1"),
+        ("DescribeCustomerGateways", "customer_gateway", "CustomerGatewayId.1"),
     ):
         reply = call(cloud, world.stranger, action, **{member: world.ids[kind]})
         code, message, _ = reply.error()
@@ -594,6 +614,8 @@ def test_listings_and_filters_show_nothing_of_a(cloud, world):
         ("DescribeAddresses", {}),
         ("DescribeVolumes", {}),
         ("DescribeSnapshots", {}),
+        ("DescribeDhcpOptions", {}),
+        ("DescribeCustomerGateways", {}),
         ("DescribeSnapshots", {"Owner.1": world.owner.account_id}),
         ("DescribeSnapshots", {"RestorableBy.1": world.stranger.account_id}),
         ("DescribeVolumeStatus", {}),
@@ -682,6 +704,10 @@ def test_nothing_of_a_changed(cloud, world):
     assert image["State"] == "available" and "Description" not in image
     [public] = a.describe_images(ImageIds=[i["public_image"]])["Images"]
     assert public["Public"] is True
+    [dopt] = a.describe_dhcp_options(DhcpOptionsIds=[i["dhcp_options"]])["DhcpOptions"]
+    assert dopt["DhcpConfigurations"] == [{"Key": "domain-name", "Values": [{"Value": "a.example"}]}]
+    [cgw] = a.describe_customer_gateways(CustomerGatewayIds=[i["customer_gateway"]])["CustomerGateways"]
+    assert cgw["State"] == "available"
     tags = collections.defaultdict(list)
     for t in a.describe_tags()["Tags"]:
         tags[t["ResourceId"]].append((t["Key"], t["Value"]))

@@ -155,6 +155,7 @@ def test_filters(fresh, net, allocation):
         "NatGatewayId"
     ]
     fresh.delete_nat_gateway(NatGatewayId=gone)
+    fresh.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat], WaiterConfig=FAST)
 
     def ids(*filters):
         return {n["NatGatewayId"] for n in fresh.describe_nat_gateways(Filter=list(filters))["NatGateways"]}
@@ -215,6 +216,9 @@ def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net, allocation
     ]
     fresh.create_tags(Resources=[nat_id], Tags=[{"Key": "k", "Value": "v"}])
     fresh.delete_nat_gateway(NatGatewayId=nat_id)
+    fresh.get_waiter("nat_gateway_deleted").wait(
+        NatGatewayIds=[nat_id], WaiterConfig=FAST
+    )  # its host tore it down
     ep = cloud.aio.scheduler.endpoint
     Periodic(ep).purge()  # not an hour yet: still there
     assert fresh.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"][0]["State"] == "deleted"
@@ -226,3 +230,67 @@ def test_deleted_gateways_are_purged_after_an_hour(cloud, fresh, net, allocation
         fresh.describe_nat_gateways(NatGatewayIds=[nat_id])
     assert error_of(exc)[0] == "NatGatewayNotFound"
     assert fresh.describe_tags(Filters=[{"Name": "resource-id", "Values": [nat_id]}])["Tags"] == []
+
+
+def test_states_and_addresses_follow_the_host_that_carries_it(fresh, net, allocation):
+    """pending until a host's network service built it, available, deleting until it tore
+    it down, deleted; its interface (requester-managed, an address of its subnet) holds
+    the elastic IP, and both go with it."""
+    nat = fresh.create_nat_gateway(SubnetId=net["public"], AllocationId=allocation)["NatGateway"]
+    nat_id = nat["NatGatewayId"]
+    assert nat["State"] == "pending"
+    fresh.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat_id], WaiterConfig=FAST)
+    [seen] = fresh.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
+    [address] = seen["NatGatewayAddresses"]
+    [eip] = fresh.describe_addresses(AllocationIds=[allocation])["Addresses"]
+    assert address["PublicIp"] == eip["PublicIp"] and address["AllocationId"] == allocation
+    assert address["PrivateIp"].startswith("10.50.1.") and address["Status"] == "succeeded"
+    assert (
+        eip["NetworkInterfaceId"]
+        == address["NetworkInterfaceId"]
+        == nat["NatGatewayAddresses"][0]["NetworkInterfaceId"]
+    )
+    assert (
+        eip["PrivateIpAddress"] == address["PrivateIp"] and eip["AssociationId"] == address["AssociationId"]
+    )
+    [eni] = fresh.describe_network_interfaces(NetworkInterfaceIds=[address["NetworkInterfaceId"]])[
+        "NetworkInterfaces"
+    ]
+    assert (eni["InterfaceType"], eni["RequesterManaged"], eni["Status"]) == ("nat_gateway", True, "in-use")
+    assert eni["Description"] == f"Interface for NAT Gateway {nat_id}" and eni["SubnetId"] == net["public"]
+    for call, kwargs in (
+        (fresh.delete_network_interface, {}),
+        (fresh.release_address, None),
+    ):
+        with pytest.raises(ClientError) as exc:
+            if kwargs is None:
+                call(AllocationId=allocation)
+            else:
+                call(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        assert error_of(exc)[0] in ("InvalidNetworkInterface.InUse", "InvalidIPAddress.InUse")
+    # Its address is EC2's to manage while it lives.
+    with pytest.raises(ClientError) as exc:
+        fresh.disassociate_address(AssociationId=address["AssociationId"])
+    assert error_of(exc)[0] == "AuthFailure"
+    with pytest.raises(ClientError) as exc:
+        other = fresh.allocate_address(Domain="vpc")["AllocationId"]
+        fresh.associate_address(AllocationId=other, NetworkInterfaceId=address["NetworkInterfaceId"])
+    assert error_of(exc)[0] == "AuthFailure"
+    fresh.release_address(AllocationId=other)
+    # Another gateway cannot take an address associated already.
+    second = fresh.create_nat_gateway(SubnetId=net["private"], AllocationId=allocation)["NatGateway"]
+    assert second["FailureCode"] == "Resource.AlreadyAssociated"
+
+    fresh.delete_nat_gateway(NatGatewayId=nat_id)
+    [going] = fresh.describe_nat_gateways(NatGatewayIds=[nat_id])["NatGateways"]
+    assert going["State"] in ("deleting", "deleted")
+    fresh.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat_id], WaiterConfig=FAST)
+    assert (
+        fresh.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [net["public"]]}])[
+            "NetworkInterfaces"
+        ]
+        == []
+    )
+    [eip] = fresh.describe_addresses(AllocationIds=[allocation])["Addresses"]
+    assert "AssociationId" not in eip
+    fresh.release_address(AllocationId=allocation)

@@ -115,5 +115,20 @@ def test_public_address_and_route_changes_reach_the_hosts_carrying_the_vpc(cloud
     heard_now([vpc])
     ec2.delete_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0")
     heard_now([vpc])
+    # A NAT gateway: its host builds it (available), routes to it reach the VPC's hosts,
+    # and deleting it has the host tear it down (deleted).
+    nat_eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=subnet, AllocationId=nat_eip)["NatGateway"]["NatGatewayId"]
+    heard_now([vpc])
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat], WaiterConfig={"Delay": 0.2})
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    heard_now([vpc])
+    carriers = [n.endpoint for n in cloud.aio.networks if n.endpoint.plan and n.endpoint.plan.nat_gateways]
+    assert [[g.nat_id for g in e.plan.nat_gateways] for e in carriers if e.plan] == [[nat]]
+    ec2.delete_nat_gateway(NatGatewayId=nat)
+    heard_now([vpc])
+    ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat], WaiterConfig={"Delay": 0.2})
+    assert carriers[0].plan is not None and carriers[0].plan.nat_gateways == ()
+    ec2.release_address(AllocationId=nat_eip)
     ec2.terminate_instances(InstanceIds=[a, b])
     ec2.release_address(AllocationId=eip["AllocationId"])

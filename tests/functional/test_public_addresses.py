@@ -252,13 +252,13 @@ def test_elastic_ip_replaces_the_public_address_and_gives_it_back(cloud, tenant,
     assert auto_rows(cloud, eni) == [inst["PublicIpAddress"]]
     # Stopped with an elastic IP: no public address of its own at start, the elastic IP shows.
     stop(tenant, instance_id)
-    ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=instance_id)
+    association = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=instance_id)
     start(tenant, instance_id)
     assert tenant.one(instance_id)["PublicIpAddress"] == alloc["PublicIp"]
     assert auto_rows(cloud, eni) == []
     # Disassociated while stopped: nothing until it starts.
     stop(tenant, instance_id)
-    ec2.disassociate_address(PublicIp=alloc["PublicIp"])
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
     assert "PublicIpAddress" not in tenant.one(instance_id)
     start(tenant, instance_id)
     assert tenant.one(instance_id)["NetworkInterfaces"][0]["Association"]["IpOwnerId"] == "amazon"
@@ -275,8 +275,8 @@ def test_no_new_public_address_with_two_interfaces(cloud, tenant, image_id):
     ec2.attach_network_interface(NetworkInterfaceId=second, InstanceId=instance_id, DeviceIndex=1)
     assert len(auto_rows(cloud, eni)) == 1  # kept while nothing releases it
     alloc = ec2.allocate_address(Domain="vpc")
-    ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni)
-    ec2.disassociate_address(PublicIp=alloc["PublicIp"])
+    association = ec2.associate_address(AllocationId=alloc["AllocationId"], NetworkInterfaceId=eni)
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
     assert "PublicIpAddress" not in tenant.one(instance_id)
     ec2.release_address(AllocationId=alloc["AllocationId"])
 
@@ -340,9 +340,9 @@ def test_exhausted_pool(tiny, tiny_tenant, tiny_image):
     assert "PublicIpAddress" not in t.one(third)
     stop(t, third)
     # Disassociating an elastic IP with the pool out of addresses still works (no public address then).
-    ec2.associate_address(AllocationId=eips[0]["AllocationId"], InstanceId=first[0])
+    association = ec2.associate_address(AllocationId=eips[0]["AllocationId"], InstanceId=first[0])
     fifth = ec2.allocate_address(Domain="vpc")  # takes the address first[0] gave back
-    ec2.disassociate_address(PublicIp=eips[0]["PublicIp"])
+    ec2.disassociate_address(AssociationId=association["AssociationId"])
     assert "PublicIpAddress" not in t.one(first[0])
     # Freed addresses serve a start again.
     ec2.release_address(AllocationId=fourth["AllocationId"])

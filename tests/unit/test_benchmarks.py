@@ -34,7 +34,9 @@ def expected_rows(mode) -> set[str]:
 def expected_ocs_only(mode) -> set[str]:
     ids = {f"run_to_running_{n}.{m}" for n in mode.r2r_sizes for m in ("p50", "p95")}
     for hosts in mode.scheduler_hosts:
-        ids |= {f"scheduler_{k}_{c}.{hosts}" for k in ("core", "service") for c in (1, 100)}
+        ids |= {
+            f"scheduler_{k}_{c}.{hosts}" for k in ("core", "service", "service_batched") for c in (1, 100)
+        }
     return ids
 
 
@@ -64,7 +66,7 @@ def test_ocs_only_rows_and_the_rest_of_the_document(results):
     assert {r["id"] for r in data["ocs_only"]} == expected_ocs_only(TINY)
     assert all(r["values"]["ocs"] > 0 for r in data["ocs_only"])
     assert data["servers"] == ["ocs", "moto"]
-    assert "ocs-scaleout" in data["skipped"]  # the hook is there, the setup is not (yet)
+    assert "ocs-scaleout" not in data["skipped"]  # not asked for: it runs in the full mode
     assert data["libvirt"]["skipped"]  # real guests are not booted in tiny mode
     assert data["mode"]["name"] == "tiny" and data["machine"]["cpus"]
     if data.get("plot"):
@@ -82,3 +84,13 @@ def test_modes_measure_what_the_issue_asks():
     assert FULL.run_one_calls == 200 and FULL.throughput_seconds == 20 and FULL.throughput_clients == 4
     assert {1_000, 10_000} <= set(FULL.levels) and {1_000, 10_000} <= set(FULL.throughput_levels)
     assert max(QUICK.levels) <= 1_000 and QUICK.budget_seconds <= 15
+
+
+def test_the_scale_out_setup_runs_in_the_full_mode_and_says_why_it_cannot(tmp_path):
+    from benchmarks import suite
+    from benchmarks.servers import OcsScaleOut, free_port
+
+    assert "ocs-scaleout" in suite.DEFAULT_SERVERS["full"]
+    assert "ocs-scaleout" not in suite.DEFAULT_SERVERS["quick"]  # two devcluster starts: past 2 minutes
+    ok, why = OcsScaleOut(tmp_path, 10, database_port=free_port()).available()
+    assert not ok and "PostgreSQL" in why

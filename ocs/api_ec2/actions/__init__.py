@@ -13,6 +13,8 @@ from typing import Any
 
 from ocs.api_ec2.actions import (
     addresses,
+    customer_gateways,
+    dhcp_options,
     image_builds,
     images,
     instance_attributes,
@@ -44,6 +46,8 @@ _MODULES = (
     images,
     vpcs,
     internet_gateways,
+    dhcp_options,
+    customer_gateways,
     route_tables,
     nat_gateways,
     security_groups,

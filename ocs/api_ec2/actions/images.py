@@ -383,9 +383,30 @@ def launch_permission_list(image: Image, accounts: list[str]) -> list[dict[str, 
     return group + [{"UserId": a} for a in accounts]
 
 
+_IMAGE_ATTRIBUTES = frozenset(
+    {
+        "description",
+        "kernel",
+        "ramdisk",
+        "launchPermission",
+        "productCodes",
+        "blockDeviceMapping",
+        "sriovNetSupport",
+        "bootMode",
+        "tpmSupport",
+        "uefiData",
+        "lastLaunchedTime",
+        "imdsSupport",
+        "deregistrationProtection",
+    }
+)
+
+
 def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     s = ctx.session
     attribute = params["Attribute"]
+    if attribute not in _IMAGE_ATTRIBUTES:  # checked before the image, as EC2 does
+        raise errors.InvalidRequest(f"Attribute {attribute} is not supported.")
     image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
     if attribute == "blockDeviceMapping":
         raise repo.ImageAuthFailure("Unauthorized attempt to access restricted resource")
@@ -518,19 +539,25 @@ def _attribute_value(params: dict[str, Any], member: str, name: str) -> Any:
 
 
 def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The request is checked whole before the image (EC2 answers a malformed request
+    so even for an image the caller does not own)."""
     s = ctx.session
     (attribute,) = _attributes_named(params)
-    image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
     if attribute == "launchPermission":
-        _modify_launch_permission(s, image, params)
+        _permission_changes(params)
+        value = None
     elif attribute == "description":
-        image.description = (
-            repo.validate_description(_attribute_value(params, "Description", "description")) or None
-        )
+        value = repo.validate_description(_attribute_value(params, "Description", "description")) or None
     else:
         value = _attribute_value(params, "ImdsSupport", "imdsSupport")
         if value != "v2.0":
             raise errors.InvalidParameterValue(value=value, name="imdsSupport", reason="Valid value: v2.0.")
+    image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
+    if attribute == "launchPermission":
+        _modify_launch_permission(s, image, params)
+    elif attribute == "description":
+        image.description = value
+    else:
         image.imds_support = value
     s.flush()
     return {}
@@ -538,11 +565,11 @@ def modify_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[
 
 def reset_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
     s = ctx.session
-    image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
-    if params["Attribute"] != "launchPermission":
-        raise errors.InvalidParameterValue(
-            value=params["Attribute"], name="attribute", reason="Valid values: launchPermission."
+    if params["Attribute"] != "launchPermission":  # checked before the image, as EC2 does
+        raise errors.InvalidRequest(
+            f"Attribute {params['Attribute']} is not supported. Valid values: launchPermission."
         )
+    image = repo.get_owned_image(s, ctx.account_id, params["ImageId"])
     repo.reset_launch_permissions(s, image)
     return {}
 

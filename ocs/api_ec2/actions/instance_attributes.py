@@ -116,9 +116,7 @@ def _apply_plans(
         plans = decide(rows)
         if any(p.cast for p in plans) and ctx.services.get("compute") is None:
             raise errors.ServiceUnavailable("The compute service is not available. Try again later.")
-        if all(
-            repo.update_if_unchanged(s, r, **p.changes) for r, p in zip(rows, plans, strict=True) if p.changes
-        ):
+        if repo.update_many_if_unchanged(s, [(r, p.changes) for r, p in zip(rows, plans, strict=True)]):
             if after is not None:
                 after([r for r, p in zip(rows, plans, strict=True) if p.changes])
             s.commit()
@@ -307,6 +305,13 @@ def get_console_output(ctx: RequestContext, params: dict[str, Any]) -> dict[str,
     return result
 
 
+def get_password_data(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """No image here makes a Windows administrator password: PasswordData is empty, as
+    EC2 answers for Linux instances (and for Windows ones before the password exists)."""
+    row = repo.get_instance(ctx.session, ctx.account_id, params.get("InstanceId"))
+    return {"InstanceId": row.id, "Timestamp": ctx.now(), "PasswordData": ""}
+
+
 # --- DescribeInstanceAttribute ------------------------------------------------------------------
 
 
@@ -322,6 +327,22 @@ def _groups(ctx: RequestContext, row: Instance) -> list[dict[str, str]]:
 def _source_dest_check(ctx: RequestContext, row: Instance) -> bool:
     primary = db_interfaces.primary_of(ctx.session, row.id)
     return True if primary is None else bool(primary.source_dest_check)
+
+
+_PER_INTERFACE = frozenset({"groupSet", "sourceDestCheck"})
+
+
+def _check_single_interface(ctx: RequestContext, row: Instance, attribute: str) -> None:
+    """groupSet and sourceDestCheck are the primary interface's: EC2 refuses them by instance
+    once the instance has several interfaces (the caller must name the interface)."""
+    if attribute not in _PER_INTERFACE:
+        return
+    if len(db_interfaces.interfaces_of_instances(ctx.session, [row.id]).get(row.id, [])) > 1:
+        raise errors.OcsError(
+            f"There are multiple interfaces attached to instance '{row.id}'. "
+            "Please specify an interface ID for the operation instead.",
+            code="InvalidInstanceID",
+        )
 
 
 Reader = Callable[[RequestContext, Instance], dict[str, Any]]
@@ -360,6 +381,7 @@ def describe_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> 
         raise errors.InvalidParameterValue(
             value=attribute, name="attribute", reason="It is not a supported value."
         )
+    _check_single_interface(ctx, row, attribute)
     return {"InstanceId": row.id, **reader(ctx, row)}
 
 
@@ -386,6 +408,7 @@ _STOPPED_ONLY = frozenset({"instanceType", "kernel", "ramdisk", "userData"})
 _BOOLEAN = frozenset(
     {"disableApiTermination", "sourceDestCheck", "ebsOptimized", "enaSupport", "disableApiStop"}
 )
+_ATTRIBUTES = frozenset(_MEMBERS.values())
 # Read-only attributes: the one value OCS always has is accepted, anything else is Unsupported.
 _FIXED: dict[str, Any] = {
     "ebsOptimized": False,
@@ -426,11 +449,15 @@ def requested_change(params: dict[str, Any]) -> Change:
             raise errors.MissingParameter(name=f"{member}.Value")
         found.append(Change(attribute, value))
     if params.get("Attribute"):
+        if params["Attribute"] not in _ATTRIBUTES:
+            raise errors.InvalidParameterValue(
+                value=params["Attribute"], name="attribute", reason="It is not a supported value."
+            )
         if params.get("Value") is None:
             raise errors.MissingParameter(name="Value")
         found.append(Change(params["Attribute"], _legacy_value(params["Attribute"], params["Value"])))
     if not found:
-        raise errors.MissingParameter("The request must contain exactly one attribute to modify.")
+        raise errors.InvalidParameterCombination(reason="No attributes specified.")
     if len(found) > 1:
         raise errors.InvalidParameterCombination(reason="Only one attribute can be modified at a time.")
     return found[0]
@@ -515,6 +542,7 @@ def modify_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> di
     if not instance_id:
         raise errors.MissingParameter(name="InstanceId")
     before = repo.get_instance(ctx.session, ctx.account_id, instance_id)
+    _check_single_interface(ctx, before, change.attribute)
     old = db_hosts.Amount(before.vcpus, before.memory_mib, before.disk_gib)
     old_groups = list(before.security_group_ids or ())
     _apply_plans(ctx, [instance_id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
@@ -574,12 +602,54 @@ def _on_primary_interface(ctx: RequestContext, row: Instance, change: Change) ->
     ctx.session.flush()
 
 
+# --- ResetInstanceAttribute ----------------------------------------------------------------------
+
+_RESETTABLE = ("kernel", "ramdisk", "sourceDestCheck")
+
+
+def reset_instance_attribute(ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+    """kernel and ramdisk go back to the image's (the instance must be stopped);
+    sourceDestCheck back to true. EC2 resets nothing else."""
+    attribute = params.get("Attribute")
+    if not attribute:
+        raise errors.MissingParameter(name="Attribute")
+    if attribute not in _RESETTABLE:
+        raise errors.InvalidParameterValue(
+            value=attribute, name="attribute", reason="Only kernel, ramdisk and sourceDestCheck can be reset."
+        )
+    instance_id = params.get("InstanceId")
+    if not instance_id:
+        raise errors.MissingParameter(name="InstanceId")
+    row = repo.get_instance(ctx.session, ctx.account_id, instance_id)
+    _check_single_interface(ctx, row, attribute)
+    if attribute == "sourceDestCheck":
+        change = Change(attribute, True)
+        _apply_plans(ctx, [row.id], lambda rows: [Plan(changes_for(ctx, r, change)) for r in rows])
+        _on_primary_interface(ctx, repo.get_instance(ctx.session, ctx.account_id, row.id), change)
+        return {}
+    column = f"{attribute}_id"
+
+    def decide(rows: list[Instance]) -> list[Plan]:
+        plans = []
+        for r in rows:
+            if r.state != "stopped":
+                raise errors.IncorrectInstanceState(f"The instance '{r.id}' is not in the 'stopped' state.")
+            image = db_images.find_image(ctx.session, r.image_id) if r.image_id else None
+            plans.append(Plan({column: getattr(image, column, None)}))
+        return plans
+
+    _apply_plans(ctx, [row.id], decide)
+    return {}
+
+
 ACTIONS = {
+    "ResetInstanceAttribute": reset_instance_attribute,
     "StartInstances": start_instances,
     "StopInstances": stop_instances,
     "RebootInstances": reboot_instances,
     "TerminateInstances": terminate_instances,
     "GetConsoleOutput": get_console_output,
+    "GetPasswordData": get_password_data,
     "DescribeInstanceAttribute": describe_instance_attribute,
     "ModifyInstanceAttribute": modify_instance_attribute,
 }

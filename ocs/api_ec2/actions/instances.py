@@ -69,8 +69,9 @@ from sqlalchemy import select
 
 from ocs import errors
 from ocs.api_ec2 import filters, pagination, resources, tagging
-from ocs.api_ec2.actions import block_devices, interface_items, regions
+from ocs.api_ec2.actions import block_devices, interface_items, launch_interfaces, regions
 from ocs.api_ec2.actions.interface_items import private_dns_name
+from ocs.api_ec2.actions.launch_interfaces import NicRequest
 from ocs.api_ec2.context import RequestContext
 from ocs.db import compute as repo
 from ocs.db import images as db_images
@@ -564,6 +565,7 @@ class Network:
     private_ip: str | None
     associate_public_ip: bool
     public_ip_required: bool = False
+    primary_interface_id: str | None = None  # an existing interface launched as the primary
 
 
 def check_associate_public_ip(interfaces: list[dict[str, Any]]) -> None:
@@ -588,27 +590,27 @@ def check_associate_public_ip(interfaces: list[dict[str, Any]]) -> None:
         )
 
 
-def _interface_request(params: dict[str, Any]) -> dict[str, Any]:
-    """The one network interface RunInstances may describe (device 0, a new interface)."""
+def _interface_request(params: dict[str, Any], max_count: int) -> tuple[dict[str, Any], list[NicRequest]]:
+    """The primary (device index 0) entry of ``NetworkInterfaces`` and all of them, checked
+    (:mod:`.launch_interfaces`)."""
     interfaces = params.get("NetworkInterfaces") or []
     if not interfaces:
-        return {}
+        return {}, []
     check_associate_public_ip(list(interfaces))
-    if len(interfaces) > 1 or (interfaces[0].get("DeviceIndex") or 0) != 0:
-        raise _unsupported("More than one network interface")
-    nic = interfaces[0]
-    if nic.get("NetworkInterfaceId"):
-        raise _unsupported("Attaching an existing network interface")
     for member, wire in (("SubnetId", "subnet ID"), ("SecurityGroupIds", "security groups")):
         if params.get(member):
             raise errors.InvalidParameterCombination(
                 reason=f"Network interfaces and an instance-level {wire} may not be specified on the same request"
             )
-    if params.get("PrivateIpAddress") and nic.get("PrivateIpAddress"):
+    nics = launch_interfaces.parse(params, max_count)
+    primary = next(n for n in interfaces if int(n.get("DeviceIndex") or 0) == 0)
+    if params.get("PrivateIpAddress") and (
+        primary.get("PrivateIpAddress") or primary.get("NetworkInterfaceId")
+    ):
         raise errors.InvalidParameterCombination(
             reason="Network interfaces and an instance-level private IP address may not be specified on the same request"
         )
-    return dict(nic)
+    return dict(primary), nics
 
 
 def _subnet(ctx: RequestContext, subnet_id: str | None, zone: str | None) -> Subnet:
@@ -637,9 +639,28 @@ def _subnet(ctx: RequestContext, subnet_id: str | None, zone: str | None) -> Sub
 
 def network(ctx: RequestContext, params: dict[str, Any], max_count: int) -> Network:
     """The subnet, security groups and requested address of the launch."""
-    nic = _interface_request(params)
+    nic, nics = _interface_request(params, max_count)
     zone = (params.get("Placement") or {}).get("AvailabilityZone") or None
+    existing = launch_interfaces.primary_existing(ctx, nics)
+    if existing is not None:
+        subnet = _subnet(ctx, existing.subnet_id, zone)
+        launch_interfaces.check_secondaries(ctx, nics, subnet.availability_zone, max_count)
+        groups = db_secgroups.resolve_security_groups(
+            ctx.session,
+            ctx.account_id,
+            subnet.vpc_id,
+            list(existing.security_group_ids or ()),
+            subnet_id=subnet.id,
+        )
+        return Network(
+            subnet=subnet,
+            groups=groups,
+            private_ip=existing.private_ip_address,
+            associate_public_ip=False,
+            primary_interface_id=existing.id,
+        )
     subnet = _subnet(ctx, nic.get("SubnetId") or params.get("SubnetId"), zone)
+    launch_interfaces.check_secondaries(ctx, nics, subnet.availability_zone, max_count)
     vpc = ctx.session.get(Vpc, subnet.vpc_id)
     names = params.get("SecurityGroups") or []
     if names and (vpc is None or not vpc.is_default):
@@ -737,6 +758,7 @@ def launch_spec(
         associate_public_ip=net.associate_public_ip,
         public_ip_required=net.public_ip_required,
         public_pool=tuple(ctx.settings.public_address_pool),
+        primary_interface_id=net.primary_interface_id,
     )
     return spec, image, disks
 
@@ -872,6 +894,7 @@ def run_instances(
         db_volumes.check_volume_limit(s, ctx.account_id, disks.volume_gib * low, limit)  # locks the account
         count = min(count, launch_volumes.room(s, ctx.account_id, disks.volume_gib, limit))
     reservation, made = repo.launch(s, ctx.account_id, spec, count, now=now)
+    launch_interfaces.finish(ctx, launch_interfaces.parse(params, high), made)
     volume_ids = _launch_volumes(ctx, made, disks)
     _tag_new(ctx, made, volume_ids, tags)
     if on_made is not None:

@@ -260,7 +260,7 @@ def modify_network_interface_attribute(ctx: RequestContext, params: dict[str, An
     eni = repo.get_interface(s, ctx.account_id, params.get("NetworkInterfaceId"))
     given = [name for name in _MODIFIABLE if params.get(name) not in (None, [])]
     if not given:
-        raise errors.MissingParameter("The request must contain exactly one attribute to modify.")
+        raise errors.InvalidParameterCombination(reason="No attributes specified.")
     if len(given) > 1:
         raise errors.InvalidParameterCombination(reason="Only one attribute can be modified at a time.")
     name = given[0]
@@ -297,7 +297,7 @@ def describe_network_interface_attribute(ctx: RequestContext, params: dict[str, 
     attribute = params.get("Attribute")
     eni = repo.get_interface(ctx.session, ctx.account_id, params.get("NetworkInterfaceId"))
     if not attribute:
-        raise errors.MissingParameter(name="attribute")
+        raise errors.InvalidParameterCombination(reason="No attributes specified.")
     if attribute not in _ATTRIBUTES:
         raise errors.InvalidParameterValue(
             value=attribute, name="attribute", reason=f"Valid values: {', '.join(_ATTRIBUTES)}."

@@ -253,9 +253,9 @@ def wire_name(member_shape: Shape, member: str) -> str:
 
 #: Enum shapes whose values the cloud defines, not the model, or for which EC2
 #: answers an error of its own that the handler raises: operators create
-#: instance types of their own; an unknown DescribeImageAttribute attribute is
-#: ``InvalidRequest``.
-OPEN_ENUMS = frozenset({"InstanceType", "ImageAttributeName"})
+#: instance types of their own; an unknown DescribeImageAttribute or
+#: ResetImageAttribute attribute is ``InvalidRequest``.
+OPEN_ENUMS = frozenset({"InstanceType", "ImageAttributeName", "ResetImageAttributeName"})
 
 
 def _converter(shape: Shape) -> Converter:

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from ocs.api_gce.resources import catalog, instances, networks, operations
+from ocs.api_gce.resources import (
+    addresses,
+    catalog,
+    disks,
+    firewalls,
+    instance_disks,
+    instances,
+    networks,
+    operations,
+)
 from ocs.api_gce.routes import Route
 
-ROUTES: list[Route] = [*catalog.ROUTES, *instances.ROUTES, *networks.ROUTES, *operations.ROUTES]
+ROUTES: list[Route] = [
+    *addresses.ROUTES,
+    *firewalls.ROUTES,
+    *catalog.ROUTES,
+    *instances.ROUTES,
+    *networks.ROUTES,
+    *operations.ROUTES,
+    *disks.ROUTES,
+    *instance_disks.ROUTES,
+]

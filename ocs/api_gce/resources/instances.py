@@ -18,7 +18,8 @@ instance made here is the instance DescribeInstances shows, and the other way ro
   ``tags.items`` are kept as given (their EC2 view is not written).
 * The boot disk: ``disks[]`` must hold exactly one disk, the boot disk, with
   ``initializeParams.sourceImage`` (an image URL) and optionally ``diskSizeGb``.
-  Attaching existing disks and extra disks are not supported yet (400).
+  Existing disks are attached afterwards (``attachDisk``, :mod:`.instance_disks`) and
+  follow the boot disk in ``disks[]``.
 * ``networkInterfaces``: at most one; ``subnetwork`` names an OCS subnet by ID,
   ``network`` a VPC (``default`` or its ID: its subnet in the zone); neither: the
   default subnet of the zone; ``networkIP`` a private address; an
@@ -38,12 +39,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from ocs import errors as ocs_errors
+from ocs.api_ec2.actions import addresses as ec2_addresses
 from ocs.api_ec2.actions import instance_attributes as ec2_changes
 from ocs.api_ec2.actions import instances as ec2_instances
 from ocs.api_gce import errors, ids
 from ocs.api_gce.context import GceContext, timestamp
 from ocs.api_gce.lists import aggregated, page_of
-from ocs.api_gce.resources import catalog, networks, operations
+from ocs.api_gce.resources import addresses, catalog, networks, operations
 from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
 from ocs.db import vpcs as db_vpcs
@@ -91,8 +93,10 @@ def _network_interface(
     nic: dict[str, Any] = {
         "kind": "compute#networkInterface",
         "name": "nic0",
-        "network": links.network(networks.network_name(vpc, default_vpc)),
-        "subnetwork": links.subnetwork(ctx.settings.region, ec2.get("SubnetId") or row.subnet_id or ""),
+        "network": links.network(networks.network_name_of(ctx, vpc)),
+        "subnetwork": links.subnetwork(
+            ctx.settings.region, networks.subnetwork_name(ctx, ec2.get("SubnetId") or row.subnet_id or "")
+        ),
         "networkIP": ec2.get("PrivateIpAddress") or row.private_ip_address or "",
         "stackType": "IPV4_ONLY",
         "fingerprint": fingerprint([row.id, row.private_ip_address]),
@@ -168,7 +172,12 @@ def items(ctx: GceContext, pairs: list[tuple[Instance, GceInstance | None]]) -> 
     rel = ec2_instances.related(ec2ctx, rows)
     vpc = db_vpcs.default_vpc(ctx.session, ctx.account_id)
     default_vpc = vpc.id if vpc is not None else None
-    return [item(ctx, r, g, ec2_instances.instance_item(ec2ctx, r, rel), default_vpc) for r, g in pairs]
+    out = [item(ctx, r, g, ec2_instances.instance_item(ec2ctx, r, rel), default_vpc) for r, g in pairs]
+    from ocs.api_gce.resources.instance_disks import attached_entries  # it builds on this module
+
+    for entry, (r, _) in zip(out, pairs, strict=True):
+        entry["disks"] += attached_entries(ctx, r)
+    return out
 
 
 # --- lookups --------------------------------------------------------------------------------------
@@ -226,6 +235,7 @@ class InsertSpec:
     labels: dict[str, str] = field(default_factory=dict)
     metadata: list[dict[str, str]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    nat_allocation: str | None = None  # the reserved address (natIP) to associate
 
 
 def _last(url: Any, collection: str, field_name: str) -> tuple[str | None, str]:
@@ -389,6 +399,16 @@ def _network(ctx: GceContext, zone: str, body: dict[str, Any]) -> dict[str, Any]
     wanted["AssociatePublicIpAddress"] = any(
         isinstance(c, dict) and c.get("type", "ONE_TO_ONE_NAT") == "ONE_TO_ONE_NAT" for c in configs
     )
+    nat_ip = next((c["natIP"] for c in configs if isinstance(c, dict) and c.get("natIP")), None)
+    if nat_ip is not None:  # a reserved static address instead of an ephemeral one
+        static = addresses.by_ip(ctx, str(nat_ip))
+        if static is None or static.association_id:
+            raise errors.invalid_field(
+                "resource.networkInterfaces[0].accessConfigs[0].natIP",
+                nat_ip,
+                "The address is not a reserved (unused) static address of this project.",
+            )
+        wanted["AssociatePublicIpAddress"], wanted["_NatAllocation"] = False, static.id
     return wanted
 
 
@@ -414,7 +434,7 @@ def parse_insert(ctx: GceContext, zone: str, body: dict[str, Any]) -> InsertSpec
         "MinCount": 1,
         "MaxCount": 1,
         "Placement": {"AvailabilityZone": zone},
-        "NetworkInterfaces": [_network(ctx, zone, body)],
+        "NetworkInterfaces": [nic := _network(ctx, zone, body)],
         "DisableApiTermination": bool(body.get("deletionProtection")),
         "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
     }
@@ -426,7 +446,8 @@ def parse_insert(ctx: GceContext, zone: str, body: dict[str, Any]) -> InsertSpec
             {"DeviceName": _root_device(ctx, image_id), "Ebs": {"VolumeSize": size}}
         ]
     description = body.get("description") or ""
-    return InsertSpec(str(name), params, str(description), labels, metadata, list(tags))
+    nat = nic.pop("_NatAllocation", None)
+    return InsertSpec(str(name), params, str(description), labels, metadata, list(tags), nat)
 
 
 def _root_device(ctx: GceContext, image_id: str) -> str:
@@ -474,6 +495,10 @@ def insert(ctx: GceContext, path: dict[str, str], query: dict[str, str], body: A
             metadata_items=spec.metadata,
             network_tags=spec.tags,
         )
+        if spec.nat_allocation:
+            ec2_addresses.associate_address(
+                ctx.ec2("AssociateAddress"), {"AllocationId": spec.nat_allocation, "InstanceId": row.id}
+            )
 
     try:
         result = ec2_instances.run_instances(ctx.ec2("RunInstances"), spec.params, on_made=on_made)

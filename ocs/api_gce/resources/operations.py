@@ -12,6 +12,13 @@ reports), so every API process answers the same without a background task:
   ``delete`` once it is terminated (gone from Compute Engine's view);
 * ``reset``, ``setLabels`` and ``setMetadata`` are DONE when made.
 
+An operation on a disk or snapshot (its target a ``vol-``/``snap-`` ID) follows the
+volume: a disk's ``insert`` is DONE once the volume is available (failed if it ends
+``error``), ``delete`` once it is gone, ``resize`` once its modification is
+optimizing or completed, ``createSnapshot`` once the snapshot is completed (failed
+on ``error``), ``attachDisk`` once the attachment is attached (failed if it is
+dropped), ``detachDisk`` once it is gone (:func:`_storage_outcome`).
+
 ``wait`` blocks until the operation is DONE or ``[gce] operation_wait_timeout``
 (2 minutes, as Compute Engine) has passed, then answers it as it is.
 """
@@ -21,6 +28,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from ocs.api_gce import errors
 from ocs.api_gce.context import GceContext, timestamp
 from ocs.api_gce.lists import page_of
@@ -28,6 +37,7 @@ from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
 from ocs.db.models.compute import Instance
 from ocs.db.models.gce import GceOperation
+from ocs.db.models.volumes import Snapshot, Volume, VolumeAttachment, VolumeModification
 
 # operation type → (states that make it DONE, states that make it fail)
 _SETTLE = {
@@ -58,7 +68,7 @@ def create(
         operation_type=operation_type,
         target_link=target_link,
         target_id=target_id,
-        target=target if operation_type in _SETTLE else None,
+        target=target if operation_type in _SETTLE or storage_target(target) else None,
         status="RUNNING",
         progress=0,
         user=ctx.user,
@@ -73,8 +83,11 @@ def settle(ctx: GceContext, op: GceOperation) -> None:
     if op.status == "DONE":
         return
     now = ctx.now()
-    if op.target is None or op.operation_type not in _SETTLE:
+    if op.target is None or (op.operation_type not in _SETTLE and not storage_target(op.target)):
         op.status, op.progress, op.end_time = "DONE", 100, now
+        return
+    if storage_target(op.target):
+        _settle_storage(ctx, op)
         return
     done, failed = _SETTLE[op.operation_type]
     instance = ctx.session.get(Instance, op.target)
@@ -93,6 +106,56 @@ def settle(ctx: GceContext, op: GceOperation) -> None:
         op.http_error_message = "SERVICE UNAVAILABLE" if server else "BAD REQUEST"
     elif instance is not None and instance.state == "pending" and instance.host:
         op.progress = 50
+
+
+def storage_target(target: str | None) -> bool:
+    """True for an operation that waits on a volume or snapshot (a disk's), not an instance."""
+    return bool(target) and str(target).startswith(("vol-", "snap-"))
+
+
+def _storage_outcome(ctx: GceContext, op: GceOperation) -> tuple[bool, str | None]:
+    """(settled, error message) of a disk's or snapshot's operation, from the volume's,
+    snapshot's, modification's or attachment's state."""
+    s, kind = ctx.session, op.operation_type
+    if kind == "createSnapshot":
+        snap = s.get(Snapshot, op.target)
+        if snap is None:
+            return True, "The snapshot was deleted before it was made."
+        if snap.state == "error":
+            return True, snap.status_message or "The snapshot could not be made."
+        return snap.state == "completed", None
+    volume = s.get(Volume, op.target)
+    if kind == "delete":
+        return volume is None, None
+    if volume is None:
+        return True, "The disk is gone."
+    if kind == "insert":
+        if volume.state == "error":
+            return True, volume.status_reason or "The disk could not be made."
+        return volume.state in ("available", "in-use"), None
+    if kind == "resize":
+        change = s.get(VolumeModification, volume.id)
+        if change is not None and change.state == "failed":
+            return True, change.status_message or "The disk could not be resized."
+        return change is None or change.state in ("optimizing", "completed"), None
+    attached = s.scalars(select(VolumeAttachment).where(VolumeAttachment.volume_id == volume.id)).first()
+    if kind == "attachDisk":
+        if attached is None:
+            return True, "The disk could not be attached."
+        return attached.state == "attached", None
+    if kind == "detachDisk":
+        return attached is None, None
+    return True, None
+
+
+def _settle_storage(ctx: GceContext, op: GceOperation) -> None:
+    settled, message = _storage_outcome(ctx, op)
+    if not settled:
+        return
+    op.status, op.progress, op.end_time = "DONE", 100, ctx.now()
+    if message is not None:
+        op.error = [{"code": "RESOURCE_OPERATION_FAILED", "message": message}]
+        op.http_error_status_code, op.http_error_message = 400, "BAD REQUEST"
 
 
 def item(ctx: GceContext, op: GceOperation) -> dict[str, Any]:

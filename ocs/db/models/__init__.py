@@ -18,11 +18,20 @@ from ocs.db.models.accounts import (
 from ocs.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utcnow
 from ocs.db.models.compute import Host, Instance, Quota, Reservation, ServiceRecord  # noqa: F401
 from ocs.db.models.gce import GceInstance, GceOperation, GceServiceKey  # noqa: F401
+from ocs.db.models.gce_network import GceAddress, GceFirewall, GceNetwork, GceSubnetwork  # noqa: F401
 from ocs.db.models.images import Image, ImageBlockDevice, ImageLaunchPermission  # noqa: F401
 from ocs.db.models.instance_types import InstanceType  # noqa: F401
 from ocs.db.models.interfaces import ElasticAddress, InterfaceAddress, NetworkInterface  # noqa: F401
 from ocs.db.models.keypairs import KeyPair  # noqa: F401
-from ocs.db.models.network import AccountNetwork, SecurityGroup, SecurityGroupRule, Subnet, Vpc  # noqa: F401
+from ocs.db.models.network import (  # noqa: F401
+    AccountNetwork,
+    CustomerGateway,
+    DhcpOptions,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    Vpc,
+)
 from ocs.db.models.routing import (  # noqa: F401
     InternetGateway,
     NatGateway,

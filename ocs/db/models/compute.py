@@ -53,6 +53,8 @@ class ServiceRecord(Base):
     version: Mapped[str] = mapped_column(String(32), default="")
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_heartbeat: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: A network service's VXLAN underlay address (the other hosts' tunnel peer).
+    tunnel_ip: Mapped[str | None] = mapped_column(String(45))
 
 
 class Reservation(Base):

@@ -85,3 +85,41 @@ class GceInstance(Base):
 
     def __repr__(self) -> str:
         return f"GceInstance(instance_id={self.instance_id!r}, name={self.name!r})"
+
+
+class GceDisk(Base):
+    """The Compute Engine view of an EBS volume: its disk ``name`` (unique per project and
+    zone), description and labels. A volume made through EC2 has no row: it shows under
+    its volume ID."""
+
+    __tablename__ = "gce_disks"
+    __table_args__ = (UniqueConstraint("account_id", "zone", "name"),)
+
+    volume_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("volumes.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
+    zone: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    device_name: Mapped[str | None] = mapped_column(String(64))  # while attached: attachDisk's deviceName
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GceSnapshot(Base):
+    """The Compute Engine view of an EBS snapshot: its ``name`` (unique per project), labels
+    and the URL of its source disk (kept: the disk may be gone)."""
+
+    __tablename__ = "gce_snapshots"
+    __table_args__ = (UniqueConstraint("account_id", "name"),)
+
+    snapshot_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("snapshots.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[str] = mapped_column(String(12), ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(Text, default="")
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    source_disk: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ocs.db.models.base import Base, utcnow
@@ -118,4 +118,39 @@ class SecurityGroupRule(Base):
     description: Mapped[str | None] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(160))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DhcpOptions(Base):
+    """A DHCP options set: ``configurations`` is ``[[key, [value, ...]], ...]`` as created.
+
+    The set EC2 makes for every account (and gives each new VPC) has ``default_for``
+    ``"account"`` and no stored configurations: its domain name depends on the region,
+    so the API writes them. The unique (account, default_for) makes that set once even
+    for concurrent requests (NULLs never collide)."""
+
+    __tablename__ = "dhcp_options"
+    __table_args__ = (UniqueConstraint("account_id", "default_for"),)
+
+    id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    account_id: Mapped[str] = _account_fk()
+    configurations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    default_for: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CustomerGateway(Base):
+    """A customer gateway: the record of a VPN peer (EC2 keeps it as a record too)."""
+
+    __tablename__ = "customer_gateways"
+
+    id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    account_id: Mapped[str] = _account_fk()
+    bgp_asn: Mapped[str] = mapped_column(String(16))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    gateway_type: Mapped[str] = mapped_column(String(16), default="ipsec.1")
+    device_name: Mapped[str | None] = mapped_column(String(255))
+    certificate_arn: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default="available")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -87,9 +87,12 @@ class Route(Base):
 class NatGateway(Base):
     """A NAT gateway in a subnet; kept a while after deletion (``state == 'deleted'``).
 
-    ``allocation_id`` is stored as given (its shape checked) until elastic IPs
-    exist to check it against. ``subnet_id``/``vpc_id`` are plain IDs so that a
-    deleted gateway stays visible after its subnet is gone.
+    ``subnet_id``/``vpc_id`` are plain IDs so that a deleted gateway stays visible
+    after its subnet is gone. ``network_interface_id`` is its requester-managed
+    interface (deleted with it); ``host`` the host whose network service carries
+    it (None: nobody does, a record only). States: ``pending`` until that host
+    built it, ``available``, ``deleting`` until it tore it down, ``deleted``
+    (or ``failed``).
     """
 
     __tablename__ = "nat_gateways"
@@ -102,6 +105,7 @@ class NatGateway(Base):
     allocation_id: Mapped[str | None] = mapped_column(String(_ID))
     network_interface_id: Mapped[str] = mapped_column(String(_ID))
     state: Mapped[str] = mapped_column(String(16), default="pending")
+    host: Mapped[str | None] = mapped_column(String(255), index=True)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -8,15 +8,21 @@ ruleset live): ``None`` is the namespace of the process (production); tests pass
 namespace they made, so two "hosts" can share one machine.
 
 What it owns, and so may remove: in the host namespace the devices named
-``ocsb…``, ``ocsx…``, ``ocsg…`` (taps are the hypervisor's: only attached), the
+``ocsb…``, ``ocsx…``, ``ocsg…``, ``ocsu…``, ``ocsr…`` (taps are the hypervisor's: only attached), the
 nft tables ``ocs`` and ``ocs_edge``; namespaces starting with the plan's
-``netns_prefix``; under ``state_dir`` one directory per subnet, and the dnsmasq
+``netns_prefix`` (subnets' and NAT gateways'); under ``state_dir`` one directory per subnet or NAT gateway, and the dnsmasq
 whose PID file is there *and* whose command line names that directory's config
 (a PID is never signalled on the file's word alone).
 
 Rulesets are loaded only when their text changed: a digest of the last loaded
 text is kept in ``state_dir`` (and the table must still exist), so a restart of
 the service loads nothing twice while a rebooted host gets everything back.
+
+Static routes in a namespace (to the public router, to NAT gateways and interfaces
+through the router port, blackholes, a NAT gateway's VPC block) are one desired
+table per namespace (:func:`_sync_routes`): every route not the kernel's that the
+plan does not name goes. Next hops through a router port get permanent neighbour
+entries, so the port never ARPs.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from ocs.network.plan import (
     META_TABLE,
     BridgePlan,
     HostPlan,
+    NatPlan,
     PublicPlan,
     SubnetPlan,
     uplink_ns_name,
@@ -52,7 +59,7 @@ from ocs.network.plan import (
 LOG = logging.getLogger(__name__)
 
 Runner = Callable[[Sequence[str], str | None], subprocess.CompletedProcess[str]]
-OWNED_PREFIXES = ("ocsb", "ocsx", "ocsg", "ocsu")
+OWNED_PREFIXES = ("ocsb", "ocsx", "ocsg", "ocsu", "ocsr")
 #: The uplink's link-local pair (the namespace end holds public addresses as /32s too).
 UPLINK_ADDRESS = "169.254.255.2/30"
 CLONE_NEWNET = 0x40000000
@@ -124,6 +131,10 @@ class LinuxDriver(NetworkDriver):
             for subnet in plan.subnets:
                 self._subnet(subnet, links, namespaces, changes)
                 self._uplink(plan.public, subnet, links, changes)
+                self._router_port(subnet, links, changes)
+                self._sync_routes(s_routes(plan.public, subnet), subnet.netns, subnet.subnet_id, changes)
+            for nat in plan.nat_gateways:
+                self._nat_gateway(plan.public, nat, links, namespaces, changes)
             self._attach_taps(plan, links, changes)
             self._load_firewall(plan, changes)
             self._remove_stale(plan, self._links(), changes)
@@ -223,42 +234,145 @@ class LinuxDriver(NetworkDriver):
                 self._ip("link", "del", stale, ns=s.netns, check=False)
                 changes.append(f"uplink of {s.subnet_id} removed")
             return
-        inner = self._links(s.netns)
-        if s.uplink_ns not in inner or s.uplink_host not in links:
-            self._ip("link", "del", s.uplink_host, check=False)
-            self._ip("link", "del", s.uplink_ns, ns=s.netns, check=False)
-            self._ip(
-                "link", "add", s.uplink_host, "type", "veth", "peer", "name", s.uplink_ns, "netns", s.netns
-            )
-            changes.append(f"uplink {s.uplink_host}/{s.uplink_ns} added")
-            links[s.uplink_host] = {"flags": []}
-            inner = self._links(s.netns)
-            self._in(s.netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        host_end = links[s.uplink_host]
-        if host_end.get("master") != pub.bridge:
-            self._ip("link", "set", s.uplink_host, "master", pub.bridge)
-            changes.append(f"uplink {s.uplink_host} attached to {pub.bridge}")
-        _up(self, s.uplink_host, host_end, changes)
-        info = inner[s.uplink_ns]
+        self._veth(s.netns, s.uplink_host, s.uplink_ns, pub.bridge, links, changes, "uplink")
+        self._routing_sysctls(s.netns)
         want = {(ip, 32) for ip in s.public_ips} | {_pair(UPLINK_ADDRESS)}
+        self._addresses(s.netns, s.uplink_ns, want, s.subnet_id, changes)
+
+    def _veth(
+        self,
+        netns: str,
+        host_end: str,
+        ns_end: str,
+        bridge: str,
+        links: dict[str, dict[str, Any]],
+        changes: list[str],
+        what: str,
+        mac: str = "",
+    ) -> dict[str, Any]:
+        """A veth pair from ``netns`` (``ns_end``, with ``mac`` if given) to ``bridge``,
+        both ends up; the namespace end's link as ``ip -j addr`` shows it."""
+        inner = self._links(netns)
+        if ns_end not in inner or host_end not in links:
+            self._ip("link", "del", host_end, check=False)
+            self._ip("link", "del", ns_end, ns=netns, check=False)
+            self._ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end, "netns", netns)
+            changes.append(f"{what} {host_end}/{ns_end} added")
+            links[host_end] = {"flags": []}
+            inner = self._links(netns)
+        outside = links[host_end]
+        if outside.get("master") != bridge:
+            self._ip("link", "set", host_end, "master", bridge)
+            changes.append(f"{what} {host_end} attached to {bridge}")
+        _up(self, host_end, outside, changes)
+        info = inner[ns_end]
+        if mac and info.get("address") != mac:
+            self._ip("link", "set", ns_end, "address", mac, ns=netns)
+            changes.append(f"{what} {ns_end} mac {mac}")
+        _up(self, ns_end, info, changes, ns=netns)
+        return dict(info)
+
+    def _addresses(
+        self, netns: str, dev: str, want: set[tuple[str, int]], label: str, changes: list[str]
+    ) -> None:
+        """Exactly the IPv4 addresses ``want`` on ``dev`` in ``netns``."""
+        info = self._links(netns).get(dev, {})
         have = {(a["local"], a["prefixlen"]) for a in info.get("addr_info", []) if a.get("family") == "inet"}
         for ip, prefixlen in sorted(have - want):
-            self._ip("addr", "del", f"{ip}/{prefixlen}", "dev", s.uplink_ns, ns=s.netns)
-            changes.append(f"public address {ip} removed from {s.subnet_id}")
+            self._ip("addr", "del", f"{ip}/{prefixlen}", "dev", dev, ns=netns)
+            changes.append(f"address {ip}/{prefixlen} removed from {label}")
         for ip, prefixlen in sorted(want - have):
-            self._ip("addr", "add", f"{ip}/{prefixlen}", "dev", s.uplink_ns, ns=s.netns)
+            self._ip("addr", "add", f"{ip}/{prefixlen}", "dev", dev, ns=netns)
             if prefixlen == 32:
-                changes.append(f"public address {ip} added to {s.subnet_id}")
-        _up(self, s.uplink_ns, info, changes, ns=s.netns)
-        routes = json.loads(self._ip("-j", "route", "show", "dev", s.uplink_ns, ns=s.netns) or "[]")
-        have_routes = {_normal(r["dst"]) for r in routes if r.get("gateway") == pub.gateway_ip and "dst" in r}
-        wanted_routes = {_normal(d) for d in s.public_routes}
-        for dst in sorted(have_routes - wanted_routes):
-            self._ip("route", "del", dst, ns=s.netns, check=False)
-            changes.append(f"route {dst} removed from {s.subnet_id}")
-        for dst in sorted(wanted_routes - have_routes):
-            self._ip("route", "replace", dst, "via", pub.gateway_ip, "dev", s.uplink_ns, "onlink", ns=s.netns)
-            changes.append(f"route {dst} via {pub.gateway_ip} in {s.subnet_id}")
+                changes.append(f"public address {ip} added to {label}")
+
+    def _routing_sysctls(self, netns: str) -> None:
+        """A namespace that routes: it forwards, and answers ARP only on the interface that
+        holds the address asked for (``arp_ignore=1``). Linux otherwise answers on every
+        interface: a subnet's router port (no address) would answer for the gateway with
+        its own MAC, an uplink for private addresses on the public network."""
+        self._in(netns, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.arp_ignore=1"])
+
+    def _router_port(self, s: SubnetPlan, links: dict[str, dict[str, Any]], changes: list[str]) -> None:
+        """The subnet namespace's port for routed traffic (see :mod:`ocs.network.plan`):
+        its own MAC, no address, a permanent neighbour entry per next hop. Without hop
+        routes it goes (its host end is an owned device the plan does not name)."""
+        if not s.router_ns:
+            return
+        self._veth(s.netns, s.router_host, s.router_ns, s.bridge, links, changes, "router port", s.router_mac)
+        self._routing_sysctls(s.netns)
+        want = {h.via: h.mac for h in s.hop_routes if h.via}
+        entries = json.loads(self._ip("-j", "neigh", "show", "dev", s.router_ns, ns=s.netns) or "[]")
+        have = {e["dst"]: e.get("lladdr", "") for e in entries if "PERMANENT" in e.get("state", [])}
+        for ip in sorted(set(have) - set(want)):
+            self._ip("neigh", "del", ip, "dev", s.router_ns, ns=s.netns, check=False)
+            changes.append(f"next hop {ip} removed from {s.subnet_id}")
+        for ip, mac in sorted(want.items()):
+            if have.get(ip) != mac:
+                self._ip(
+                    "neigh", "replace", ip, "lladdr", mac, "dev", s.router_ns, "nud", "permanent", ns=s.netns
+                )
+                changes.append(f"next hop {ip} is {mac} in {s.subnet_id}")
+
+    def _nat_gateway(
+        self,
+        pub: PublicPlan | None,
+        n: NatPlan,
+        links: dict[str, dict[str, Any]],
+        namespaces: set[str],
+        changes: list[str],
+    ) -> None:
+        """A NAT gateway's namespace (see :mod:`ocs.network.plan`): its interface on the
+        VPC's bridge, its uplink with the elastic IP, its routes and ruleset."""
+        if n.netns not in namespaces:
+            self._cmd(["ip", "netns", "add", n.netns])
+            changes.append(f"netns {n.netns} added")
+        inner = self._links(n.netns)
+        _up(self, "lo", inner.get("lo", {}), changes, ns=n.netns)
+        self._veth(n.netns, n.veth_host, n.veth_ns, n.bridge, links, changes, "NAT gateway port", n.mac)
+        self._addresses(n.netns, n.veth_ns, {(n.ip, n.prefixlen)}, n.nat_id, changes)
+        self._routing_sysctls(n.netns)
+        routes: dict[str, tuple[str, ...]] = {_normal(n.vpc_cidr_block): ("dev", n.veth_ns)}
+        if pub is not None and n.uplink_ns:
+            self._veth(n.netns, n.uplink_host, n.uplink_ns, pub.bridge, links, changes, "uplink")
+            want = {(n.public_ip, 32), _pair(UPLINK_ADDRESS)}
+            self._addresses(n.netns, n.uplink_ns, want, n.nat_id, changes)
+            routes.update({_normal(d): ("via", pub.gateway_ip, n.uplink_ns) for d in n.public_routes})
+        self._sync_routes(routes, n.netns, n.nat_id, changes)
+        self._load(n.netns, f"{n.state_path}/nat.sha256", n.nat_script, ("ip", META_TABLE), changes)
+
+    def _sync_routes(
+        self, wanted: dict[str, tuple[str, ...]], netns: str, label: str, changes: list[str]
+    ) -> None:
+        """Exactly the static routes ``wanted`` (destination → ``("via", gateway, dev)``,
+        ``("dev", dev)`` or ``("blackhole",)``) in the namespace's main table; the
+        kernel's own (connected) routes are left alone."""
+        have: dict[str, tuple[str, ...]] = {}
+        for r in json.loads(self._ip("-j", "route", "show", "table", "main", ns=netns) or "[]"):
+            if r.get("protocol") == "kernel" or "dst" not in r:
+                continue
+            if r.get("type") == "blackhole":
+                have[_normal(r["dst"])] = ("blackhole",)
+            elif "gateway" in r:
+                have[_normal(r["dst"])] = ("via", r["gateway"], r.get("dev", ""))
+            else:
+                have[_normal(r["dst"])] = ("dev", r.get("dev", ""))
+        for dst in sorted(set(have) - set(wanted)):
+            kind = ["blackhole"] if have[dst] == ("blackhole",) else []
+            self._ip("route", "del", *kind, dst, ns=netns, check=False)
+            changes.append(f"route {dst} removed from {label}")
+        for dst, spec in sorted(wanted.items()):
+            if have.get(dst) == spec:
+                continue
+            if spec[0] == "via":
+                self._ip("route", "replace", dst, "via", spec[1], "dev", spec[2], "onlink", ns=netns)
+                changes.append(f"route {dst} via {spec[1]} in {label}")
+            elif spec[0] == "dev":
+                self._ip("route", "replace", dst, "dev", spec[1], ns=netns)
+                changes.append(f"route {dst} on-link in {label}")
+            else:
+                self._ip("route", "replace", "blackhole", dst, ns=netns)
+                changes.append(f"route {dst} blackhole in {label}")
 
     def _flood_list(self, b: BridgePlan, changes: list[str]) -> None:
         assert b.vxlan is not None
@@ -389,6 +503,10 @@ class LinuxDriver(NetworkDriver):
             wanted = {s.netns for s in plan.subnets} | {s.veth_host for s in plan.subnets}
             wanted |= {b.bridge for b in plan.bridges} | {b.vxlan for b in plan.bridges if b.vxlan}
             wanted |= {s.uplink_host for s in plan.subnets if s.uplink_host}
+            wanted |= {s.router_host for s in plan.subnets if s.router_host}
+            for n in plan.nat_gateways:
+                subnets.add(n.nat_id)
+                wanted |= {n.netns, n.veth_host, *([n.uplink_host] if n.uplink_host else [])}
         state_dir = Path(plan.state_dir) if plan is not None else self._last_state_dir
         if state_dir is not None and state_dir.is_dir():
             for directory in sorted(state_dir.iterdir()):
@@ -435,6 +553,18 @@ def _up(
         driver._ip("link", "set", name, "up", ns=ns)
         if name != "lo":
             changes.append(f"{name} up")
+
+
+def s_routes(pub: PublicPlan | None, s: SubnetPlan) -> dict[str, tuple[str, ...]]:
+    """The static routes of a subnet's namespace: the internet gateway's destinations via
+    the public router, the NAT gateways' and interfaces' via their next hop out of the
+    router port, blackholes for targets that cannot carry traffic."""
+    routes: dict[str, tuple[str, ...]] = {}
+    if pub is not None and s.uplink_ns:
+        routes.update({_normal(d): ("via", pub.gateway_ip, s.uplink_ns) for d in s.public_routes})
+    for hop in s.hop_routes:
+        routes[_normal(hop.destination)] = ("via", hop.via, s.router_ns) if hop.via else ("blackhole",)
+    return routes
 
 
 def _pair(cidr: str) -> tuple[str, int]:

@@ -262,7 +262,10 @@ def test_ec2_instance_shows_under_its_id(cloud, project, zone, image_id, api):
         "from": "gce"
     }
     ec2.terminate_instances(InstanceIds=[iid])
-    with pytest.raises(HttpError) as gone:
+    ec2.get_waiter("instance_terminated").wait(
+        InstanceIds=[iid], WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
+    )
+    with pytest.raises(HttpError) as gone:  # terminated instances are gone from Compute Engine
         api.instances().get(project=project.name, zone=zone, instance=iid).execute()
     assert gone.value.status_code == 404
 

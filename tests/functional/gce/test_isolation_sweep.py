@@ -49,6 +49,7 @@ def world(cloud, zone, demo_image, image_id):
     op = a.zoneOperations().wait(project=owner.name, zone=zone, operation=op["name"]).execute()
     assert op["status"] == "DONE" and "error" not in op
     instance = a.instances().get(project=owner.name, zone=zone, instance="owned-vm-7f3a").execute()
+    disk, snapshot = _owned_disk_and_snapshot(a, owner.name, zone)
     ec2 = cloud.client(owner.account)
     [demo] = cloud.client().describe_images(ImageIds=[image_id])["Images"]
     private = ec2.register_image(Name="private-img-7f3a", ImageLocation=demo["ImageLocation"])["ImageId"]
@@ -56,6 +57,27 @@ def world(cloud, zone, demo_image, image_id):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=zone)["Subnet"][
         "SubnetId"
     ]
+    a.networks().insert(
+        project=owner.name, body={"name": "owned-net-7f3a", "autoCreateSubnetworks": False}
+    ).execute()
+    a.subnetworks().insert(
+        project=owner.name,
+        region=cloud.region,
+        body={
+            "name": "owned-sub-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "ipCidrRange": "10.78.0.0/24",
+        },
+    ).execute()
+    a.firewalls().insert(
+        project=owner.name,
+        body={
+            "name": "owned-fw-7f3a",
+            "network": "global/networks/owned-net-7f3a",
+            "allowed": [{"IPProtocol": "all"}],
+        },
+    ).execute()
+    a.addresses().insert(project=owner.name, region=cloud.region, body={"name": "owned-addr-7f3a"}).execute()
     creds = gce.credentials(stranger.info)
     from google.auth.transport.requests import Request
 
@@ -71,7 +93,31 @@ def world(cloud, zone, demo_image, image_id):
         "vpc": vpc,
         "subnet": subnet,
         "a": a,
+        "disk": disk,
+        "snapshot": snapshot,
     }
+
+
+def _owned_disk_and_snapshot(a, project: str, zone: str) -> tuple[dict, dict]:
+    """A's disk ``owned-disk-7f3a`` and its snapshot ``owned-snap-7f3a`` (both labelled),
+    with the names of the operations that made them (``_operations``)."""
+    ops = []
+    body = {"name": "owned-disk-7f3a", "sizeGb": "1", "labels": {"secret": "a-label-7f3a"}}
+    ops.append(a.disks().insert(project=project, zone=zone, body=body).execute()["name"])
+    assert (
+        a.zoneOperations().wait(project=project, zone=zone, operation=ops[-1]).execute()["status"] == "DONE"
+    )
+    body = {"name": "owned-snap-7f3a", "labels": {"secret": "a-label-7f3a"}}
+    disks = a.disks()
+    ops.append(
+        disks.createSnapshot(project=project, zone=zone, disk="owned-disk-7f3a", body=body).execute()["name"]
+    )
+    assert (
+        a.zoneOperations().wait(project=project, zone=zone, operation=ops[-1]).execute()["status"] == "DONE"
+    )
+    disk = a.disks().get(project=project, zone=zone, disk="owned-disk-7f3a").execute()
+    disk["_operations"] = ops
+    return disk, a.snapshots().get(project=project, snapshot="owned-snap-7f3a").execute()
 
 
 def _secrets(world, values: dict[str, str]) -> list[str]:
@@ -87,6 +133,15 @@ def _secrets(world, values: dict[str, str]) -> list[str]:
         world["owner"].info["client_email"],
         world["vpc"],
         world["subnet"],
+        "owned-disk-7f3a",
+        world["disk"]["id"],
+        "owned-snap-7f3a",
+        world["snapshot"]["id"],
+        *world["disk"]["_operations"],
+        "owned-net-7f3a",
+        "owned-sub-7f3a",
+        "owned-addr-7f3a",
+        "owned-fw-7f3a",
     ]
     return [k for k in known if k not in values.values()]
 
@@ -95,7 +150,14 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 
 
-FRESH = {"owned-vm-7f3a": "fresh-vm-0000", "private-img-7f3a": "fresh-img-0000"}
+FRESH = {
+    "owned-vm-7f3a": "fresh-vm-0000",
+    "private-img-7f3a": "fresh-img-0000",
+    "owned-disk-7f3a": "fresh-disk-0000",
+    "owned-snap-7f3a": "fresh-snap-0000",
+    "owned-addr-7f3a": "fresh-addr-0000",
+    "owned-fw-7f3a": "fresh-fw-0000",
+}
 
 
 def _same_as_for_a_fresh_name(cloud, world, route, values: dict[str, str], answer: requests.Response) -> None:
@@ -118,7 +180,18 @@ BODIES = {
     "Instance": {"name": "owned-vm-7f3a"},
     "InstancesSetLabelsRequest": {"labels": {}},
     "Metadata": {"items": []},
+    "ZoneSetLabelsRequest": {"labels": {}},
+    "GlobalSetLabelsRequest": {"labels": {}},
+    "DisksResizeRequest": {"sizeGb": "50"},
+    "Snapshot": {"name": "stranger-snap-0000"},
+    "AttachedDisk": {"source": "zones/us-east-1a/disks/owned-disk-7f3a"},
+    "InstancesSetMachineTypeRequest": {"machineType": "zones/us-east-1a/machineTypes/t3.small"},
 }
+
+
+def _resource(template: str) -> str:
+    """A's resource a ``{resource}`` of ``template`` names (setLabels of disks and snapshots)."""
+    return "owned-disk-7f3a" if "/disks/" in template else "owned-snap-7f3a"
 
 
 def _call(cloud, world, route, path: str) -> requests.Response:
@@ -141,6 +214,12 @@ def _is_collection(template: str) -> bool:
         "regions",
         "machineTypes",
         "images",
+        "disks",
+        "snapshots",
+        "networks",
+        "subnetworks",
+        "addresses",
+        "firewalls",
     )
 
 
@@ -158,6 +237,11 @@ def test_another_projects_path(cloud, world, zone, route):
         "family": world["image"],
         "network": world["vpc"],
         "subnetwork": world["subnet"],
+        "disk": "owned-disk-7f3a",
+        "snapshot": "owned-snap-7f3a",
+        "resource": _resource(route.template),
+        "address": "owned-addr-7f3a",
+        "firewall": "owned-fw-7f3a",
     }
     answer = _call(cloud, world, route, _fill(route.template, values))
     assert answer.status_code < 500, answer.text
@@ -192,6 +276,11 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
             "family": world["image"],
             "network": world["vpc"],
             "subnetwork": world["subnet"],
+            "disk": "owned-disk-7f3a",
+            "snapshot": "owned-snap-7f3a",
+            "resource": _resource(route.template),
+            "address": "owned-addr-7f3a",
+            "firewall": "owned-fw-7f3a",
         }
         answer = _call(cloud, world, route, _fill(route.template, values))
         assert answer.status_code < 500, answer.text
@@ -200,7 +289,19 @@ def test_own_project_with_another_projects_names(cloud, world, zone, route):
         _same_as_for_a_fresh_name(cloud, world, route, values, answer)
         needs_resource = any(
             p in route.template
-            for p in ("{instance}", "{operation}", "{image}", "{family}", "{network}", "{subnetwork}")
+            for p in (
+                "{instance}",
+                "{operation}",
+                "{image}",
+                "{family}",
+                "{network}",
+                "{subnetwork}",
+                "{disk}",
+                "{snapshot}",
+                "{resource}",
+                "{address}",
+                "{firewall}",
+            )
         )
         if needs_resource:
             assert answer.status_code == 404, answer.text
@@ -214,5 +315,9 @@ def test_nothing_of_the_owner_changed(world, zone):
     now = a.instances().get(project=owner.name, zone=zone, instance="owned-vm-7f3a").execute()
     assert now["status"] == "RUNNING" and now["labels"] == world["instance"]["labels"]
     ops = a.zoneOperations().list(project=owner.name, zone=zone).execute()["items"]
-    assert [o["name"] for o in ops] == [world["operation"]]
+    assert [o["name"] for o in ops] == [world["operation"], *world["disk"]["_operations"]]
     assert json.dumps(now["metadata"]) == json.dumps(world["instance"]["metadata"])
+    disk = a.disks().get(project=owner.name, zone=zone, disk="owned-disk-7f3a").execute()
+    assert (disk["labels"], disk["sizeGb"], disk.get("users", [])) == (world["disk"]["labels"], "1", [])
+    snapshot = a.snapshots().get(project=owner.name, snapshot="owned-snap-7f3a").execute()
+    assert snapshot["labels"] == world["snapshot"]["labels"]

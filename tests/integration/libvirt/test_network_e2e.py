@@ -244,3 +244,89 @@ def test_an_elastic_ip_reaches_a_real_guest(netcloud: Cloud, test_image: GuestIm
     ec2.terminate_instances(InstanceIds=[iid])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
     ec2.release_address(AllocationId=allocation["AllocationId"])
+
+
+NAT_PROBE = """#!/bin/sh
+n=0
+while [ $n -lt 120 ]; do
+    n=$((n + 1))
+    r=$(echo hi | timeout 3 nc -w 1 {router} 9090 2>/dev/null)
+    case "$r" in *seen-from-*) echo "OCS-NAT: probe $n $r";; *) echo "OCS-NAT: probe $n failed";; esac
+    sleep 0.5
+done
+"""
+
+NAT_LISTENER = (
+    "import socket\n"
+    "s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "s.bind(('198.51.100.1',9090));s.listen(8);print('ready',flush=True)\n"
+    "while True:\n"
+    "  c,a=s.accept();c.settimeout(2)\n"
+    "  try:\n    c.recv(16);c.sendall(('seen-from-%s\\n'%a[0]).encode())\n"
+    "  except OSError:\n    pass\n"
+    "  c.close()\n"
+)
+
+
+def test_a_real_guest_in_a_private_subnet_goes_out_through_a_nat_gateway(
+    netcloud: Cloud, test_image: GuestImage
+) -> None:
+    """A guest with no public address, in a subnet whose route table sends 0.0.0.0/0 to
+    a NAT gateway, reaches the public network (the host, its router) with the NAT
+    gateway's elastic IP as its source; it stops once the gateway is deleted."""
+    ami = register(netcloud, test_image)
+    ec2 = netcloud.client()
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    public = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    private = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.241.0/24", AvailabilityZone=zone)["Subnet"][
+        "SubnetId"
+    ]
+    allocation = ec2.allocate_address(Domain="vpc")
+    nat = ec2.create_nat_gateway(SubnetId=public, AllocationId=allocation["AllocationId"])["NatGateway"]
+    started = time.monotonic()
+    ec2.get_waiter("nat_gateway_available").wait(NatGatewayIds=[nat["NatGatewayId"]], WaiterConfig=WAIT)
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=private)
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat["NatGatewayId"])
+    ns = netcloud.conf.network.host_namespace
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", NAT_LISTENER],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        iid = launch(ec2, ami, NAT_PROBE.format(router=PUBLIC_ROUTER), subnet=private)
+        ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+        item = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        assert "PublicIpAddress" not in item
+        out = console(ec2, iid, "OCS-NAT: probe", timeout=90)
+        deadline = time.monotonic() + 60
+        while f"seen-from-{allocation['PublicIp']}" not in out:
+            assert time.monotonic() < deadline, out[-3000:]
+            time.sleep(0.5)
+            out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+        print(
+            f"CreateNatGateway to a guest's first connection out through it: {time.monotonic() - started:.2f} s"
+        )
+        assert "seen-from-172.31." not in out  # never its private address
+        ec2.delete_nat_gateway(NatGatewayId=nat["NatGatewayId"])
+        ec2.get_waiter("nat_gateway_deleted").wait(NatGatewayIds=[nat["NatGatewayId"]], WaiterConfig=WAIT)
+        last = max(int(n) for n in re.findall(r"OCS-NAT: probe (\d+)", out))
+        deadline = time.monotonic() + 20
+        while True:
+            out = ec2.get_console_output(InstanceId=iid).get("Output", "")
+            after = [
+                (int(n), r) for n, r in re.findall(r"OCS-NAT: probe (\d+) (\S+)", out) if int(n) > last + 2
+            ]
+            if len(after) >= 3:
+                break
+            assert time.monotonic() < deadline, out[-2000:]
+            time.sleep(0.5)
+        assert all(r == "failed" for _, r in after), after
+        ec2.terminate_instances(InstanceIds=[iid])
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=WAIT)
+    finally:
+        listener.terminate()
+        listener.wait(timeout=5)
+    ec2.release_address(AllocationId=allocation["AllocationId"])

@@ -279,6 +279,11 @@ def test_an_elastic_ip_reaches_the_instance_and_is_its_way_out(lab: DataPlaneLab
     b.ns.agent("udp", PUBLIC_ROUTER, "9000", "from-b")  # no public address: goes nowhere
     assert wait_until(lambda: log.exists() and "from-a" in log.read_text(), 5) is not None
     assert log.read_text().splitlines()[0] == "198.51.100.20 from-a"
+    # Its own connections get their answers (de-SNATed replies come back in).
+    web = world.spawn("serve", "--tcp", str(ALLOWED))
+    assert read_line(web, timeout=10) == "ready"
+    assert a.connect(PUBLIC_ROUTER, ALLOWED, timeout=2)
+    assert not b.connect(PUBLIC_ROUTER, ALLOWED, timeout=0.5)  # no public address: no way out
     # The VPC's own addresses never go out to the gateway (the local route wins), even
     # where the public network has such an address.
     world.ip("addr", "add", "10.64.2.5/32", "dev", "eth0")

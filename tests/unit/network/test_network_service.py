@@ -12,6 +12,7 @@ from ocs.bus import Bus
 from ocs.db import interfaces as db_interfaces
 from ocs.db import routing
 from ocs.db.engine import make_engine, session_factory, transaction
+from ocs.db.models.compute import ServiceRecord
 from ocs.db.models.network import Vpc
 from ocs.network import plan as net_plan
 from ocs.network.driver import REGISTRY, make_driver
@@ -222,3 +223,63 @@ def test_routing_changed_converges_only_hosts_carrying_the_vpc(
     assert asked == [1]
     endpoint.routing_changed(RoutingChanged([]))  # any VPC
     assert asked == [1, 1]
+
+
+def test_routes_to_nat_gateways_and_interfaces_resolve_to_next_hops(cloud: NetCloud) -> None:
+    """A private subnet's routes to a NAT gateway and to an instance's interface become
+    next hops (address and MAC); the NAT gateway's host carries it and the VPC (a tunnel
+    peer for the others) and learns tunnel addresses from the database; a target that
+    cannot carry traffic (stopped instance, deleted gateway) is a blackhole; the host
+    settles the gateway's states."""
+    vpc = cloud.vpc("10.9.0.0/16")
+    public, private = cloud.subnet(vpc, "10.9.1.0/24"), cloud.subnet(vpc, "10.9.2.0/24")
+    cloud.internet_gateway(vpc)
+    nat = cloud.nat_gateway(public, "h3", "198.51.100.9")
+    appliance = cloud.instance("h2", public, "10.9.1.50", [])
+    table = cloud.route_table(vpc, private)
+    cloud.route(table, "0.0.0.0/0", nat_gateway_id=nat)
+    cloud.route(table, "192.0.2.0/24", interface_id=appliance.interface_id)
+    cloud.instance("h1", private, "10.9.2.10", [])  # the private subnet has a port on h1
+    with transaction(cloud.sessions) as s:
+        state = desired_state(s, SETTINGS)
+        s.add(routing_service_record("h3", "192.0.2.3"))
+    nat_ip = cloud.nat_state(nat)[1]
+    [sub] = state.subnets
+    hops = {h.destination: h for h in sub.hop_routes}
+    assert hops["0.0.0.0/0"].via == nat_ip and hops["0.0.0.0/0"].mac
+    assert (hops["192.0.2.0/24"].via, hops["192.0.2.0/24"].mac) == (appliance.ip, appliance.mac)
+    assert state.nat_gateways == () and state.peers == {vpc: ("192.0.2.2",)}  # h3 has no address yet
+
+    h3 = NetworkSettings(host="h3", tunnel_ip="192.0.2.3", tunnel_ips={})  # from the database alone
+    with transaction(cloud.sessions) as s:
+        s.add(routing_service_record("h1", "192.0.2.1"))
+        carried = desired_state(s, h3)
+        state = desired_state(s, SETTINGS)
+    [gw] = carried.nat_gateways
+    assert (gw.id, gw.ip, gw.public_ip, gw.internet_routes) == (nat, nat_ip, "198.51.100.9", ("0.0.0.0/0",))
+    assert carried.peers == {vpc: ("192.0.2.1",)}  # a's host, found in the database
+    assert state.peers == {vpc: ("192.0.2.2", "192.0.2.3")}  # the NAT gateway's host too
+
+    endpoint = NetworkHostEndpoint(cloud.sessions, NoopDriver(), h3)
+    endpoint.converge()
+    assert cloud.nat_state(nat)[0] == "available"
+    cloud.set_state(appliance.instance_id, "stopped")
+    cloud.delete_nat_gateway(nat)
+    assert cloud.nat_state(nat) == ("deleting", "")
+    with transaction(cloud.sessions) as s:
+        state = desired_state(s, SETTINGS)
+        assert desired_state(s, h3).nat_gateways == ()
+    assert [(h.destination, h.via) for h in state.subnets[0].hop_routes] == [
+        ("0.0.0.0/0", ""),
+        ("192.0.2.0/24", ""),
+    ]
+    assert endpoint.converge().nat_gateways == ()
+    assert cloud.nat_state(nat)[0] == "deleted"
+    with transaction(cloud.sessions) as s:
+        assert desired_state(s, SETTINGS).peers == {vpc: ("192.0.2.2",)}
+    endpoint.close()
+
+
+def routing_service_record(host: str, tunnel_ip: str) -> ServiceRecord:
+    """A network service's heartbeat record with its tunnel address."""
+    return ServiceRecord(service="network", host=host, tunnel_ip=tunnel_ip)

@@ -165,3 +165,82 @@ def test_dhcp_puts_the_vpc_block_on_link_unless_the_subnet_is_the_whole_vpc() ->
         state = DesiredState(host="h1", subnets=(subnet,), ports=(port(1, subnet, ip),))
         conf = plan.plan_host(state, PlanSettings(firewall=False)).subnets[0].dnsmasq_conf
         assert (line in conf) is expected, conf
+
+
+def test_routes_to_a_nat_gateway_and_an_interface_and_a_nat_gateway_placed_here() -> None:
+    """A private subnet routed to a NAT gateway (0.0.0.0/0), to an interface (a NAT
+    instance, 192.0.2.0/24) and to a gone target (a blackhole): a router port with a
+    per-host MAC, next hops by address and MAC, forwarding from the subnet to outside the
+    VPC only. The NAT gateway placed on this host: its own namespace on the VPC's bridge
+    and an uplink with its elastic IP, SNAT to it, nothing in but answers."""
+    private = SubnetState(
+        SUB_A2.id, VPC_A, SUB_A2.cidr_block, vpc_cidr_block="10.0.0.0/16",
+        hop_routes=(
+            plan.HopRoute("192.0.2.0/24", "10.0.1.30", "02:00:00:00:00:1E"),
+            plan.HopRoute("0.0.0.0/0", "10.0.1.5", "02:00:00:00:00:05"),
+            plan.HopRoute("203.0.113.0/24"),
+        ),
+    )  # fmt: skip
+    nat = plan.NatGatewayState(
+        id="nat-0123456789abcdef0", vpc_id=VPC_A, subnet_id=SUB_A1.id, cidr_block="10.0.1.0/24",
+        vpc_cidr_block="10.0.0.0/16", ip="10.0.1.5", mac="02:00:00:00:00:05", public_ip="198.51.100.50",
+        internet_routes=("0.0.0.0/0",),
+    )  # fmt: skip
+    state = DesiredState(
+        host="h1", subnets=(private,), ports=(port(7, private, "10.0.2.10"),), nat_gateways=(nat,),
+        tunnel_ip="192.0.2.1", peers={VPC_A: ("192.0.2.2",)},
+    )  # fmt: skip
+    settings = PlanSettings(
+        state_dir="/var/lib/ocs/network", public_gateway="198.51.100.1/24", firewall=False
+    )
+    made = plan.plan_host(state, settings)
+    check("nat_routes", plan.describe(made))
+    [sub] = made.subnets
+    assert [h.destination for h in sub.hop_routes] == ["0.0.0.0/0", "192.0.2.0/24", "203.0.113.0/24"]
+    assert sub.router_ns and sub.router_mac == plan.router_mac("h1", SUB_A2.id) != plan.router_mac(
+        "h2", SUB_A2.id
+    )
+    assert sub.uplink_ns == ""  # no internet gateway route: the NAT gateway is its way out
+    assert f'oifname "{sub.router_ns}" ip daddr != {{ 169.254.0.0/16, 10.0.0.0/16 }} accept' in sub.nat_script
+    [gw] = made.nat_gateways
+    assert gw.bridge == sub.bridge and gw.public_routes == ("0.0.0.0/0",)
+    assert f"snat to {nat.public_ip}" in gw.nat_script and gw.netns.startswith(made.netns_prefix)
+    assert made.public is not None
+    # Without a public network the NAT gateway forwards nothing.
+    bare = plan.plan_host(state, PlanSettings(firewall=False))
+    assert bare.nat_gateways[0].uplink_ns == "" and "} accept" not in bare.nat_gateways[0].nat_script
+    half = SubnetState(
+        SUB_A2.id, VPC_A, SUB_A2.cidr_block, hop_routes=(plan.HopRoute("0.0.0.0/0", "10.0.1.5"),)
+    )
+    with pytest.raises(ValueError, match="half a next hop"):
+        plan.plan_host(DesiredState("h1", (half,), (port(7, half, "10.0.2.10"),)), settings)
+
+
+def test_dhcp_hands_out_the_vpcs_dhcp_options_set() -> None:
+    def conf_of(options: tuple[tuple[str, tuple[str, ...]], ...] | None) -> list[str]:
+        subnet = SubnetState(SUB_A1.id, VPC_A, "10.0.1.0/24", dhcp_options=options)
+        state = DesiredState(host="h1", subnets=(subnet,), ports=(port(1, subnet, "10.0.1.10"),))
+        text = plan.plan_host(state, PlanSettings(firewall=False)).subnets[0].dnsmasq_conf
+        return [
+            line for line in text.splitlines() if "dns-server" in line or "domain" in line or "ntp" in line
+        ]
+
+    # The cloud's own: DNS at the gateway, the cloud's domain (the set EC2 makes for every account).
+    assert conf_of(None) == [
+        "domain=ocs.internal",
+        "dhcp-option=tag:subnet,option:dns-server,10.0.1.1",
+        "dhcp-option=tag:subnet,option:domain-name,ocs.internal",
+    ]
+    custom = (
+        ("domain-name", ("corp.example",)),
+        ("domain-name-servers", ("AmazonProvidedDNS",)),
+        ("ntp-servers", ("10.0.0.5",)),
+    )
+    assert conf_of(custom)[1:] == [
+        "dhcp-option=tag:subnet,option:dns-server,10.0.1.1",
+        "dhcp-option=tag:subnet,option:domain-name,corp.example",
+        "dhcp-option=tag:subnet,option:domain-search,corp.example",
+        "dhcp-option=tag:subnet,option:ntp-server,10.0.0.5",
+    ]
+    # "default" (no options): no DNS server, no domain name.
+    assert conf_of(())[1:] == []
