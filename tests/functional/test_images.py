@@ -365,6 +365,16 @@ def test_attribute_round_trips(cloud, images, alice, bob):
     assert a.describe_images(ImageIds=[image_id])["Images"][0]["ImdsSupport"] == "v2.0"
 
 
+def test_an_image_without_kernel_or_ramdisk_names_none(cloud, images, alice):
+    """DescribeImageAttribute kernel/ramdisk of an image booted without them leaves the
+    member out (no empty <kernel/>: clients read an empty one as a kernel of no id)."""
+    a = cloud.client(alice)
+    image_id = images.put(alice, description="no kernel")
+    for attribute, member in (("kernel", "KernelId"), ("ramdisk", "RamdiskId")):
+        out = a.describe_image_attribute(ImageId=image_id, Attribute=attribute)
+        assert out["ImageId"] == image_id and member not in out
+
+
 def test_block_device_mapping_attribute_is_auth_failure(cloud, images, alice):
     image_id = images.put(alice)
     with pytest.raises(ClientError) as exc:

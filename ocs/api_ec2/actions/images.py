@@ -418,7 +418,8 @@ def describe_image_attribute(ctx: RequestContext, params: dict[str, Any]) -> dic
         out["ProductCodes"] = []
     else:
         member, value = _scalar_attribute(image, attribute)
-        out[member] = _value(value)
+        if value is not None or attribute not in ("kernel", "ramdisk"):
+            out[member] = _value(value)  # an image without a kernel (ramdisk) names none
     return out
 
 
