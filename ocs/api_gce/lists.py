@@ -49,6 +49,15 @@ def page_of(
     return out
 
 
+def by_zone(zones: Sequence[str], entries: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Zonal resources grouped as ``aggregatedList`` scopes (``zones/<name>``), every
+    configured zone present (a zone with none gets its warning), by each entry's ``zone`` link."""
+    scopes: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in zones}
+    for entry in entries:
+        scopes.setdefault("zones/" + entry["zone"].rsplit("/", 1)[-1], []).append(entry)
+    return scopes
+
+
 def aggregated(
     kind: str,
     key: str,

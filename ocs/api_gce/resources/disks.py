@@ -33,7 +33,7 @@ from ocs.api_ec2.actions import volume_modifications as ec2_modifications
 from ocs.api_ec2.actions import volumes as ec2_volumes
 from ocs.api_gce import errors, ids
 from ocs.api_gce.context import GceContext, timestamp
-from ocs.api_gce.lists import aggregated, page_of
+from ocs.api_gce.lists import aggregated, by_zone, page_of
 from ocs.api_gce.resources import catalog, instances, operations
 from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
@@ -277,9 +277,7 @@ def aggregated_disks(
     ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any
 ) -> dict[str, Any]:
     found = disk_items(ctx, db_gce.disk_rows(ctx.session, ctx.account_id))
-    by_scope: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in ctx.settings.zones}
-    for entry in found:
-        by_scope.setdefault("zones/" + entry["zone"].rsplit("/", 1)[-1], []).append(entry)
+    by_scope = by_zone(ctx.settings.zones, found)
     link = ctx.links.project_url() + "/aggregated/disks"
     return aggregated("compute#diskAggregatedList", "disks", by_scope, query, link)
 

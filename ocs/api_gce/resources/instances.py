@@ -44,7 +44,7 @@ from ocs.api_ec2.actions import instance_attributes as ec2_changes
 from ocs.api_ec2.actions import instances as ec2_instances
 from ocs.api_gce import errors, ids
 from ocs.api_gce.context import GceContext, timestamp
-from ocs.api_gce.lists import aggregated, page_of
+from ocs.api_gce.lists import aggregated, by_zone, page_of
 from ocs.api_gce.resources import addresses, catalog, networks, operations
 from ocs.api_gce.routes import Route
 from ocs.db import gce as db_gce
@@ -535,9 +535,7 @@ def aggregated_list(
     ctx: GceContext, path: dict[str, str], query: dict[str, str], body: Any
 ) -> dict[str, Any]:
     found = items(ctx, db_gce.instance_rows(ctx.session, ctx.account_id))
-    by_scope: dict[str, list[dict[str, Any]]] = {f"zones/{z}": [] for z in ctx.settings.zones}
-    for entry in found:
-        by_scope.setdefault("zones/" + entry["zone"].rsplit("/", 1)[-1], []).append(entry)
+    by_scope = by_zone(ctx.settings.zones, found)
     link = ctx.links.project_url() + "/aggregated/instances"
     return aggregated("compute#instanceAggregatedList", "instances", by_scope, query, link)
 
