@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from tests.framework.cloud import Cloud
 from tests.framework.errors import code_of, error_of
 from tests.functional.test_images import Images
 from tests.functional.test_instances import FAST, Tenant
+from tests.functional.test_volume_attach import wait
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +38,6 @@ def tenant(cloud):
     t = Tenant(cloud, f"ebs-{secrets.token_hex(4)}")
     yield t
     t.cleanup()
-
-
-def wait(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return value
 
 
 def first_zone(ec2) -> str:

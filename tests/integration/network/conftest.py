@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from ocs.db.engine import make_engine, session_factory
+from tests.dbfixtures import throwaway_database
+from tests.framework.dataplane import missing_dataplane_tools
+from tests.framework.netcloud import NetCloud
 from tests.framework.netns import BridgeLab, missing_prerequisites
 from tests.services import services_required
 
@@ -18,6 +23,32 @@ def require_namespaces() -> None:
     if services_required():
         pytest.fail(reason + " and OCS_TEST_REQUIRE_SERVICES is set", pytrace=False)
     pytest.skip(reason)
+
+
+def require_dataplane() -> None:
+    """Namespaces, and the tools a data-plane lab runs (dnsmasq, nft, busybox)."""
+    require_namespaces()
+    reason = missing_dataplane_tools()
+    if reason is not None:
+        if services_required():
+            pytest.fail(reason + " and OCS_TEST_REQUIRE_SERVICES is set", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def sessions() -> Iterator[sessionmaker[Session]]:
+    """A throwaway SQLite database of the data-plane labs' cloud."""
+    with throwaway_database("sqlite") as url:
+        engine = make_engine(url)
+        try:
+            yield session_factory(engine)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def cloud(sessions: sessionmaker[Session]) -> NetCloud:
+    return NetCloud(sessions)
 
 
 @pytest.fixture

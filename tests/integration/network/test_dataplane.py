@@ -16,16 +16,13 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from ocs.bus import Bus
-from ocs.db.engine import make_engine, session_factory
 from ocs.network.drivers.linux import LinuxDriver
 from ocs.network.rpcapi import NetworkHostApi, RoutingChanged, SecurityGroupsChanged, TeardownPort
 from ocs.network.service import NetworkService
-from tests.dbfixtures import throwaway_database
-from tests.framework.dataplane import DataPlaneLab, Guest, ip_json, missing_dataplane_tools
+from tests.framework.dataplane import DataPlaneLab, Guest, ip_json
 from tests.framework.netcloud import NetCloud
 from tests.framework.netns import read_line, run, wait_until
-from tests.integration.network.conftest import require_namespaces
-from tests.services import services_required
+from tests.integration.network.conftest import require_dataplane
 
 pytestmark = pytest.mark.slow
 
@@ -34,28 +31,8 @@ CHANGE_WITHIN = 2.0
 
 
 @pytest.fixture
-def sessions() -> Iterator[sessionmaker[Session]]:
-    with throwaway_database("sqlite") as url:
-        engine = make_engine(url)
-        try:
-            yield session_factory(engine)
-        finally:
-            engine.dispose()
-
-
-@pytest.fixture
-def cloud(sessions: sessionmaker[Session]) -> NetCloud:
-    return NetCloud(sessions)
-
-
-@pytest.fixture
 def lab(request: pytest.FixtureRequest, sessions: sessionmaker[Session]) -> Iterator[DataPlaneLab]:
-    require_namespaces()
-    reason = missing_dataplane_tools()
-    if reason is not None:
-        if services_required():
-            pytest.fail(reason + " and OCS_TEST_REQUIRE_SERVICES is set", pytrace=False)
-        pytest.skip(reason)
+    require_dataplane()
     with DataPlaneLab(sessions) as made:
         yield made
         report = getattr(request.node, "rep_call", None)

@@ -11,7 +11,7 @@ from ocs.db.models.gce import GceInstance
 from ocs.db.models.gce_network import GceFirewall, GceNetwork
 from tests.framework.dataplane import DataPlaneLab
 from tests.framework.netcloud import NetCloud
-from tests.integration.network.test_dataplane import ALLOWED, DENIED, cloud, lab, serve, sessions  # noqa: F401
+from tests.integration.network.test_dataplane import ALLOWED, DENIED, lab, serve  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,8 @@ def _firewall(account_id: str, vpc_id: str, name: str, priority: int, **fields: 
 
 def test_higher_priority_deny_beats_lower_priority_allow(
     lab: DataPlaneLab,  # noqa: F811
-    cloud: NetCloud,  # noqa: F811
-    sessions: sessionmaker[Session],  # noqa: F811
+    cloud: NetCloud,
+    sessions: sessionmaker[Session],
 ) -> None:
     vpc = cloud.vpc("10.64.0.0/16")
     sub = cloud.subnet(vpc, "10.64.1.0/24")
